@@ -179,7 +179,7 @@ class Player:
     paused: bool = False
     receive_audio: bool = True
     receive_video: bool = True
-    sh_generation: int = -1  #: which sequence headers this player has
+    headers: dict[int, bytes] = field(default_factory=dict)  #: type id -> header payload it has
     drops: int = 0  #: times this player fell behind and was dropped to a keyframe
     delivered: int = 0  #: media messages written
 
@@ -221,7 +221,6 @@ class LiveStream:
         self.metadata: CachedMessage | None = None  #: ["onMetaData", obj] without @setDataFrame
         self.video_sh: CachedMessage | None = None
         self.audio_sh: CachedMessage | None = None
-        self.sh_generation = 0
         self.gop = GopCache(config.gop_max_frames, config.gop_max_bytes)
         self.clock = StreamClock(
             max_forward_jump_ms=config.max_forward_jump_ms,
@@ -244,7 +243,6 @@ class LiveStream:
         self.metadata = None
         self.video_sh = None
         self.audio_sh = None
-        self.sh_generation += 1
         self.gop.clear()
         self.clock = StreamClock(
             max_forward_jump_ms=self.config.max_forward_jump_ms,
@@ -257,7 +255,7 @@ class LiveStream:
             # GOP-7: existing players get the new headers and a keyframe before any frame.
             player.desync()
             player.waiting_keyframe = True
-            player.sh_generation = -1
+            player.headers.clear()
             player.sink.notify_publish(self)
 
     def end_publish(self) -> None:
@@ -271,7 +269,7 @@ class LiveStream:
             player.sink.notify_unpublish(self)
             player.desync()
             player.waiting_keyframe = True
-            player.sh_generation = -1
+            player.headers.clear()
 
     def on_metadata(self, values: tuple[Any, ...], timestamp: int) -> None:
         """CMD-23: store ["onMetaData", obj] without "@setDataFrame" and relay it."""
@@ -294,7 +292,6 @@ class LiveStream:
                 self.video_sh = CachedMessage(9, ts, payload)
                 if changed:
                     # AV-5: a new sequence header replaces the cache; old frames can't decode.
-                    self.sh_generation += 1
                     self.gop.clear()
                 self._fanout(9, ts, payload, keyframe=False, is_header=True)
                 return
@@ -305,11 +302,8 @@ class LiveStream:
         else:
             if media.is_audio_sequence_header(payload):
                 ts = self.clock.correct(8, timestamp)
-                changed = self.audio_sh is None or self.audio_sh.payload != payload
                 self.audio_sh = CachedMessage(8, ts, payload)
                 self.clock.set_aac_rate(_aac_rate(payload))
-                if changed:
-                    self.sh_generation += 1
                 self._fanout(8, ts, payload, keyframe=False, is_header=True)
                 return
             aac = len(payload) > 1 and (payload[0] >> 4) == 10
@@ -345,15 +339,16 @@ class LiveStream:
                 del self.groups[key]
 
     def _headers_bytes(self, player: Player, writer: ChunkWriter, first_ts: int | None) -> list[bytes]:
+        """Metadata and sequence headers the player does not have yet, in GOP-1 order."""
         out: list[bytes] = []
         for cached in (self.metadata, self.video_sh, self.audio_sh):
-            if cached is None:
+            if cached is None or player.headers.get(cached.type_id) == cached.payload:
                 continue
+            player.headers[cached.type_id] = cached.payload
             ts = cached.timestamp
             if first_ts is not None and _serial_lt(first_ts, ts):
                 ts = first_ts  # GOP-6: header timestamp <= first frame timestamp
             out.append(writer.encode(MEDIA_CSID[cached.type_id], cached.type_id, player.msid, ts, cached.payload))
-        player.sh_generation = self.sh_generation
         return out
 
     def _catch_up(self, player: Player) -> None:
@@ -404,9 +399,10 @@ class LiveStream:
                 pass  # headers always go through (they may be the ones the player lacks)
             elif om.type_id == 9 and om.keyframe:
                 player.waiting_keyframe = False
-                if player.sh_generation != self.sh_generation:
-                    writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
-                    sink.write(b"".join(self._headers_bytes(player, writer, om.timestamp)))
+                writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
+                missing = self._headers_bytes(player, writer, om.timestamp)
+                if missing:
+                    sink.write(b"".join(missing))
                     player.desync()
             elif om.type_id == 8 and self.video_sh is None:
                 pass  # GOP-4: audio-only stream, nothing to wait for
@@ -424,6 +420,8 @@ class LiveStream:
             data = om.absolute()
             state[om.csid] = AFTER_ABSOLUTE if om.relative_fmt != 0 else IN_STEP
         sink.write(data)
+        if is_header:
+            player.headers[om.type_id] = om.payload
         player.delivered += 1
 
 

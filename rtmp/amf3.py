@@ -164,7 +164,7 @@ def _malformed(message: str) -> RemoteProtocolError:
 
 
 class Amf3Decoder:
-    """Decodes AMF3 values, keeping the string, object and traits reference tables (AMF3 §2.2).
+    """Decodes AMF3 values, keeping the string, object and traits reference tables (AMF3 §2.1).
 
     Tables persist across ``decode_value`` calls on the same decoder.
     """
@@ -255,8 +255,9 @@ class Amf3Decoder:
         return text, pos + size
 
     def _object_reference(self, header: int, what: str) -> Any:
-        # AMF3 §3.x: U29O-ref = U29 ; "The first (low) bit is a flag with value 0. The remaining 1 to
-        # 28 significant bits are used to encode an object reference index".
+        # AMF3 §3.12 (and every other complex type): U29O-ref = U29 ; "The first (low) bit is a flag
+        # with value 0. The remaining 1 to 28 significant bits are used to encode an object reference
+        # index".
         index = header >> 1
         if index >= len(self.objects):
             raise _malformed(f"{what}: reference to object #{index}, only {len(self.objects)} in the table")
@@ -413,10 +414,10 @@ class Amf3Decoder:
             members = result.dynamic
         self.objects.append(result)
 
-        for name in traits.sealed_names:
-            value, pos = self._value(pos, level + 1)
-            if isinstance(result, Amf3Object):
-                result.sealed[name] = value
+        if traits.sealed_names:
+            sealed = result.sealed
+            for name in traits.sealed_names:
+                sealed[name], pos = self._value(pos, level + 1)
         if traits.dynamic:
             # AMF3 §3.12: dynamic members are name/value pairs ended by UTF-8-empty.
             while True:
@@ -657,7 +658,10 @@ class _Amf3Encoder:
             self.value(item, level + 1)
 
     def vector(self, vector: Amf3Vector, level: int) -> None:
-        kind = VectorKind(vector.kind)
+        try:
+            kind = VectorKind(vector.kind)
+        except ValueError:
+            raise _unencodable(f"unknown vector kind {vector.kind!r}") from None
         self.out.append(kind)
         self.inline_header(len(vector.items), "vector")
         self.out.append(1 if vector.fixed else 0)

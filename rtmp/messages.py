@@ -277,7 +277,7 @@ def _decode_command(payload: bytes, amf3: bool, max_depth: int) -> Command:
         if not payload:
             raise RemoteProtocolError("empty AMF3 command", rule="CMD-2")
         body = memoryview(payload)[1:]
-    values = amf0.decode_all(body, max_depth=max_depth)
+    values = [_unwrap(v) for v in amf0.decode_all(body, max_depth=max_depth)]
     # §7.1.1: command name (string), transaction id (number), command object, arguments.
     if len(values) < 2 or not isinstance(values[0], str):
         raise RemoteProtocolError("command without a string name", rule="CMD-1")
@@ -286,6 +286,11 @@ def _decode_command(payload: bytes, amf3: bool, max_depth: int) -> Command:
         raise RemoteProtocolError(f"command {values[0]!r} has a non-number transaction id", rule="CMD-1")
     obj = values[2] if len(values) > 2 else None
     return Command(values[0], float(tid), obj, tuple(values[3:]), amf3)
+
+
+def _unwrap(value: Any) -> Any:
+    # CMD-2: after the 0x11 avmplus marker one value is AMF3; hand callers the plain value.
+    return value.value if isinstance(value, amf0.Amf3Value) else value
 
 
 def decode_message(type_id: int, payload: bytes, *, max_amf_depth: int = MAX_COMMAND_AMF_DEPTH) -> Message:
@@ -303,7 +308,8 @@ def decode_message(type_id: int, payload: bytes, *, max_amf_depth: int = MAX_COM
     if type_id == 15:
         if not payload:
             return Data((), True)
-        return Data(tuple(amf0.decode_all(memoryview(payload)[1:], max_depth=max_amf_depth)), True)
+        values = amf0.decode_all(memoryview(payload)[1:], max_depth=max_amf_depth)
+        return Data(tuple(_unwrap(v) for v in values), True)
     if type_id == 1:
         return SetChunkSize(_u32(payload, "Set Chunk Size"))
     if type_id == 2:

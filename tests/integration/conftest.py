@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Iterator
+
+import pytest
+
+from harness.client import RtmpClient, Target
+from reference_server.config import ServerConfig
+from reference_server.server import ServerThread
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., ServerThread]]:
+    started: list[ServerThread] = []
+
+    def make(**overrides: Any) -> ServerThread:
+        cfg = ServerConfig.from_mapping({"port": 0, **overrides})
+        srv = ServerThread(cfg).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerThread]) -> ServerThread:
+    return server_factory()
+
+
+@pytest.fixture
+def target(server: ServerThread) -> Target:
+    return Target("127.0.0.1", server.port, "live")
+
+
+def run(coro: Awaitable[Any], timeout: float = 30.0) -> Any:
+    """Run a scenario with a hard deadline (a hung server must not hang the tests)."""
+    async def guarded() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(guarded())
+
+
+async def connected(target: Target, label: str = "", **kw: Any) -> RtmpClient:
+    c = RtmpClient(target, label=label, **kw)
+    await c.open()
+    await c.handshake()
+    await c.connect()
+    return c
