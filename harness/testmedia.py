@@ -14,9 +14,10 @@ What the content is, so a checker knows what to expect:
   emits (the first one carries the encoder's priming). Rounding is half-up in integer arithmetic, which
   equals Python's ``round`` for every AAC sampling rate (none of them produces an exact half).
 * Video timestamps are DTS in ms (``start_ms`` for the first frame, ``frame * 1000 / fps`` rounded half-up
-  after, so 30 fps gives deltas of 33 and 34 ms), CompositionTime = PTS - DTS in ms. With B-frames the encoder's negative start DTS is shifted so the first
-  video DTS is ``start_ms``; video presentation then starts ``bframes`` frames after the audio. Harmless
-  for conformance tests, but do not use these streams to measure A/V sync.
+  after, so 30 fps gives deltas of 33 and 34 ms), CompositionTime = PTS - DTS in ms. With B-frames the
+  encoder's negative start DTS is shifted so the first video DTS is ``start_ms``; video presentation then
+  starts the encoder's reorder delay (a frame or two) after the audio. Harmless for conformance tests, but do not use these
+  streams to measure A/V sync.
 * Timestamps are plain ints and are not wrapped at 2**32; the caller masks if it goes that far.
 
 Codec layouts:

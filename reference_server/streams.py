@@ -279,7 +279,7 @@ class LiveStream:
             return
         obj = values[1] if len(values) > 1 else amf0.EcmaArray()
         payload = amf0.encode_all("onMetaData", obj)
-        ts = self.clock.correct(18, timestamp)
+        ts = self.clock.correct(18, timestamp, header=True)
         self.metadata = CachedMessage(18, ts, payload)
         self._fanout(18, ts, payload, keyframe=False, is_header=True)
 
@@ -287,7 +287,7 @@ class LiveStream:
         self.messages_in += 1
         if type_id == 9:
             if media.is_video_sequence_header(payload):
-                ts = self.clock.correct(9, timestamp)
+                ts = self.clock.correct(9, timestamp, header=True)
                 changed = self.video_sh is None or self.video_sh.payload != payload
                 self.video_sh = CachedMessage(9, ts, payload)
                 if changed:
@@ -301,7 +301,7 @@ class LiveStream:
             self._fanout(9, ts, payload, keyframe=keyframe)
         else:
             if media.is_audio_sequence_header(payload):
-                ts = self.clock.correct(8, timestamp)
+                ts = self.clock.correct(8, timestamp, header=True)
                 self.audio_sh = CachedMessage(8, ts, payload)
                 self.clock.set_aac_rate(_aac_rate(payload))
                 self._fanout(8, ts, payload, keyframe=False, is_header=True)

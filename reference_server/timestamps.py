@@ -8,7 +8,9 @@ Applied once per published message, before fan-out, so every player sees the sam
    back or ``max_forward_jump_ms`` forward on a track shifts the whole stream's offset so the
    output continues one nominal frame after the last output. Both tracks share the offset,
    so A/V stay aligned.
-3. **AAC cadence** (TS-15/16, seed 003): AAC frames are re-stamped on the exact clock
+3. **Headers do not count**: metadata and sequence headers take the stream offset and are kept
+   monotonic, but never trigger a rebase (muxers stamp them 0 ahead of frames at any time).
+4. **AAC cadence** (TS-15/16, seed 003): AAC frames are re-stamped on the exact clock
    ``anchor + n * 1024 * 1000 / rate``. The error between the publisher's time and that clock
    is tracked; when it exceeds half a frame (10.67 ms at 48 kHz) the clock resyncs to the
    publisher's time (a real gap), and the error is cleared.
@@ -64,11 +66,21 @@ class StreamClock:
             self._aac_rate = rate
             self._aac_anchor = None
 
-    def correct(self, track: int, ts: int, *, aac_frame: bool = False) -> int:
-        """Output timestamp for an input timestamp on ``track`` (8 audio, 9 video, 18 data)."""
+    def correct(self, track: int, ts: int, *, aac_frame: bool = False, header: bool = False) -> int:
+        """Output timestamp for an input timestamp on ``track`` (8 audio, 9 video, 18 data).
+
+        ``header`` marks metadata and sequence headers: muxers stamp them 0 or the stream start
+        (FFmpeg's FLV muxer writes them at 0 even with -output_ts_offset), so they neither set
+        nor move a track's baseline; they are only kept monotonic.
+        """
         tr = self._tracks.get(track)
         if tr is None:
             tr = self._tracks[track] = _Track()
+        if header:
+            out = (ts + self.offset) & MASK
+            if tr.last_out is not None and serial_delta(out, tr.last_out) < 0:
+                out = tr.last_out
+            return out
         if tr.last_in is not None:
             d = serial_delta(ts, tr.last_in)
             if 0 < d <= 1000:
