@@ -239,7 +239,7 @@ class RtmpClient:
     # -- handshake ---------------------------------------------------------------------------
 
     async def handshake(self, *, c0c1_split: int | list[int] | None = None, c2_with: bytes = b"",
-                        timeout: float | None = None) -> None:
+                        c2_delay: float = 0.0, timeout: float | None = None) -> None:
         """C0+C1, wait for S0+S1 (the client sends C2 as soon as S1 is in), then for S2."""
         hs = self.conn.handshake
         assert isinstance(hs, ClientHandshake)
@@ -257,6 +257,9 @@ class RtmpClient:
             out = self.conn.data_to_send()
             if out and not sent_c2:
                 sent_c2 = True
+                if c2_delay:
+                    # HS-4 probe: hold C2 back and see whether the server sends anything meanwhile.
+                    await self._read_window(c2_delay)
                 await self.send_raw(out + c2_with)
                 c2_with = b""
         if self.protocol_error is not None:
@@ -264,6 +267,14 @@ class RtmpClient:
         # Anything after C2 the caller wanted glued to it (C2 + connect in one write, HS-6).
         if c2_with:
             await self.send_raw(c2_with)
+
+    async def _read_window(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.closed and time.monotonic() < deadline:
+            try:
+                await self._read_once("hold", deadline, auto_send=False)
+            except StepTimeout:
+                return
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -1,0 +1,38 @@
+# The two set-up-free entry points (README): `make conformance` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: conformance test bench lint type deps clean
+
+$(STAMP): pyproject.toml
+	bash scripts/install-system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+## Main job: the conformance suite against the embedded reference server, then the report.
+conformance: $(STAMP)
+	bash scripts/install-system-deps.sh
+	@$(BIN)/rtmpconf run $(ARGS); rc=$$?; $(BIN)/rtmpconf report || exit 1; exit $$rc
+
+## The project's own tests (unit, integration with real ffmpeg/ffprobe/PyAV, plugin).
+test: $(STAMP)
+	bash scripts/install-system-deps.sh
+	$(BIN)/python -bb -m pytest tests -q $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check rtmp reference_server harness bench
+
+type: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .tox .tools reports/allure-results reports/html reports/summary.json reports/junit.xml

@@ -1,0 +1,58 @@
+"""Player-side process of the fan-out benchmark.
+
+``python -m bench.loadgen --port P --players N --name S [--idle]``: opens N light players (or
+N idle connected sessions), prints ``READY`` once all are connected, then runs until standard
+input closes and prints one JSON line with per-player byte counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from bench.common import raise_fd_limit
+from harness.load.player import PlayerPool, LightPlayer
+from rtmp.chunk import ChunkWriter
+from rtmp.messages import Command, encode_message
+
+
+def connect_only(app: str, tc_url: str) -> bytes:
+    type_id, payload = encode_message(Command("connect", 1.0, {"app": app, "tcUrl": tc_url}))
+    return ChunkWriter(128).encode(3, type_id, 0, 0, payload)
+
+
+async def main(args: argparse.Namespace) -> None:
+    raise_fd_limit()
+    pool = PlayerPool(args.host, args.port, "live", args.name)
+    if args.idle:
+        loop = asyncio.get_running_loop()
+        req = connect_only("live", f"rtmp://{args.host}:{args.port}/live")
+        for _ in range(args.players):
+            _, proto = await loop.create_connection(lambda: LightPlayer(req), args.host, args.port)
+            pool.players.append(proto)
+    else:
+        await pool.open(args.players)
+    await asyncio.sleep(0.5)
+    print("READY", flush=True)
+    await loop_until_stdin_closes()
+    counts = [p.stats.bytes for p in pool.players]
+    closed = sum(1 for p in pool.players if p.stats.closed)
+    pool.close()
+    print(json.dumps({"bytes": counts, "closed": closed}), flush=True)
+
+
+async def loop_until_stdin_closes() -> None:
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--players", type=int, required=True)
+    p.add_argument("--name", default="bench")
+    p.add_argument("--idle", action="store_true")
+    asyncio.run(main(p.parse_args()))

@@ -1,0 +1,10 @@
+"""Wires the rtmp-conformance pytest plugin for in-repo runs; no logic lives here."""
+
+from importlib.metadata import PackageNotFoundError, distribution
+
+try:
+    # Installed (pip install -e .): the plugin arrives through the pytest11 entry point.
+    distribution("rtmp-conformance")
+    pytest_plugins: list[str] = []
+except PackageNotFoundError:
+    pytest_plugins = ["harness.pytest_plugin"]

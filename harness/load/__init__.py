@@ -1,0 +1,1 @@
+"""Load generation: many light players and real-rate publishers on one event loop per process."""

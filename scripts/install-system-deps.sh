@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the system programs the tests and the main job use, when they are missing:
+#   ffmpeg/ffprobe (real publisher and players), tshark (pcap oracle), npm (Allure CLI),
+#   python3-venv (Debian's python3 lacks ensurepip without it).
+# As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
+# is an error, never a skip.
+set -euo pipefail
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+# unique
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer no without a prompt.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    exit 0
+fi
+echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2
+if [ "${CI:-}" = "true" ]; then
+    exit 1
+fi
+exit 0
