@@ -44,6 +44,11 @@ def serve(args: argparse.Namespace) -> int:
         await server.serve_forever()
 
     try:
+        try:  # optional: uvloop when installed (DESIGN.md); the stdlib loop otherwise
+            import uvloop  # type: ignore[import-not-found]
+            uvloop.install()
+        except ImportError:
+            pass
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
