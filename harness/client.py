@@ -130,6 +130,7 @@ class RtmpClient:
         sock = self.writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.log.client_port = sock.getsockname()[1]
         self.log.note(f"connected to {self.target.host}:{self.target.port}")
 
     async def close(self) -> None:
@@ -337,6 +338,24 @@ class RtmpClient:
                 await self._read_once("wait for close", deadline)
             except StepTimeout:
                 return False
+        return True
+
+    async def probe(self, step: str = "probe", timeout: float | None = None) -> bool:
+        """Is the session alive and has the target processed everything sent so far?
+
+        Sends a PingRequest with a unique value and waits for its PingResponse (CTRL-10): True
+        if it came, False if the deadline passed with the connection still open (a target that
+        does not answer pings). Raises PeerClosed if the target closed the connection.
+        """
+        self._probe_seq = getattr(self, "_probe_seq", 0x5EED0000) + 1
+        value = self._probe_seq & 0xFFFFFFFF
+        await self.send(UserControl.ping_request(value))
+        want = value.to_bytes(4, "big")
+        try:
+            await self.wait_for(lambda e: isinstance(e.message, UserControl) and e.message.event == 7
+                                and e.message.data[:4] == want, step, timeout)
+        except StepTimeout:
+            return False
         return True
 
     async def wait_reply(self, tid: float, step: str, timeout: float | None = None) -> Command:

@@ -77,11 +77,16 @@ class WireLog:
         self.closed_by: Direction | None = None  #: which side closed first, if seen
         self.close_time: float | None = None
         self.reset = False
+        self.client_port: int | None = None  #: the client's real TCP port, when known
+        self.wall_start: float | None = None  #: wall-clock time of the first event (for pcapng)
         self._cache: dict[tuple[Direction, str], DirectionDecode] = {}
 
     def add(self, direction: Direction, data: bytes, time: float) -> None:
         if not data:
             return
+        if self.wall_start is None:
+            import time as _time
+            self.wall_start = _time.time() - (_time.monotonic() - time)
         self.events.append(WireEvent(direction, time, self._offsets[direction], bytes(data)))
         self._offsets[direction] += len(data)
         self._cache.clear()
