@@ -1,0 +1,60 @@
+"""Each checker FAILs the matching case, with the right rule ID, on a deliberately broken server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.doubles.broken_servers import broken_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# fault -> (case glob, rule that must FAIL)
+MATRIX = {
+    "s2-not-echoing-c1": ("HS-8/s2-echoes-c1", "HS-8"),
+    "data-before-c2": ("HS-4/nothing-before-c2", "HS-4"),
+    "late-joiner-mid-gop": ("GOP-1/late-joiner-starts-at-keyframe", "GOP-1"),
+}
+
+
+def run_cases(url: str, case_glob: str, tmp_path: Path) -> dict:
+    summary = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "cases"), "-q", "-p", "no:cacheprovider",
+         "--target", url, "--case", case_glob, "--summary", str(summary), "--rtmp-timeout", "3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert summary.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(summary.read_text())
+    data["_returncode"] = proc.returncode
+    data["_output"] = proc.stdout[-3000:]
+    return data
+
+
+@pytest.mark.parametrize("fault", sorted(MATRIX))
+def test_broken_server_fails_matching_case(fault: str, tmp_path: Path) -> None:
+    case_glob, rule = MATRIX[fault]
+    with broken_server(fault) as srv:
+        data = run_cases(f"rtmp://127.0.0.1:{srv.port}/live", case_glob, tmp_path)
+    cases = data["cases"]
+    assert cases, data["_output"]
+    failing = [c for c in cases if c["verdict"] == "FAIL"]
+    assert failing, f"{fault}: expected a FAIL, got {[(c['id'], c['verdict']) for c in cases]}"
+    assert any(f["rule"] == rule and f["verdict"] == "FAIL" for c in failing for f in c["findings"]), failing
+    assert data["_returncode"] == 1  # exit code non-zero iff a FAIL
+
+
+def test_reference_server_passes_the_same_cases(tmp_path: Path) -> None:
+    """Control: the unpatched server passes every case the matrix uses."""
+    from reference_server.config import ServerConfig
+    from reference_server.server import ServerThread
+    srv = ServerThread(ServerConfig(port=0)).start()
+    try:
+        for case_glob, _rule in MATRIX.values():
+            data = run_cases(f"rtmp://127.0.0.1:{srv.port}/live", case_glob, tmp_path)
+            assert all(c["verdict"] != "FAIL" for c in data["cases"]), data["_output"]
+    finally:
+        srv.stop()

@@ -1,0 +1,122 @@
+"""The pytest plugin: selection, dry run, verdict mapping, summary, JUnit failure vs error."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from reference_server.config import ServerConfig
+from reference_server.server import ServerThread
+
+CASES = '''
+import pytest
+from harness.verdict import Finding, Verdict, passed, failed, info
+
+@pytest.mark.rule("HS-8", level="MUST", section="5.2.4")
+async def test_passes(rtmp):
+    """Sends nothing. Requirement: always passes."""
+    async with rtmp.client() as c:
+        await c.handshake()
+    rtmp.judge(passed("HS-8", "fine"))
+
+@pytest.mark.rule("CMD-14", level="SHOULD", section="7.2.2.6")
+async def test_non_strict(rtmp):
+    """Requirement: a SHOULD not followed."""
+    rtmp.judge(failed("CMD-14", "not followed", verdict=Verdict.NON_STRICT))
+
+@pytest.mark.rule("CTRL-1", level="MUST", section="5.4.3")
+async def test_fails(rtmp):
+    """Requirement: a MUST violated."""
+    rtmp.judge(failed("CTRL-1", "no ack", expected="ack", actual="none"))
+
+@pytest.mark.rule("TS-1", level="MUST", section="4")
+async def test_harness_bug(rtmp):
+    """Requirement: the scenario itself breaks."""
+    raise KeyError("oops")
+
+@pytest.mark.rule("TS-2", level="MUST", section="5.3.1.3")
+async def test_no_judge(rtmp):
+    """Requirement: forgets to judge."""
+
+@pytest.mark.rule("TS-3", level="MUST", section="5.3.1.3")
+@pytest.mark.parametrize("dialect", ["present", "omitted"])
+async def test_param(rtmp, dialect):
+    """Requirement: parametrised."""
+    rtmp.judge(info("TS-3", dialect))
+'''
+
+
+@pytest.fixture(scope="module")
+def target_url() -> Iterator[str]:
+    srv = ServerThread(ServerConfig(port=0)).start()
+    yield f"rtmp://127.0.0.1:{srv.port}/live"
+    srv.stop()
+
+
+@pytest.fixture
+def cases_dir(pytester: pytest.Pytester) -> Path:
+    d = pytester.mkdir("cases")
+    (d / "test_sample.py").write_text(CASES)
+    return d
+
+
+def run(pytester: pytest.Pytester, cases_dir: Path, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(str(cases_dir), "-p", "no:cacheprovider", *args, timeout=120)
+
+
+def test_dry_run_lists_case_ids(pytester: pytest.Pytester, cases_dir: Path, target_url: str) -> None:
+    res = run(pytester, cases_dir, "--rtmp-dry-run", "--target", target_url)
+    out = res.stdout.str()
+    for cid in ("HS-8/passes", "CMD-14/non-strict", "TS-3/param[present]", "TS-3/param[omitted]"):
+        assert cid in out
+    assert "7 cases" in out
+
+
+def test_verdicts_summary_and_junit(pytester: pytest.Pytester, cases_dir: Path, target_url: str) -> None:
+    summary = pytester.path / "summary.json"
+    junit = pytester.path / "junit.xml"
+    res = run(pytester, cases_dir, "--target", target_url, "--summary", str(summary), "--junitxml", str(junit))
+    assert res.ret == 1
+    data = json.loads(summary.read_text())
+    verdicts = {c["id"]: c["verdict"] for c in data["cases"]}
+    assert verdicts["HS-8/passes"] == "PASS"
+    assert verdicts["CMD-14/non-strict"] == "NON-STRICT"
+    assert verdicts["CTRL-1/fails"] == "FAIL"
+    assert verdicts["TS-1/harness-bug"] == "ERROR"
+    assert verdicts["TS-2/no-judge"] == "ERROR"
+    assert verdicts["TS-3/param[present]"] == "INFORMATIONAL"
+    fail = next(c for c in data["cases"] if c["id"] == "CTRL-1/fails")
+    assert "expected: ack" in fail["message"]
+    # JUnit: a FAIL verdict is a <failure>, a harness problem an <error>.
+    root = ET.parse(junit).getroot()
+    by_name = {tc.get("name"): tc for tc in root.iter("testcase")}
+    assert by_name["test_fails"].find("failure") is not None
+    assert by_name["test_harness_bug"].find("error") is not None
+    assert by_name["test_harness_bug"].find("failure") is None
+    assert by_name["test_non_strict"].find("failure") is None
+
+
+def test_strict_makes_non_strict_fail(pytester: pytest.Pytester, cases_dir: Path, target_url: str) -> None:
+    res = run(pytester, cases_dir, "--target", target_url, "--case", "CMD-14/*")
+    assert res.ret == 0
+    res = run(pytester, cases_dir, "--target", target_url, "--case", "CMD-14/*", "--rtmp-strict")
+    assert res.ret == 1
+
+
+def test_case_selection_by_glob(pytester: pytest.Pytester, cases_dir: Path, target_url: str) -> None:
+    summary = pytester.path / "s.json"
+    run(pytester, cases_dir, "--target", target_url, "--case", "TS-3/*", "--summary", str(summary))
+    ids = [c["id"] for c in json.loads(summary.read_text())["cases"]]
+    assert sorted(ids) == ["TS-3/param[omitted]", "TS-3/param[present]"]
+
+
+def test_case_without_rule_marker_is_refused(pytester: pytest.Pytester, target_url: str) -> None:
+    d = pytester.mkdir("cases")
+    (d / "test_bad.py").write_text("async def test_unmarked(rtmp):\n    pass\n")
+    res = run(pytester, d, "--target", target_url)
+    assert res.ret != 0
+    assert "without @pytest.mark.rule" in res.stdout.str() + res.stderr.str()
