@@ -272,57 +272,31 @@ class _Phase(enum.Enum):
     FAILED = "failed"
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Server role
-# ---------------------------------------------------------------------------------------------------------
+class _HandshakeMachine:
+    """What both roles share: buffering, failure state, leftover bytes and the four blocks seen."""
 
+    #: "client" or "server": who is on the other end (used in error messages).
+    _peer = "peer"
 
-class ServerHandshake:
-    """Server side: reads C0 C1 C2, writes S0 S1 S2 as one 3073-byte chunk (HS-5).
-
-    Speaks the digest handshake when the client's C1 carries a valid digest (and ``allow_digest``), falls
-    back to the simple handshake otherwise (HS-14). Never validates C2 (HS-9) but records what it held.
-    """
-
-    def __init__(
-        self,
-        *,
-        time_ms: int = 0,
-        random_bytes: Callable[[int], bytes] = os.urandom,
-        accept_versions: frozenset[int] = frozenset({RTMP_VERSION}),
-        allow_digest: bool = True,
-        server_version: bytes = DEFAULT_SERVER_VERSION,
-    ) -> None:
+    def __init__(self, time_ms: int, random_bytes: Callable[[int], bytes]) -> None:
         self._time_ms = _check_u32("time_ms", time_ms)
         self._random_bytes = random_bytes
-        if any(not 0 <= v <= 255 for v in accept_versions):
-            raise LocalProtocolError(f"accept_versions must be octets, got {sorted(accept_versions)}")
-        self._accept_versions = frozenset(accept_versions)
-        self._allow_digest = allow_digest
-        self._server_version = _check_version_field("server_version", server_version)
-
         self._buffer = bytearray()
         self._outgoing = bytearray()
         self._phase = _Phase.RUNNING
         self._peer_closed = False
-        self._c0: int | None = None
         self._c1: bytes | None = None
         self._s1: bytes | None = None
         self._s2: bytes | None = None
         self._c2: bytes | None = None
         self._info: HandshakeInfo | None = None
-        self._c1_digest: bytes | None = None
-        self._s1_digest: bytes | None = None
-        self._c2_echoes_s1 = False
-        self._c2_digest_valid: bool | None = None
-
-    # -- input -------------------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview, *, now_ms: int | None = None) -> None:
-        """Feed bytes from the client, split anywhere; ``b""`` means the client closed the connection.
+        """Feed bytes from the peer, split anywhere; ``b""`` means the peer closed the connection.
 
-        ``now_ms`` is the time C1 was read, used for S2's time2 field; it defaults to ``time_ms``.
-        Raises RemoteProtocolError (HS-2) for an unacceptable C0, (HS-1) on a close mid-handshake.
+        ``now_ms`` is the time the peer's C1/S1 was read, used for our S2/C2 time2 field; it
+        defaults to ``time_ms``. Raises RemoteProtocolError (HS-2) for an unacceptable version
+        byte, (HS-1) on a close mid-handshake.
         """
         if self._phase is _Phase.FAILED:
             raise LocalProtocolError("the handshake already failed; close the connection")
@@ -331,7 +305,7 @@ class ServerHandshake:
             if self._phase is _Phase.RUNNING:
                 self._phase = _Phase.FAILED
                 raise RemoteProtocolError(
-                    f"client closed the connection during the handshake "
+                    f"{self._peer} closed the connection during the handshake "
                     f"({len(self._buffer)} bytes of the current block buffered)",
                     rule="HS-1",
                 )
@@ -344,6 +318,96 @@ class ServerHandshake:
         except RemoteProtocolError:
             self._phase = _Phase.FAILED
             raise
+
+    def _advance(self, now_ms: int) -> None:
+        raise NotImplementedError
+
+    def data_to_send(self) -> bytes:
+        """Drain pending output."""
+        out = bytes(self._outgoing)
+        self._outgoing.clear()
+        return out
+
+    def take_leftover(self) -> bytes:
+        """Bytes received after the handshake (e.g. librtmp's C2 + ``connect`` in one write, HS-6)."""
+        if self._phase is not _Phase.DONE:
+            raise LocalProtocolError("take_leftover() is only valid once the handshake is done")
+        out = bytes(self._buffer)
+        self._buffer.clear()
+        return out
+
+    @property
+    def done(self) -> bool:
+        """True once the peer's last block (C2 for a server, S2 for a client) is in."""
+        return self._phase is _Phase.DONE
+
+    @property
+    def peer_closed(self) -> bool:
+        """True once ``receive_data(b"")`` has been called."""
+        return self._peer_closed
+
+    @property
+    def info(self) -> HandshakeInfo | None:
+        """What the peer's first block told us and how we answered; None until it was parsed."""
+        return self._info
+
+    @property
+    def c1(self) -> bytes | None:
+        """The raw 1536-byte C1 (sent by a client, received by a server)."""
+        return self._c1
+
+    @property
+    def s1(self) -> bytes | None:
+        """The raw 1536-byte S1."""
+        return self._s1
+
+    @property
+    def s2(self) -> bytes | None:
+        """The raw 1536-byte S2."""
+        return self._s2
+
+    @property
+    def c2(self) -> bytes | None:
+        """The raw 1536-byte C2."""
+        return self._c2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Server role
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ServerHandshake(_HandshakeMachine):
+    """Server side: reads C0 C1 C2, writes S0 S1 S2 as one 3073-byte chunk (HS-5).
+
+    Speaks the digest handshake when the client's C1 carries a valid digest (and ``allow_digest``), falls
+    back to the simple handshake otherwise (HS-14). Never validates C2 (HS-9) but records what it held.
+    """
+
+    _peer = "client"
+
+    def __init__(
+        self,
+        *,
+        time_ms: int = 0,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+        accept_versions: frozenset[int] = frozenset({RTMP_VERSION}),
+        allow_digest: bool = True,
+        server_version: bytes = DEFAULT_SERVER_VERSION,
+    ) -> None:
+        super().__init__(time_ms, random_bytes)
+        if any(not 0 <= v <= 255 for v in accept_versions):
+            raise LocalProtocolError(f"accept_versions must be octets, got {sorted(accept_versions)}")
+        self._accept_versions = frozenset(accept_versions)
+        self._allow_digest = allow_digest
+        self._server_version = _check_version_field("server_version", server_version)
+        self._c0: int | None = None
+        self._c1_digest: bytes | None = None
+        self._s1_digest: bytes | None = None
+        self._c2_echoes_s1 = False
+        self._c2_digest_valid: bool | None = None
+
+    # -- input -------------------------------------------------------------------------------------------
 
     def _advance(self, now_ms: int) -> None:
         if self._c0 is None and self._buffer:
@@ -426,61 +490,12 @@ class ServerHandshake:
 
     # -- output ------------------------------------------------------------------------------------------
 
-    def data_to_send(self) -> bytes:
-        """Drain pending output: S0+S1+S2 as one 3073-byte chunk once C0+C1 are in, else ``b""``."""
-        out = bytes(self._outgoing)
-        self._outgoing.clear()
-        return out
-
-    def take_leftover(self) -> bytes:
-        """Bytes received after C2 (e.g. librtmp's ``connect`` in the same write, HS-6); drains them."""
-        if self._phase is not _Phase.DONE:
-            raise LocalProtocolError("take_leftover() is only valid once the handshake is done")
-        out = bytes(self._buffer)
-        self._buffer.clear()
-        return out
-
     # -- state -------------------------------------------------------------------------------------------
-
-    @property
-    def done(self) -> bool:
-        """True once C2 has been fully received."""
-        return self._phase is _Phase.DONE
-
-    @property
-    def peer_closed(self) -> bool:
-        """True once ``receive_data(b"")`` has been called."""
-        return self._peer_closed
-
-    @property
-    def info(self) -> HandshakeInfo | None:
-        """What C0/C1 told us and how we answered; None until C1 has been parsed."""
-        return self._info
 
     @property
     def c0(self) -> int | None:
         """The client's version byte, as soon as it arrives (even when refused)."""
         return self._c0
-
-    @property
-    def c1(self) -> bytes | None:
-        """The raw 1536-byte C1 received."""
-        return self._c1
-
-    @property
-    def s1(self) -> bytes | None:
-        """The raw 1536-byte S1 sent."""
-        return self._s1
-
-    @property
-    def s2(self) -> bytes | None:
-        """The raw 1536-byte S2 sent."""
-        return self._s2
-
-    @property
-    def c2(self) -> bytes | None:
-        """The raw 1536-byte C2 received."""
-        return self._c2
 
     @property
     def c2_echoes_s1(self) -> bool:
@@ -498,13 +513,15 @@ class ServerHandshake:
 # ---------------------------------------------------------------------------------------------------------
 
 
-class ClientHandshake:
+class ClientHandshake(_HandshakeMachine):
     """Client side: writes C0 C1, reads S0 S1 S2, writes C2 as soon as S1 is complete (like librtmp).
 
     In DIGEST mode C1 carries ``flash_version`` and a digest at ``scheme``; a digest-mode S1 is answered
     with a signed C2, anything else with the simple echo. With ``strict_s2`` a wrong S2 raises (HS-8/HS-13);
     either way ``s2_echoes_c1`` and ``s2_digest_valid`` record it.
     """
+
+    _peer = "server"
 
     def __init__(
         self,
@@ -522,22 +539,13 @@ class ClientHandshake:
         self._version = version
         self._mode = HandshakeMode(mode)
         self._scheme = DigestScheme(scheme)
-        self._time_ms = _check_u32("time_ms", time_ms)
-        self._random_bytes = random_bytes
+        super().__init__(time_ms, random_bytes)
         self._strict_s2 = strict_s2
-
-        self._buffer = bytearray()
-        self._phase = _Phase.RUNNING
-        self._peer_closed = False
         self._initial_taken = False
         self._c1_digest: bytes | None = None
-        self._c1 = self._build_c1(flash_version)
-        self._outgoing = bytearray()
+        self._own_c1 = self._build_c1(flash_version)
+        self._c1 = self._own_c1
         self._s0: int | None = None
-        self._s1: bytes | None = None
-        self._s2: bytes | None = None
-        self._c2: bytes | None = None
-        self._info: HandshakeInfo | None = None
         self._s1_digest: bytes | None = None
         self._s2_echoes_c1 = False
         self._s2_digest_valid: bool | None = None
@@ -559,7 +567,7 @@ class ClientHandshake:
         if self._initial_taken:
             raise LocalProtocolError("C0+C1 were already handed out")
         self._initial_taken = True
-        return bytes([self._version]) + self._c1
+        return bytes([self._version]) + self._own_c1
 
     def data_to_send(self) -> bytes:
         """Drain pending output: C0+C1 if ``initial_bytes()`` was not called, then C2 once S1 is in."""
@@ -569,32 +577,6 @@ class ClientHandshake:
         return out
 
     # -- input -------------------------------------------------------------------------------------------
-
-    def receive_data(self, data: bytes | bytearray | memoryview, *, now_ms: int | None = None) -> None:
-        """Feed bytes from the server, split anywhere; ``b""`` means the server closed the connection.
-
-        ``now_ms`` is the time S1 was read, used for C2's time2 field; it defaults to ``time_ms``.
-        """
-        if self._phase is _Phase.FAILED:
-            raise LocalProtocolError("the handshake already failed; close the connection")
-        if not data:
-            self._peer_closed = True
-            if self._phase is _Phase.RUNNING:
-                self._phase = _Phase.FAILED
-                raise RemoteProtocolError(
-                    f"server closed the connection during the handshake "
-                    f"({len(self._buffer)} bytes of the current block buffered)",
-                    rule="HS-1",
-                )
-            return
-        self._buffer += data
-        if self._phase is _Phase.DONE:
-            return
-        try:
-            self._advance(self._time_ms if now_ms is None else _check_u32("now_ms", now_ms))
-        except RemoteProtocolError:
-            self._phase = _Phase.FAILED
-            raise
 
     def _advance(self, now_ms: int) -> None:
         if self._s0 is None and self._buffer:
@@ -648,7 +630,7 @@ class ClientHandshake:
 
     def _check_s2(self, s2: bytes) -> None:
         assert self._info is not None
-        self._s2_echoes_c1 = s2[RANDOM_OFFSET:] == self._c1[RANDOM_OFFSET:]
+        self._s2_echoes_c1 = s2[RANDOM_OFFSET:] == self._own_c1[RANDOM_OFFSET:]
         if self._info.mode is HandshakeMode.DIGEST:
             assert self._c1_digest is not None
             expected = reply_digest(self._c1_digest, SERVER_KEY, s2)
@@ -663,53 +645,10 @@ class ClientHandshake:
 
     # -- state -------------------------------------------------------------------------------------------
 
-    def take_leftover(self) -> bytes:
-        """Bytes received after S2 (the server's first chunks, if they came in the same read); drains them."""
-        if self._phase is not _Phase.DONE:
-            raise LocalProtocolError("take_leftover() is only valid once the handshake is done")
-        out = bytes(self._buffer)
-        self._buffer.clear()
-        return out
-
-    @property
-    def done(self) -> bool:
-        """True once S2 has been fully received (C2 is then queued or already sent)."""
-        return self._phase is _Phase.DONE
-
-    @property
-    def peer_closed(self) -> bool:
-        """True once ``receive_data(b"")`` has been called."""
-        return self._peer_closed
-
-    @property
-    def info(self) -> HandshakeInfo | None:
-        """What S0/S1 told us and how we answered; None until S1 has been parsed."""
-        return self._info
-
     @property
     def s0(self) -> int | None:
         """The server's version byte, as soon as it arrives (even when refused)."""
         return self._s0
-
-    @property
-    def c1(self) -> bytes | None:
-        """The raw 1536-byte C1 we send (built at construction)."""
-        return self._c1
-
-    @property
-    def s1(self) -> bytes | None:
-        """The raw 1536-byte S1 received."""
-        return self._s1
-
-    @property
-    def s2(self) -> bytes | None:
-        """The raw 1536-byte S2 received."""
-        return self._s2
-
-    @property
-    def c2(self) -> bytes | None:
-        """The raw 1536-byte C2 we send (built as soon as S1 is in)."""
-        return self._c2
 
     @property
     def s2_echoes_c1(self) -> bool:
