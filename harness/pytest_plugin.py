@@ -76,7 +76,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="rtmp://host:port/app of the server under test (env RTMP_TARGET); "
                      "default: the embedded reference server")
     g.addoption("--target-server", default=None,
-                help="start this server as the target: reference (more in later versions)")
+                help="start this server as the target: reference, nginx-rtmp, node-media-server, ffmpeg-listen")
     g.addoption("--case", action="append", default=[], help="run only case IDs matching this glob")
     g.addoption("--rtmp-strict", action="store_true", help="NON-STRICT verdicts fail the run")
     g.addoption("--rtmp-timeout", type=float, default=STEP_TIMEOUT_S, help="per-step deadline (s)")
@@ -157,18 +157,32 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if url:
         yield Target.parse(url)
         return
-    if server_name not in (None, "reference"):
-        raise pytest.UsageError(f"--target-server {server_name!r} is not available in this version")
-    from harness.targets import ReferenceServerProcess
+    from harness.peers.servers import SERVER_NAMES, make_server
 
-    reports = Path(config.rootpath) / "reports"
-    reports.mkdir(exist_ok=True)
-    proc = ReferenceServerProcess(log_path=reports / "reference-server.log")
-    target = proc.start()
+    name = server_name or "reference"
+    if name not in SERVER_NAMES:
+        raise pytest.UsageError(f"--target-server {name!r}: choose one of {', '.join(SERVER_NAMES)}")
+    if name == "reference":
+        from harness.targets import ReferenceServerProcess
+
+        reports = Path(config.rootpath) / "reports"
+        reports.mkdir(exist_ok=True)
+        proc = ReferenceServerProcess(log_path=reports / "reference-server.log")
+        target = proc.start()
+        try:
+            yield target
+        finally:
+            proc.stop()
+        return
+    driver = make_server(name)
+    try:
+        target = driver.start()
+    except Exception as exc:  # noqa: BLE001 - a target that cannot start ends the run with a reason
+        raise pytest.UsageError(f"cannot start --target-server {name}: {exc}") from exc
     try:
         yield target
     finally:
-        proc.stop()
+        driver.stop()
 
 
 class CaseContext:
