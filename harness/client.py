@@ -87,6 +87,7 @@ class RtmpClient:
         ext_ts_dialect: ExtTsDialect = ExtTsDialect.AUTO,
         auto_ack: bool = True,
         auto_pong: bool = True,
+        auto_window_reply: bool = True,
         handshake: ClientHandshake | None = None,
     ) -> None:
         self.target = target
@@ -99,6 +100,7 @@ class RtmpClient:
             ext_ts_dialect=ext_ts_dialect,
             auto_ack=auto_ack,
             auto_pong=auto_pong,
+            auto_window_reply=auto_window_reply,
         )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
