@@ -84,10 +84,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--run-budget", type=float, default=RUN_BUDGET_S, help="whole-run budget (s)")
     g.addoption("--rtmp-dry-run", action="store_true", help="list case IDs, levels and requirements")
     g.addoption("--summary", default=None, help="write the per-case summary JSON here")
+    g.addoption("--interop", action="store_true",
+                help="also run the interop cases that drive real programs (ffmpeg, VLC ...) in real time")
+    g.addoption("--interop-only", action="store_true", help="run only the interop cases")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rule(rule_id, level, section, id=None): catalogue rule of a case")
+    config.addinivalue_line("markers", "interop: drives real programs; runs only with --interop")
     config._rtmp_start = time.monotonic()  # type: ignore[attr-defined]
     config._rtmp_cases = []  # type: ignore[attr-defined]
 
@@ -115,6 +119,8 @@ def case_info_for(item: pytest.Item) -> CaseInfo | None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     globs = config.getoption("--case")
+    interop_only = config.getoption("--interop-only")
+    with_interop = config.getoption("--interop") or interop_only
     selected: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
     for item in items:
@@ -125,7 +131,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             selected.append(item)
             continue
         item.stash[_CASE_KEY] = info
-        if globs and not any(fnmatch.fnmatch(info.case_id, g) or fnmatch.fnmatch(info.rule, g) for g in globs):
+        is_interop = item.get_closest_marker("interop") is not None
+        if (is_interop and not with_interop) or (interop_only and not is_interop):
+            deselected.append(item)
+        elif globs and not any(fnmatch.fnmatch(info.case_id, g) or fnmatch.fnmatch(info.rule, g) for g in globs):
             deselected.append(item)
         else:
             selected.append(item)

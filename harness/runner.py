@@ -32,6 +32,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alluredir", default=str(REPORTS / "allure-results"), help="Allure results directory")
     p.add_argument("--summary", default=str(REPORTS / "summary.json"), help="per-case summary JSON")
     p.add_argument("-k", dest="keyword", help="pytest -k expression over case names")
+    p.add_argument("--interop", action="store_true", help="also run interop cases (real programs, real time)")
+    p.add_argument("--interop-only", action="store_true", help="run only the interop cases")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -53,6 +55,10 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
     cmd += [f"--case={g}" for g in args.case]
     if args.strict:
         cmd.append("--rtmp-strict")
+    if args.interop:
+        cmd.append("--interop")
+    if args.interop_only:
+        cmd.append("--interop-only")
     if args.timeout:
         cmd += ["--rtmp-timeout", str(args.timeout)]
     if args.case_timeout:
