@@ -68,6 +68,8 @@ class CaseInfo:
     duration: float = 0.0
     logs: list[WireLog] = field(default_factory=list)
     error: str | None = None
+    expected: str | None = None  #: reason from the manifest when this verdict is a known deviation
+    stale: str | None = None  #: manifest entry that no longer applies (the case now passes)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,6 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--interop", action="store_true",
                 help="also run the interop cases that drive real programs (ffmpeg, VLC ...) in real time")
     g.addoption("--interop-only", action="store_true", help="run only the interop cases")
+    g.addoption("--manifest", default=None,
+                help="expected-deviation manifest (default with --target-server NAME: targets/NAME.toml)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,6 +98,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: drives real programs; runs only with --interop")
     config._rtmp_start = time.monotonic()  # type: ignore[attr-defined]
     config._rtmp_cases = []  # type: ignore[attr-defined]
+    config._rtmp_manifest = None  # type: ignore[attr-defined]
+    from harness.manifest import Manifest
+
+    path = config.getoption("--manifest", None)
+    server = config.getoption("--target-server", None)
+    try:
+        if path:
+            config._rtmp_manifest = Manifest.load(path)  # type: ignore[attr-defined]
+        elif server:
+            config._rtmp_manifest = Manifest.for_server(server)  # type: ignore[attr-defined]
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"bad manifest: {exc}") from exc
 
 
 def _slug(name: str) -> str:
@@ -351,6 +367,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             elif report.failed:
                 info.verdict = Verdict.ERROR
                 info.message = info.message or str(report.longrepr)[-2000:]
+        manifest = item.config._rtmp_manifest  # type: ignore[attr-defined]
+        dev = manifest.find(info.case_id) if manifest is not None else None
+        if dev is not None and info.verdict is not None:
+            if info.verdict.value == dev.verdict or (info.verdict is Verdict.FAIL and dev.verdict == "FAIL"):
+                info.expected = f"{dev.reason} ({dev.link})"
+                if report.failed:
+                    # A known deviation: reported, but it does not fail the gate.
+                    report.outcome = "skipped"
+                    report.wasxfail = f"expected deviation: {dev.reason}"
+            elif info.verdict in (Verdict.PASS, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED) or (
+                    info.verdict is Verdict.NON_STRICT and dev.verdict == "FAIL"):
+                info.stale = f"manifest {manifest.path.name} expects {dev.verdict}, got {info.verdict.value}"
         if info.verdict is not None:
             report.user_properties.append(("verdict", info.verdict.value))
     if report.when == "teardown":
@@ -371,8 +399,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if counts.get(v.value):
             tw.line(f"{v.value:14s} {counts[v.value]}")
     for c in cases:
-        if c.verdict in (Verdict.FAIL, Verdict.ERROR) or (c.verdict is Verdict.NON_STRICT):
+        if c.expected:
+            tw.line(f"  EXPECTED    {c.case_id}: {(c.verdict or Verdict.ERROR).value} — {c.expected[:200]}")
+        elif c.verdict in (Verdict.FAIL, Verdict.ERROR) or (c.verdict is Verdict.NON_STRICT):
             tw.line(f"  {(c.verdict or Verdict.ERROR).value:11s} {c.case_id}: {c.message[:300]}")
+    for c in cases:
+        if c.stale:
+            tw.line(f"  STALE       {c.case_id}: {c.stale}")
+    manifest = config._rtmp_manifest  # type: ignore[attr-defined]
+    if manifest is not None:
+        for d in manifest.unmatched():
+            tw.line(f"  UNMATCHED   manifest entry {d.case!r} matched no case that ran")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -381,8 +418,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = config.getoption("--summary")
     if not cases or not path:
         return
+    manifest = config._rtmp_manifest  # type: ignore[attr-defined]
     out = {
-        "target": config.getoption("--target") or "embedded reference server",
+        "target": config.getoption("--target") or config.getoption("--target-server") or "embedded reference server",
+        "manifest": str(manifest.path) if manifest is not None else None,
         "strict": bool(config.getoption("--rtmp-strict")),
         "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
         "counts": {},
@@ -394,6 +433,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         out["cases"].append({  # type: ignore[union-attr]
             "id": c.case_id, "rule": c.rule, "level": c.level, "section": c.section, "verdict": v,
             "duration": round(c.duration, 4), "message": c.message,
+            "expected_deviation": c.expected, "stale_manifest_entry": c.stale,
             "findings": [{"rule": f.rule, "verdict": f.verdict.value, "message": f.message,
                           "expected": f.expected, "actual": f.actual} for f in c.findings],
         })
