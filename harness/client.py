@@ -172,6 +172,9 @@ class RtmpClient:
                 raise StepTimeout("write", self.timeout, "target stopped reading") from None
             except (ConnectionError, OSError):
                 self.closed = True
+                self.close_reset = True
+                # The target closed first; record it so checkers see a closed session.
+                self.log.mark_closed(S2C, time.monotonic(), reset=True)
 
     async def send_split(self, data: bytes, sizes: int | list[int], delay: float = 0.0) -> None:
         """Write ``data`` in pieces (an int = fixed piece size), with ``delay`` s between them."""

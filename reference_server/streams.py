@@ -377,6 +377,9 @@ class LiveStream:
         if player.paused:
             return
         if (om.type_id == 8 and not player.receive_audio) or (om.type_id == 9 and not player.receive_video):
+            # The player misses this message, so its receive state on the csid no longer matches
+            # the group's compressed encoding: its next message there must be absolute.
+            player.csid_state[om.csid] = NEED_ABSOLUTE
             return
         sink = player.sink
         if player.dropping:
@@ -408,6 +411,7 @@ class LiveStream:
                 pass  # GOP-4: audio-only stream, nothing to wait for
             else:
                 self.dropped_player_messages += 1
+                player.csid_state[om.csid] = NEED_ABSOLUTE  # it missed a message on this csid
                 return
         state = player.csid_state
         cs = state[om.csid]
