@@ -22,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     p_report = sub.add_parser("report", help="build the Allure HTML report and summary")
     runner.add_report_arguments(p_report)
 
+    p_matrix = sub.add_parser("matrix", help="run the suite against several servers; side-by-side matrix")
+    p_matrix.add_argument("--targets", required=True,
+                          help="comma-separated: reference, nginx-rtmp, node-media-server, ffmpeg-listen")
+    p_matrix.add_argument("--interop", action="store_true", help="include the interop cases")
+    p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
+    p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
@@ -29,6 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         return runner.run(args)
     if args.command == "report":
         return runner.report(args)
+    if args.command == "matrix":
+        from harness.peers.servers import SERVER_NAMES
+        from harness.report.matrix import matrix
+
+        names = [t.strip() for t in args.targets.split(",") if t.strip()]
+        unknown = [n for n in names if n not in SERVER_NAMES]
+        if unknown:
+            parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(SERVER_NAMES)}")
+        extra = (["--interop"] if args.interop else []) + [f"--case={g}" for g in args.case]
+        return matrix(names, extra, build_html=not args.no_html)
     parser.error(f"unknown command {args.command}")
     return 2
 
