@@ -265,7 +265,9 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: Target) -> Iterator[CaseCo
         item.stash[_CASE_KEY] = info
     ctx = CaseContext(item, rtmp_target, request.config.getoption("--rtmp-timeout"), info)
     yield ctx
-    _attach(info)
+    if request.config.getoption("allure_report_dir", None):
+        # Rendering logs, hex and pcapng costs ~0.2 s a case: only when a report is wanted.
+        _attach(info)
     if info.error:
         # A harness error is reported as a JUnit <error>, not a <failure>.
         raise RuntimeError(f"harness error: {info.error}")
