@@ -30,6 +30,10 @@ T = TypeVar("T")
 
 #: Default per-step deadline (s); cases and the CLI's --timeout override it.
 DEFAULT_STEP_TIMEOUT = 5.0
+#: How long probe() waits for a first PingResponse before deciding a target does not answer pings.
+PING_DISCOVERY_S = 1.0
+#: (host, port) -> whether the target answers PingRequest; learned by probe().
+_PING_ANSWERED: dict[tuple[str, int], bool] = {}
 READ_SIZE = 256 * 1024
 
 
@@ -348,17 +352,34 @@ class RtmpClient:
     async def probe(self, step: str = "probe", timeout: float | None = None) -> bool:
         """Is the session alive and has the target processed everything sent so far?
 
-        Sends a PingRequest with a unique value and waits for its PingResponse (CTRL-10): True
-        if it came, False if the deadline passed with the connection still open (a target that
-        does not answer pings). Raises PeerClosed if the target closed the connection.
+        Sends a PingRequest with a unique value and waits for its PingResponse (CTRL-10). A target
+        that never answers pings (learned once per target, within ``PING_DISCOVERY_S``) is probed
+        with a createStream round trip instead, which every server answers. True once the answer
+        came, False if the deadline passed with the connection still open. Raises PeerClosed if
+        the target closed the connection.
         """
-        self._probe_seq = getattr(self, "_probe_seq", 0x5EED0000) + 1
-        value = self._probe_seq & 0xFFFFFFFF
-        await self.send(UserControl.ping_request(value))
-        want = value.to_bytes(4, "big")
+        key = (self.target.host, self.target.port)
+        answers_pings = _PING_ANSWERED.get(key)
+        if answers_pings is not False:
+            self._probe_seq = getattr(self, "_probe_seq", 0x5EED0000) + 1
+            value = self._probe_seq & 0xFFFFFFFF
+            await self.send(UserControl.ping_request(value))
+            want = value.to_bytes(4, "big")
+            wait = timeout if answers_pings else min(timeout or self.timeout, PING_DISCOVERY_S)
+            try:
+                await self.wait_for(lambda e: isinstance(e.message, UserControl) and e.message.event == 7
+                                    and e.message.data[:4] == want, step, wait)
+                _PING_ANSWERED[key] = True
+                return True
+            except StepTimeout:
+                if answers_pings:
+                    return False
+                _PING_ANSWERED[key] = False
+        if not self.handshake_done:
+            return False
+        tid = await self.command("createStream")
         try:
-            await self.wait_for(lambda e: isinstance(e.message, UserControl) and e.message.event == 7
-                                and e.message.data[:4] == want, step, timeout)
+            await self.wait_reply(tid, step, timeout)
         except StepTimeout:
             return False
         return True

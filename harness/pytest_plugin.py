@@ -27,6 +27,7 @@ from typing import Any, Iterator
 import pytest
 
 from harness.client import PeerClosed, RtmpClient, StepTimeout, Target
+from rtmp.errors import RemoteProtocolError
 from harness.verdict import Finding, Level, Verdict, worst
 from harness.wirelog import WireLog
 
@@ -70,6 +71,8 @@ class CaseInfo:
     error: str | None = None
     expected: str | None = None  #: reason from the manifest when this verdict is a known deviation
     stale: str | None = None  #: manifest entry that no longer applies (the case now passes)
+    restart_note: str | None = None  #: the target-server was restarted before this case
+    crashed_target: str | None = None  #: the target-server was found dead after this case
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -173,14 +176,60 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 # -- targets -----------------------------------------------------------------------------------
 
 
+def _accepts(target: Target) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((target.host, target.port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class TargetHandle:
+    """The server under test. A server the run started is restarted if it died (crash or, for
+    ``ffmpeg -listen``, its one connection ended), and the crash is recorded."""
+
+    def __init__(self, target: Target, driver: Any = None, name: str = "") -> None:
+        self.target = target
+        self.driver = driver
+        self.name = name
+        self.restarts: list[str] = []
+
+    def ensure(self, previous_case: str | None) -> str | None:
+        if self.driver is None:
+            return None
+        if self.driver.alive() and self.name != "ffmpeg-listen" and not _accepts(self.target):
+            # Refusing connections while the process still exists: it is on its way down.
+            proc = getattr(self.driver, "proc", None)
+            if proc is not None:
+                try:
+                    proc.wait(2.0)
+                except Exception:  # noqa: BLE001 - still alive: restart it anyway
+                    pass
+            self.driver.stop()
+        if self.driver.alive():
+            return None
+        code = getattr(getattr(self.driver, "proc", None), "returncode", None)
+        self.driver.stop()
+        self.target = self.driver.start()
+        note = f"{self.name} had exited (code {code}) after case {previous_case or '(start)'}; restarted"
+        self.restarts.append(note)
+        return note
+
+    def stop(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
+
+
 @pytest.fixture(scope="session")
-def rtmp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
-    """The server under test: --target URL, or the embedded reference server."""
+def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
+    """The server under test: --target URL, --target-server NAME, or the embedded reference server."""
     config = request.config
     url = config.getoption("--target")
     server_name = config.getoption("--target-server")
     if url:
-        yield Target.parse(url)
+        yield TargetHandle(Target.parse(url))
         return
     from harness.peers.servers import SERVER_NAMES, make_server
 
@@ -192,22 +241,19 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
         reports = Path(config.rootpath) / "reports"
         reports.mkdir(exist_ok=True)
-        proc = ReferenceServerProcess(log_path=reports / "reference-server.log")
-        target = proc.start()
-        try:
-            yield target
-        finally:
-            proc.stop()
-        return
-    driver = make_server(name)
+        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log")
+    else:
+        driver = make_server(name)
     try:
         target = driver.start()
     except Exception as exc:  # noqa: BLE001 - a target that cannot start ends the run with a reason
         raise pytest.UsageError(f"cannot start --target-server {name}: {exc}") from exc
+    handle = TargetHandle(target, driver, name)
+    config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
-        yield target
+        yield handle
     finally:
-        driver.stop()
+        handle.stop()
 
 
 class CaseContext:
@@ -257,13 +303,19 @@ class CaseContext:
 
 
 @pytest.fixture
-def rtmp(request: pytest.FixtureRequest, rtmp_target: Target) -> Iterator[CaseContext]:
+def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[CaseContext]:
     item = request.node
     info = item.stash.get(_CASE_KEY, None)
     if info is None:
         info = CaseInfo(item.name, "?", "MUST", "", "")
         item.stash[_CASE_KEY] = info
-    ctx = CaseContext(item, rtmp_target, request.config.getoption("--rtmp-timeout"), info)
+    cases: list[CaseInfo] = request.config._rtmp_cases  # type: ignore[attr-defined]
+    note = rtmp_target.ensure(cases[-1].case_id if cases else None)
+    if note:
+        info.restart_note = note
+        if cases:
+            cases[-1].crashed_target = note
+    ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info)
     yield ctx
     if request.config.getoption("allure_report_dir", None):
         # Rendering logs, hex and pcapng costs ~0.2 s a case: only when a report is wanted.
@@ -303,6 +355,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         raise
     except ConnectionRefusedError as exc:
         _fail(info, f"target refused the connection: {exc}")
+    except RemoteProtocolError as exc:
+        # The target sent bytes the client could not decode: the target's fault, with a rule.
+        info.findings.append(Finding(exc.rule or info.rule, Verdict.FAIL, f"target sent malformed data: {exc}"))
+        info.verdict = Verdict.FAIL
+        info.message = f"target sent malformed data: {exc}"
+        pytest.fail(info.message, pytrace=False)
     except Exception as exc:  # noqa: BLE001 - a harness bug must not look like a target failure
         info.verdict = Verdict.ERROR
         info.error = info.message = f"{type(exc).__name__}: {exc}"
@@ -408,6 +466,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for c in cases:
         if c.stale:
             tw.line(f"  STALE       {c.case_id}: {c.stale}")
+    handle = getattr(config, "_rtmp_target_handle", None)
+    if handle is not None and handle.restarts:
+        tw.line(f"target-server restarts: {len(handle.restarts)}")
+        for note in handle.restarts[:20]:
+            tw.line(f"  RESTART     {note}")
     manifest = config._rtmp_manifest  # type: ignore[attr-defined]
     if manifest is not None:
         for d in manifest.unmatched():
@@ -424,6 +487,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = {
         "target": config.getoption("--target") or config.getoption("--target-server") or "embedded reference server",
         "manifest": str(manifest.path) if manifest is not None else None,
+        "target_restarts": list(getattr(getattr(config, "_rtmp_target_handle", None), "restarts", [])),
         "strict": bool(config.getoption("--rtmp-strict")),
         "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
         "counts": {},
@@ -436,6 +500,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "id": c.case_id, "rule": c.rule, "level": c.level, "section": c.section, "verdict": v,
             "duration": round(c.duration, 4), "message": c.message,
             "expected_deviation": c.expected, "stale_manifest_entry": c.stale,
+            "target_died_after": c.crashed_target,
             "findings": [{"rule": f.rule, "verdict": f.verdict.value, "message": f.message,
                           "expected": f.expected, "actual": f.actual} for f in c.findings],
         })

@@ -124,7 +124,7 @@ rtmp {{
     def start(self) -> Target:
         nginx = require("nginx")
         self.workdir = Path(tempfile.mkdtemp(prefix="rtmpconf-nginx-"))
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps the port
         conf = self.workdir / "nginx.conf"
         conf.write_text(self.config())
         log = self.workdir / "stderr.log"
@@ -175,7 +175,7 @@ class NodeMediaServer:
         node = require("node")
         app = node_media_server_app()
         self.workdir = Path(tempfile.mkdtemp(prefix="rtmpconf-nms-"))
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps the port
         http_port = free_port()
         cfg = {
             "bind": "127.0.0.1",
@@ -222,7 +222,7 @@ class FfmpegListen:
     def start(self) -> Target:
         ffmpeg = require("ffmpeg")
         self.workdir = Path(tempfile.mkdtemp(prefix="rtmpconf-ffl-"))
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps the port
         log = self.workdir / "ffmpeg.log"
         self.proc = subprocess.Popen(
             [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "info", "-listen", "1", "-timeout", "30",
