@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: conformance test bench lint type deps clean
+.PHONY: conformance test interop matrix bench lint type deps clean
 
 $(STAMP): pyproject.toml
 	bash scripts/install-system-deps.sh
@@ -24,6 +24,16 @@ conformance: $(STAMP)
 test: $(STAMP)
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -bb -m pytest tests -q $(ARGS)
+
+## Real programs (ffmpeg, ffprobe, PyAV, rtmpdump, VLC) against the reference server.
+interop: $(STAMP)
+	bash scripts/install-system-deps.sh
+	$(BIN)/rtmpconf run --interop-only $(ARGS)
+
+## The suite against reference, nginx-rtmp and node-media-server side by side (reports/matrix.html).
+matrix: $(STAMP)
+	bash scripts/install-system-deps.sh
+	$(BIN)/rtmpconf matrix --targets reference,nginx-rtmp,node-media-server $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests and the main job use, when they are missing:
-#   ffmpeg/ffprobe (real publisher and players), tshark (pcap oracle), npm (Allure CLI),
-#   python3-venv (Debian's python3 lacks ensurepip without it).
+#   ffmpeg/ffprobe (real publisher and players), tshark (pcap oracle), npm + node (Allure CLI,
+#   node-media-server), nginx + its RTMP module, rtmpdump, VLC (cvlc), python3-venv (Debian's
+#   python3 lacks ensurepip without it).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail
@@ -11,6 +12,12 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
+command -v rtmpdump >/dev/null 2>&1 || need+=(rtmpdump)
+command -v cvlc >/dev/null 2>&1 || need+=(vlc-bin vlc-plugin-base)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then
@@ -25,6 +32,10 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Debian starts nginx on port 80 after installing it where it can; the suite runs its own.
+    if command -v nginx >/dev/null 2>&1 && pgrep -x nginx >/dev/null 2>&1; then
+        nginx -s stop >/dev/null 2>&1 || true
+    fi
     exit 0
 fi
 echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2
