@@ -29,7 +29,23 @@ def main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
 
+    # Subcommands owned by other harness packages register themselves (analyze, replay, impair, load).
+    import importlib
+
+    handlers = {}
+    for module in ("harness.capture.cli", "harness.impair.cli", "harness.load.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module.startswith(exc.name)):
+                raise
+            continue
+        for name, handler in mod.register(sub).items():
+            handlers[name] = handler
+
     args = parser.parse_args(argv)
+    if args.command in handlers:
+        return int(handlers[args.command](args))
     if args.command == "serve":
         return serve(args)
     if args.command == "run":

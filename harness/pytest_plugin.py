@@ -92,6 +92,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--interop", action="store_true",
                 help="also run the interop cases that drive real programs (ffmpeg, VLC ...) in real time")
     g.addoption("--interop-only", action="store_true", help="run only the interop cases")
+    g.addoption("--impair", default=None,
+                help="run every case through this impairment profile (harness/impair; rtmpconf impair --list)")
     g.addoption("--manifest", default=None,
                 help="expected-deviation manifest (default with --target-server NAME: targets/NAME.toml)")
 
@@ -229,7 +231,7 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     url = config.getoption("--target")
     server_name = config.getoption("--target-server")
     if url:
-        yield TargetHandle(Target.parse(url))
+        yield from _impaired(config, TargetHandle(Target.parse(url)))
         return
     from harness.peers.servers import SERVER_NAMES, make_server
 
@@ -251,9 +253,33 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     handle = TargetHandle(target, driver, name)
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
-        yield handle
+        yield from _impaired(config, handle)
     finally:
         handle.stop()
+
+
+def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHandle]:
+    """With --impair PROFILE, cases reach the target through the impairment proxy."""
+    profile = config.getoption("--impair")
+    if not profile:
+        yield handle
+        return
+    from harness.impair import start_proxy_for
+
+    proxy = start_proxy_for(handle.target, profile)
+    real_ensure = handle.ensure
+
+    def ensure(previous_case: str | None) -> str | None:
+        note = real_ensure(previous_case)
+        handle.target = proxy.retarget(handle.target) if note else proxy.target
+        return note
+
+    handle.ensure = ensure  # type: ignore[method-assign]
+    handle.target = proxy.target
+    try:
+        yield handle
+    finally:
+        proxy.stop()
 
 
 class CaseContext:

@@ -55,6 +55,8 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
     cmd += [f"--case={g}" for g in args.case]
     if args.strict:
         cmd.append("--rtmp-strict")
+    if args.impair:
+        cmd += ["--impair", args.impair]
     if args.interop:
         cmd.append("--interop")
     if args.interop_only:
@@ -80,9 +82,6 @@ def _target_args(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.impair:
-        print("error: --impair is not available in this version (network-impairment issue)", file=sys.stderr)
-        return 2
     if args.target and args.target_server:
         print("error: give --target or --target-server, not both", file=sys.stderr)
         return 2
