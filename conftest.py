@@ -5,6 +5,6 @@ from importlib.metadata import PackageNotFoundError, distribution
 try:
     # Installed (pip install -e .): the plugin arrives through the pytest11 entry point.
     distribution("rtmp-conformance")
-    pytest_plugins: list[str] = []
+    pytest_plugins: list[str] = ["pytester"]  # pytester: tests/plugin drive pytest itself
 except PackageNotFoundError:
-    pytest_plugins = ["harness.pytest_plugin"]
+    pytest_plugins = ["pytester", "harness.pytest_plugin"]

@@ -228,8 +228,11 @@ class Connection:
         if not self.auto_ack or self.ack_window is None or self.state is not State.OPEN:
             return
         # §5.4.4: the receiver sends an Acknowledgement after receiving window-size bytes.
-        if self.bytes_received - self._last_ack_at >= self.ack_window:
-            self._last_ack_at = self.bytes_received
+        due = self.bytes_received - self._last_ack_at
+        if due >= self.ack_window:
+            # Keep the ack points on window multiples, so a read that ends past a boundary does
+            # not push every later ack later (one ack per read, carrying the total so far).
+            self._last_ack_at += self.ack_window * (due // self.ack_window)
             self._out += self.send(Acknowledgement(self.bytes_received & SEQUENCE_MASK))
 
     def next_event(self) -> Event | _NeedData:

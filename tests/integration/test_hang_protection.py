@@ -14,6 +14,7 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+VERDICTS = ("PASS", "INFORMATIONAL", "UNIMPLEMENTED", "NON-STRICT", "FAIL", "ERROR")
 
 
 class MuteServer:
@@ -83,7 +84,7 @@ def test_silent_target_ends_within_budget_with_a_verdict_per_case(mute: MuteServ
     cases = data["cases"]
     assert len(cases) >= 1
     for c in cases:
-        assert c["verdict"] in ("FAIL", "ERROR", "INFORMATIONAL", "PASS", "NON-STRICT", "UNIMPLEMENTED"), c
+        assert c["verdict"] in VERDICTS, c
         assert c["message"], c  # every case says why
     assert any("no answer" in c["message"] or "budget" in c["message"] or "watchdog" in c["message"]
                for c in cases)
@@ -98,8 +99,11 @@ def test_target_closing_mid_handshake(tmp_path: Path) -> None:
     finally:
         srv.close()
     assert proc.returncode == 1
-    assert data["cases"]
-    for c in data["cases"]:
-        assert c["verdict"] in ("FAIL", "ERROR", "INFORMATIONAL"), c
+    cases = data["cases"]
+    assert cases
+    for c in cases:
+        assert c["verdict"] in VERDICTS, c
         assert c["message"]
-    assert any("closed" in c["message"] or "HS-1" in c["message"] for c in data["cases"])
+    # A server that closes mid-handshake fails nearly everything; a few cases accept a close.
+    assert sum(c["verdict"] == "FAIL" for c in cases) > len(cases) // 2
+    assert any("closed" in c["message"] or "HS-1" in c["message"] for c in cases)
