@@ -137,3 +137,20 @@ def test_unknown_user_control_event_is_kept() -> None:
 
 def test_need_data_sentinel() -> None:
     assert Connection(Role.SERVER).next_event() is NEED_DATA
+
+
+def test_acks_stay_on_window_boundaries() -> None:
+    # CTRL-1: 5400 bytes in 300-byte reads with a 1000-byte window cross 5 boundaries: 5 acks.
+    client, server = pair()
+    server.receive_data(client.send(WindowAckSize(1000)))
+    received(server)
+    data = b"".join(client.send(Audio(bytes(300 - 12)), msid=1, timestamp=i) for i in range(20))
+    expected = 1  # the read that carried Window Ack Size already crossed three windows
+    for off in range(0, len(data), 300):
+        before = server.bytes_received
+        server.receive_data(data[off:off + 300])
+        expected += server.bytes_received // 1000 > before // 1000
+    client.receive_data(server.data_to_send())
+    acks = [e.message.sequence for e in received(client) if isinstance(e.message, Acknowledgement)]
+    assert len(acks) == expected  # one per read that crosses a window boundary, no drift
+    assert acks == sorted(acks)
