@@ -72,10 +72,15 @@ def build(results: list[dict[str, Any]]) -> dict[str, Any]:
             "cases": sorted(rows.values(), key=lambda x: _sort_key(x["id"]))}
 
 
-def _sort_key(case_id: str) -> tuple[str, int, str]:
+#: Catalogue order of the sections.
+SECTION_ORDER = ("HS", "CH", "TS", "CTRL", "CMD", "AMF", "AV", "GOP", "ERTMP", "ROB")
+
+
+def _sort_key(case_id: str) -> tuple[int, int, str]:
     rule = case_id.split("/")[0]
     prefix, _, num = rule.partition("-")
-    return (prefix, int(num) if num.isdigit() else 0, case_id)
+    order = SECTION_ORDER.index(prefix) if prefix in SECTION_ORDER else len(SECTION_ORDER)
+    return (order, int(num) if num.isdigit() else 0, case_id)
 
 
 def render_html(matrix: dict[str, Any]) -> str:
