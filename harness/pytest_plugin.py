@@ -412,6 +412,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     prefix = info.rule.split("-")[0]
     allure.dynamic.epic(SECTIONS.get(prefix, prefix))
     allure.dynamic.feature(info.rule)
+    # The report's tree: catalogue section > rule > case.
+    allure.dynamic.parent_suite(SECTIONS.get(prefix, prefix))
+    allure.dynamic.suite(info.rule)
+    allure.dynamic.title(info.case_id)
     allure.dynamic.story(info.case_id)
     allure.dynamic.severity(SEVERITY.get(Level.parse(info.level).value, "normal"))
     allure.dynamic.tag(info.level)
@@ -423,6 +427,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _attach(info: CaseInfo) -> None:
     if allure is None:
         return
+    if info.verdict is not None:
+        # Filterable in the report: NON-STRICT and INFORMATIONAL pass, but a reader wants them.
+        allure.dynamic.tag(f"verdict:{info.verdict.value}")
+        if info.expected:
+            allure.dynamic.tag("expected-deviation")
     findings = "\n".join(f.line() + (f"\n    evidence: {f.evidence}" if f.evidence else "") for f in info.findings)
     allure.attach(findings or "(no findings)", name="findings", attachment_type=allure.attachment_type.TEXT)
     for i, log in enumerate(info.logs):

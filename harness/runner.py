@@ -136,7 +136,9 @@ def report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    proc = subprocess.run([*allure, "generate", str(results), "-o", str(out), "--name", "RTMP conformance"],
+    config = Path(__file__).resolve().parent / "report" / "allurerc.json"
+    proc = subprocess.run([*allure, "generate", str(results), "-o", str(out), "--name", "RTMP conformance",
+                           "--config", str(config)],
                           env={**os.environ, "NO_COLOR": "1"}, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not (out / "index.html").exists():
         print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)

@@ -46,7 +46,9 @@ def run_target(name: str, extra: list[str], build_html: bool) -> dict[str, Any]:
         try:
             allure = find_allure() or install_allure()
             gen = subprocess.run([*allure, "generate", str(out / "allure-results"), "-o", str(out / "html"),
-                                  "--name", f"RTMP conformance: {name}"], capture_output=True, text=True, timeout=600)
+                                  "--name", f"RTMP conformance: {name}",
+                                  "--config", str(Path(__file__).resolve().parent / "allurerc.json")],
+                                 capture_output=True, text=True, timeout=600)
             if gen.returncode == 0 and (out / "html" / "index.html").exists():
                 result["report"] = f"targets/{name}/html/index.html"
         except Exception as exc:  # noqa: BLE001 - the matrix is still useful without the Allure links
