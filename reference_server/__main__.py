@@ -8,7 +8,6 @@ import logging
 import sys
 
 from reference_server.config import ServerConfig
-from reference_server.server import RtmpServer
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -35,6 +34,8 @@ def serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: bad configuration: {exc}", file=sys.stderr)
         return 2
+    from reference_server.server import RtmpServer  # imported here: `rtmpconf analyze` needs none of it
+
     server = RtmpServer(config)
 
     async def main() -> None:
