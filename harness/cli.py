@@ -33,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     import importlib
 
     handlers = {}
-    for module in ("harness.capture.cli", "harness.impair.cli", "harness.load.cli"):
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv_list if not a.startswith("-")), None)
+    # Import only the package a subcommand needs (start-up time matters for `analyze`).
+    owners = {"analyze": "harness.capture.cli", "replay": "harness.capture.cli", "impair": "harness.impair.cli",
+              "load": "harness.load.cli"}
+    modules = [owners[first]] if first in owners else list(dict.fromkeys(owners.values()))
+    for module in modules:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, handler in mod.register(sub).items():
             handlers[name] = handler
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv_list)
     if args.command in handlers:
         return int(handlers[args.command](args))
     if args.command == "serve":
