@@ -23,13 +23,14 @@ from harness.checks.amf import (
     raw_value,
 )
 from harness.checks.commands import check_connect_tolerated, check_pause_notify
+from harness.checks.media import avc_sequence_header
 from harness.client import PeerClosed, RtmpClient, StepTimeout
 from harness.scenarios import publish_stream
 from harness.verdict import Verdict
 from harness.wirelog import S2C, WireLog
 from rtmp import amf0, amf3
 from rtmp.errors import ProtocolError
-from rtmp.messages import Data, UnknownMessage
+from rtmp.messages import Data, UnknownMessage, Video
 
 PROBE_S = 1.0
 _HARNESS_ERRORS = (PeerClosed, StepTimeout, ProtocolError, OSError)
@@ -94,7 +95,8 @@ def connect_head() -> bytes:
 
 async def relay_metadata(rtmp, vector: bytes) -> tuple[WireLog, WireLog]:
     """A player waits for a name; the publisher publishes it and sends the data message
-    ``vector`` (raw AMF0, type 18), then a well-formed control onMetaData {control: true}.
+    ``vector`` (raw AMF0, type 18), then a well-formed control onMetaData {control: true}, then
+    an AVC sequence header (nginx sends metadata to a player only ahead of audio/video).
     Returns (publisher log, player log)."""
     name = rtmp.stream_name()
     async with rtmp.client(label="player") as player, rtmp.client(label="publisher") as pub:
@@ -111,6 +113,7 @@ async def relay_metadata(rtmp, vector: bytes) -> tuple[WireLog, WireLog]:
         try:
             await pub.send(UnknownMessage(18, vector), msid=sid)  # raw data message body
             await pub.send(Data(("@setDataFrame", "onMetaData", amf0.EcmaArray(control=True))), msid=sid)
+            await pub.send(Video(avc_sequence_header()), msid=sid)
         except _HARNESS_ERRORS:
             pass
         await settle(pub)

@@ -140,7 +140,8 @@ def index_at(tags: Sequence[MediaTag], ms: int) -> int:
 async def test_late_joiner_first_frame(rtmp, join):
     """Publishes real H.264/AAC; a player joins right after the keyframe at 1000 ms was sent (the
     cache holds just that keyframe), or joins a stream that started mid-GOP (inter frames from
-    200 ms, first keyframe at 1000 ms) before any keyframe was published.
+    200 ms, first keyframe at 1000 ms) before any keyframe was published. The publisher goes on
+    past the next keyframe (2000 ms): a server without a GOP cache (GOP-3) starts there.
 
     Requirement (GOP-1): "The first coded video message must be FrameType 1 with AVCPacketType 1,
     after both SHs" — even when the cache is a single frame, or empty.
@@ -153,7 +154,7 @@ async def test_late_joiner_first_frame(rtmp, join):
         start = index_at(tags, 200)
         tags = tags[:2] + tags[start:]
         cut = index_at(tags, 400)
-    tags = tags[:index_at(tags, 1600)]
+    tags = tags[:index_at(tags, 2200)]
     player = await relay(rtmp, tags, join_after=cut)
     rtmp.judge(check_gop_start(player.log, expect_metadata=True))
 
@@ -164,16 +165,16 @@ async def test_late_joiner_first_frame(rtmp, join):
 @pytest.mark.rule("GOP-2", level="CONV", section="FLV E.4.3.1")
 async def test_cache_holds_only_latest_gop(rtmp):
     """Publishes 2.3 s of real H.264/AAC (keyframes at 0, 1000, 2000 ms); a player joins, then
-    0.3 s more is published.
+    0.9 s more is published (through the keyframe at 3000 ms).
 
     Requirement (GOP-2): "The cache holds everything from the most recent keyframe, audio included,
     and is cleared on each new keyframe" — the joiner starts at the keyframe of 2000 ms and gets
-    no frame published before it.
+    no frame published before it (a server without a cache starts at 3000 ms: recorded, GOP-3).
     """
     tags = real_tags(make_h264_aac(seconds=4.0))
     cut = index_at(tags, 2300)
     latest = max(i for i, t in enumerate(tags[:cut]) if t.keyframe)
-    player = await relay(rtmp, tags[:index_at(tags, 2600)], join_after=cut)
+    player = await relay(rtmp, tags[:index_at(tags, 3200)], join_after=cut)
     rtmp.judge(check_cache_from_latest_keyframe(player.log, tags, latest))
 
 
@@ -256,7 +257,8 @@ async def publish_when_free(pub: RtmpClient, name: str, attempts: int = 10) -> N
 async def test_republish_no_stale_frames(rtmp, case):
     """Publisher A sends 1.4 s of real 320x180 H.264/AAC (mid-GOP at the end) and closes the TCP
     connection (or resets it); publisher B republishes the name with 256x144 (another SPS) from
-    ts 0. A player watches throughout, or joins after B's first 0.4 s.
+    ts 0. A player watches throughout, or joins after B's first 0.4 s (B then goes on past its
+    keyframe at 1000 ms, where a server without a GOP cache starts the joiner).
 
     Requirement (GOP-7): "On republish, existing players must get the new SHs and a keyframe before
     any frame ... No stale frames may leak out."
@@ -264,9 +266,9 @@ async def test_republish_no_stale_frames(rtmp, case):
     a = real_tags(make_h264_aac(seconds=2.0))
     b_stream = make_h264_aac(seconds=2.0, width=256, height=144)
     b = real_tags(b_stream)
-    a, b = a[:index_at(a, 1400)], b[:index_at(b, 800)]
-    name = rtmp.stream_name()
     late = case == "joiner-after-republish"
+    a, b = a[:index_at(a, 1400)], b[:index_at(b, 1200 if late else 800)]
+    name = rtmp.stream_name()
     async with contextlib.AsyncExitStack() as stack:
         pub_a = await open_publisher(stack, rtmp, name, label="publisher A")
         player = None if late else await open_player(stack, rtmp, name)

@@ -191,21 +191,24 @@ async def test_last_c2_byte_glued_to_connect(rtmp):
 @pytest.mark.rule("HS-1", level="MUST", section="5.2")
 @pytest.mark.parametrize("variant", ["c2-one-byte-short", "c2-one-byte-long"])
 async def test_wrong_c2_length_not_parsed(rtmp, variant):
-    """Sends C0+C1, then a C2 of 1535 bytes (short) or of 1536 bytes plus 0xFF (long) in one
+    """Sends C0+C1, then a C2 of 1535 bytes (short) or of 1536 bytes plus 0x03 (long) in one
     write, then connect in a separate write.
 
     Requirement (§5.2): C2 is exactly 1536 bytes, so the connect now sits one byte off the
     chunk boundary and must not be understood. A server that reads "one segment" as C2 would
-    answer it. (0xFF = fmt 3, csid 63: a continuation of a chunk stream never opened.)
+    answer it. (0x03 = fmt 0, csid 3: read right, it makes the next 11 bytes, the connect's own
+    header shifted by one, a message header, so the connect cannot be parsed. A byte that could
+    be a whole chunk on its own — 0xFF, fmt 3 on a fresh csid, which CH-8 lets a server take as
+    an empty message — would let a server that counts C2 right answer the connect as well.)
     """
     async with session(rtmp, handshake=ScriptedHandshake(hold_c2=True)) as c:
         await c.handshake()
         c2 = c.conn.handshake.held_c2
-        await c.send_raw(c2[:-1] if variant == "c2-one-byte-short" else c2 + b"\xff")
+        await c.send_raw(c2[:-1] if variant == "c2-one-byte-short" else c2 + b"\x03")
         await attempt(c.send_raw(connect_bytes(c)))
         await attempt(c.wait_reply(1.0, "connect", timeout=QUIET_S))
     after = await fresh_session(rtmp)
-    what = "C2 one byte short" if variant == "c2-one-byte-short" else "C2 one byte long (+0xFF)"
+    what = "C2 one byte short" if variant == "c2-one-byte-short" else "C2 one byte long (+0x03)"
     rtmp.judge(check_c2_boundary(c.log, expect_connect=False, what=what, after=after))
 
 

@@ -35,6 +35,9 @@ from rtmp.messages import Data
 
 #: How long a player waits for the last published message once the target answered a ping.
 LAST_WAIT_S = 2.0
+#: Length of a stream a late joiner plays at 1.2 s: past the keyframe at 2 s, where a server
+#: without a GOP cache (nginx ``wait_key``, GOP-3) starts the joiner's video.
+LATE_JOIN_SECONDS = 2.4
 
 
 # -- scenario steps (same shape as cases/test_timestamps.py) ----------------------------------------
@@ -151,9 +154,9 @@ async def test_video_tag_header_relayed(rtmp, stream):
 # -- AV-2 ------------------------------------------------------------------------------------------
 
 
-def two_byte_nalu_stream() -> list[MediaTag]:
+def two_byte_nalu_stream(seconds: float = 2.0) -> list[MediaTag]:
     """Real x264 output re-packaged with lengthSizeMinusOne = 1: 2-byte NAL unit lengths."""
-    s = make_h264_aac(seconds=2.0)
+    s = make_h264_aac(seconds=seconds)
     cfg = media.AvcDecoderConfig.parse(s.video_sequence_header[5:])
     sh = avc_sequence_header(length_size=2, sps=cfg.sps[0], pps=cfg.pps[0])
     tags = [MediaTag(9, 0, sh, False, True), MediaTag(8, 0, s.audio_sequence_header or b"", False, True)]
@@ -168,8 +171,9 @@ def two_byte_nalu_stream() -> list[MediaTag]:
 @pytest.mark.parametrize("case", ["length-size-2-early-player", "length-size-2-late-joiner", "end-of-sequence"])
 async def test_avc_packet_relayed(rtmp, case):
     """Publishes real H.264 whose AVCDecoderConfigurationRecord says lengthSizeMinusOne = 1 (NAL units
-    with 2-byte lengths), to an early player or one joining mid-GOP; or 1 s of normal H.264 ending
-    in an AVC end-of-sequence message ``27 02 00 00 00``.
+    with 2-byte lengths), to an early player or one joining mid-GOP at 1.2 s (the stream goes on
+    past the keyframe at 2 s, where a server without a GOP cache starts); or 1 s of normal H.264
+    ending in an AVC end-of-sequence message ``27 02 00 00 00``.
 
     Requirement (FLV E.4.3.2 / AV-2): NALU lengths come from lengthSizeMinusOne, "Do not assume
     Annex-B start codes" or 4-byte lengths; AVCPacketType 2 = end of sequence — all relayed
@@ -182,8 +186,8 @@ async def test_avc_packet_relayed(rtmp, case):
         player = await relay(rtmp, tags)
         rtmp.judge(check_payloads_intact(player.log, tags, rule="AV-2"))
         return
-    tags = two_byte_nalu_stream()
     late = case.endswith("late-joiner")
+    tags = two_byte_nalu_stream(LATE_JOIN_SECONDS if late else 2.0)
     player = await relay(rtmp, tags, join_after=index_at(tags, 1200) if late else None)
     rtmp.judge(check_payloads_intact(player.log, tags, rule="AV-2", expect_all=not late, first_keyframe=late))
 
@@ -217,9 +221,8 @@ async def test_aac_flags_ignored(rtmp, flags):
 # -- AV-4 ------------------------------------------------------------------------------------------
 
 
-def late_audio_header_stream() -> list[MediaTag]:
+def late_audio_header_stream(s: TestStream) -> list[MediaTag]:
     """Video SH and 0.4 s of video first; the AAC sequence header and audio only from 400 ms on."""
-    s = make_h264_aac(seconds=2.0)
     tags = [MediaTag(9, 0, s.video_sequence_header, False, True)]
     for t in s.tags:
         if t.type_id == 8 and t.timestamp < 400:
@@ -235,13 +238,14 @@ def late_audio_header_stream() -> list[MediaTag]:
 async def test_sequence_headers_before_frames(rtmp, case):
     """Publishes real H.264/AAC (onMetaData, AVC sequence header, AAC sequence header, frames) to a
     player joining first or mid-GOP; or a stream whose AAC sequence header only comes at 400 ms,
-    to a player joining at 1.2 s.
+    to a player joining at 1.2 s. Late joiners: the stream goes on past the keyframe at 2 s, where
+    a server without a GOP cache (GOP-3) starts them.
 
     Requirement (AV-4): "Sequence headers must come before coded frames ... Servers cache the
     latest copy of each" — before its first frame of each track the player has that track's header.
     """
-    s = make_h264_aac(seconds=2.0)
-    tags = late_audio_header_stream() if case.startswith("audio-header-late") else real_tags(s)
+    s = make_h264_aac(seconds=2.0 if case == "early-player" else LATE_JOIN_SECONDS)
+    tags = late_audio_header_stream(s) if case.startswith("audio-header-late") else real_tags(s)
     join = None if case == "early-player" else index_at(tags, 1200)
     player = await relay(rtmp, tags, join_after=join)
     rtmp.judge(check_sequence_headers_first(player.log, video_sh=s.video_sequence_header,
@@ -251,14 +255,15 @@ async def test_sequence_headers_before_frames(rtmp, case):
 # -- AV-5 ------------------------------------------------------------------------------------------
 
 
-def resolution_change() -> tuple[list[MediaTag], list[MediaTag], bytes, bytes]:
-    """(A part, B part, SH-A, SH-B): 320x180 for 0.6 s, then a 256x144 SPS and its frames from 600 ms."""
+def resolution_change(b_ms: int = 600) -> tuple[list[MediaTag], list[MediaTag], bytes, bytes]:
+    """(A part, B part, SH-A, SH-B): 320x180 for 0.6 s, then a 256x144 SPS and ``b_ms`` of its
+    frames from 600 ms (B's keyframes at 600, 1600 ...)."""
     a = make_h264_aac(seconds=2.0)
     b = make_h264_aac(seconds=2.0, width=256, height=144)
     part_a = real_tags(a)
     part_a = part_a[:index_at(part_a, 600)]
     part_b = [MediaTag(9, 600, b.video_sequence_header, False, True)]
-    part_b += [dataclasses.replace(t, timestamp=t.timestamp + 600) for t in b.tags if t.timestamp < 600]
+    part_b += [dataclasses.replace(t, timestamp=t.timestamp + 600) for t in b.tags if t.timestamp < b_ms]
     return part_a, part_b, a.video_sequence_header, b.video_sequence_header
 
 
@@ -266,13 +271,14 @@ def resolution_change() -> tuple[list[MediaTag], list[MediaTag], bytes, bytes]:
 @pytest.mark.parametrize("role", ["existing-player", "new-joiner"])
 async def test_sequence_header_change(rtmp, role):
     """Publishes SH-A (320x180) and 0.6 s of frames, then SH-B (256x144) and B's frames from a
-    keyframe. One player is there from the start; another joins after SH-B and 0.4 s of B.
+    keyframe. One player is there from the start; another joins after SH-B and 0.4 s of B, and B
+    goes on past its next keyframe (1600 ms), where a server without a GOP cache starts it.
 
     Requirement (AV-5): "A sequence header change mid-stream ... must replace the cached copy and
     reach current players in order" — the existing player sees SH-B before B's keyframe; the new
     joiner gets only SH-B and B frames.
     """
-    part_a, part_b, sh_a, sh_b = resolution_change()
+    part_a, part_b, sh_a, sh_b = resolution_change(600 if role == "existing-player" else 1200)
     tags = part_a + part_b
     join_at = len(part_a) + index_at(part_b, 400)
     player = await relay(rtmp, tags, join_after=None if role == "existing-player" else join_at)

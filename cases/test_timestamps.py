@@ -19,6 +19,7 @@ from harness.checks.timestamps import (
     check_aac_cadence,
     check_backward_delta,
     check_csid_deltas,
+    check_extended_form,
     check_first_fmt0_per_csid,
     check_fmt3_ext_dialect,
     check_monotonic,
@@ -26,9 +27,10 @@ from harness.checks.timestamps import (
 )
 from harness.client import PeerClosed, RtmpClient, StepTimeout
 from harness.testmedia import MediaTag, make_h264_aac
-from harness.verdict import Verdict
+from harness.verdict import Verdict, failed
 from rtmp import amf0
 from rtmp.chunk import MessagePlan
+from rtmp.errors import ProtocolError
 from rtmp.messages import Audio, Data, SetChunkSize, UserControl, Video
 
 MASK = 0xFFFFFFFF
@@ -128,6 +130,12 @@ async def relay(rtmp, tags: Sequence[MediaTag], *, join_after: int | None = None
     return player
 
 
+def stream_seconds(join: str) -> float:
+    """Real test streams are 2 s; one a late joiner plays at 1.2 s runs on past the keyframe at
+    2 s, where a server without a GOP cache (nginx ``wait_key``, GOP-3) starts its video."""
+    return 2.0 if join == "early-player" else 2.4
+
+
 def index_at(tags: Sequence[MediaTag], ms: int) -> int:
     """Index of the first tag at or after ``ms`` past the first tag."""
     t0 = tags[0].timestamp
@@ -141,13 +149,14 @@ def index_at(tags: Sequence[MediaTag], ms: int) -> int:
 @pytest.mark.parametrize("join", ["early-player", "late-joiner"])
 async def test_stream_starting_at_one_hour(rtmp, join):
     """Publishes real H.264/AAC whose first timestamp is 3,600,000 ms (1 h); the player joins before
-    the first frame or mid-GOP (after 1.2 s).
+    the first frame or mid-GOP (after 1.2 s; the stream goes on past the keyframe at +2 s, where a
+    server without a GOP cache starts the joiner's video).
 
     Requirement (§4): timestamps are "milliseconds relative to an unspecified epoch. Typically, each
     stream will start with a timestamp of 0, but this is not required" — every frame reaches the
     player intact with the sent deltas (a rebase is only recorded).
     """
-    tags = real_tags(make_h264_aac(seconds=2.0, start_ms=3_600_000))
+    tags = real_tags(make_h264_aac(seconds=stream_seconds(join), start_ms=3_600_000))
     player = await relay(rtmp, tags, join_after=None if join == "early-player" else index_at(tags, 1200))
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-1", expect_all=join == "early-player"))
 
@@ -157,9 +166,10 @@ async def test_stream_starting_at_one_hour(rtmp, join):
 
 def boundary_video() -> list[MediaTag]:
     """Video around the 24-bit boundary: the keyframe that a late joiner starts at sits at
-    16777215 exactly, so its absolute header needs the extended field; 16777214 does not."""
-    stamps = [16777134, 16777174, 16777214, 16777215, 16777216, 16777255, 16777295]
-    keys = {16777134, 16777215}
+    16777215 exactly, so its absolute header needs the extended field; 16777214 does not. The
+    keyframe at 16777335 is where a server without a GOP cache (GOP-3) starts the late joiner."""
+    stamps = [16777134, 16777174, 16777214, 16777215, 16777216, 16777255, 16777295, 16777335, 16777375]
+    keys = {16777134, 16777215, 16777335}
     return [avc_sh_tag(16777134)] + [video_tag(i, ts, key=ts in keys, size=300) for i, ts in enumerate(stamps)]
 
 
@@ -167,8 +177,9 @@ def boundary_video() -> list[MediaTag]:
 @pytest.mark.parametrize("join", ["early-player", "late-joiner"])
 async def test_extended_timestamp_boundary(rtmp, join):
     """Publishes video with every message as fmt 0 at 16777134, 16777174, 16777214 (24-bit field),
-    16777215 (keyframe; field 0xFFFFFF + extended 0x00FFFFFF), 16777216, 16777255, 16777295. The
-    late joiner plays after 16777216, so its first frame has an absolute timestamp of 16777215.
+    16777215 (keyframe; field 0xFFFFFF + extended 0x00FFFFFF), 16777216, 16777255, 16777295,
+    16777335 (keyframe), 16777375. The late joiner plays after 16777216, so its first frame has an
+    absolute timestamp of 16777215 (GOP cache) or 16777335 (no cache: the next keyframe).
 
     Requirement (§5.3.1.2.1): "if the timestamp is greater than or equal to 16777215 (hexadecimal
     0xFFFFFF), this field MUST be 16777215, indicating the presence of the Extended Timestamp field"
@@ -262,11 +273,29 @@ async def test_publisher_fmt3_extended_dialects(rtmp, dialect):
     both dialects (a corruption is FAIL for the 2012 dialect, NON-STRICT for the omitted one).
     """
     present = dialect == "ext-present"
+    violation = Verdict.FAIL if present else Verdict.NON_STRICT
     tags = synthetic_stream(start_ms=0xFFFFFF - 500, seconds=1.0, video_size=700, audio_size=300, key_size=1500)
-    player = await relay(rtmp, tags, fmt0=True, ext_on_fmt3=present,
-                         pub_kw={} if present else {"ext_ts_on_fmt3": False})
-    rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-5", ext_checks=True,
-                                    violation=Verdict.FAIL if present else Verdict.NON_STRICT))
+    broke = []
+    try:
+        player = await relay(rtmp, tags, fmt0=True, ext_on_fmt3=present,
+                             pub_kw={} if present else {"ext_ts_on_fmt3": False})
+    except (PeerClosed, StepTimeout, ProtocolError) as exc:
+        if present:
+            raise
+        # A reader that always expects the 4 bytes (the 2012 dialect only) takes payload for them
+        # and loses the chunk stream: it closes the publisher or relays garbage. That is the
+        # omitted dialect's NON-STRICT outcome, judged with whatever reached the player.
+        player = next(c for c in rtmp.clients if c.log.label == "player")
+        broke = [failed("TS-5", "the target lost the publisher's chunk stream once fmt-3 chunks came without "
+                        "the extended field (it always reads the 4 bytes)", expected="both dialects decoded",
+                        actual=f"{type(exc).__name__}: {exc}"[:300], verdict=violation)]
+    found = check_relayed_timing(player.log, tags, rule="TS-5", ext_checks=present, violation=violation)
+    if not present:
+        # The server's own output dialect is judged on decodability alone: payloads it already
+        # mis-read from this publisher are reported above, at the omitted dialect's verdict.
+        found += check_extended_form(player.log, quiet_if_unobserved=True)
+        found += check_fmt3_ext_dialect(player.log, None, quiet_if_unobserved=True)
+    rtmp.judge(broke, found)
 
 
 # -- TS-6 ------------------------------------------------------------------------------------------
@@ -278,12 +307,13 @@ async def test_crossing_24bit_boundary(rtmp, join):
     """Publishes 2 s of real H.264/AAC (1.5 Mbit/s: keyframes of 5-11 kB) from 0xFFFFFF - 500 ms.
     The early player sees the boundary crossed live (as deltas); the late joiner plays after 1.2 s,
     so the cached GOP starts at a keyframe past 0xFFFFFF: an extended fmt-0 header and fmt-3
-    continuation chunks.
+    continuation chunks (for the late joiner the stream runs 2.4 s: a server without a GOP cache
+    starts it at the keyframe of +2 s, just as far past the boundary).
 
     Requirement (TS-6): "Streams must survive crossing 0xFFFFFF ms (≈4 h 39 m 37 s)" — every frame
     arrives intact and the deltas across the boundary are the sent ones.
     """
-    tags = real_tags(make_h264_aac(seconds=2.0, start_ms=0xFFFFFF - 500, bitrate=1_500_000))
+    tags = real_tags(make_h264_aac(seconds=stream_seconds(join), start_ms=0xFFFFFF - 500, bitrate=1_500_000))
     player = await relay(rtmp, tags, join_after=None if join == "early-player" else index_at(tags, 1200))
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-6", expect_all=join == "early-player",
                                     ext_checks=True))
@@ -481,12 +511,13 @@ async def test_player_timestamps_monotonic(rtmp, jump):
 @pytest.mark.rule("TS-13", level="CONV", section="5.3.1.2.1")
 @pytest.mark.parametrize("join", ["early-player", "late-joiner"])
 async def test_first_message_per_csid_is_fmt0(rtmp, join):
-    """Publishes real H.264/AAC from ts 7,000,000; a player joins before the first frame or mid-GOP.
+    """Publishes real H.264/AAC from ts 7,000,000; a player joins before the first frame or mid-GOP
+    (after 1.2 s; the stream then goes on past the keyframe at +2 s, for servers without a GOP cache).
 
     Requirement (TS-13): "the first message a player receives on each csid must be fmt0 with an
     absolute timestamp" (sequence-header timestamps are recorded: 0, the GOP start or the original).
     """
-    tags = real_tags(make_h264_aac(seconds=2.0, start_ms=7_000_000))
+    tags = real_tags(make_h264_aac(seconds=stream_seconds(join), start_ms=7_000_000))
     player = await relay(rtmp, tags, join_after=None if join == "early-player" else index_at(tags, 1200))
     rtmp.judge(check_first_fmt0_per_csid(player.log))
 

@@ -408,7 +408,9 @@ def check_unknown_handled(pub: WireLog, player: WireLog, fresh: WireLog, *, sent
     """ERTMP-9: unknown FourCCs / packet types / ModEx are handled "in a controlled manner".
 
     Legal: the publisher is refused (error status or close) or its data is ignored or relayed
-    byte-exact. Not legal: a crash, a stuck connection, or altered bytes reaching a player.
+    byte-exact. Not legal: a crash, a stuck connection, or altered bytes reaching a player. That
+    the valid media sent ``after`` reaches the player is judged only for the tracks of which the
+    player got something before (NON-STRICT when they stop).
     """
     out = check_server_alive(fresh, rule="ERTMP-9", after=what)
     refusal = publish_refusal(pub)
@@ -435,12 +437,25 @@ def check_unknown_handled(pub: WireLog, player: WireLog, fresh: WireLog, *, sent
                     f"{len(unknown_set) - len(relayed)} dropped"))
     if refusal is None and pub_alive and after:
         seen = {bytes(m.raw.payload) for m in got}
+        # Continuation is judged per track, on the tracks the player got before the unknown data:
+        # a legacy server that never relays E-RTMP video (ERTMP-5) says nothing here by not
+        # relaying the video sent afterwards.
+        after_set = {bytes(p) for p in after}
+        head = [s for s in sent if bytes(s.payload) not in unknown_set and bytes(s.payload) not in after_set]
+        relayed_tracks = {s.type_id for s in head if bytes(s.payload) in seen}
+        track_of = {bytes(s.payload): s.type_id for s in sent}
+        unjudged = {track_of[p] for p in after_set if p in track_of and head and track_of[p] not in relayed_tracks}
+        after = [p for p in after if track_of.get(bytes(p)) not in unjudged]
+        for t in sorted(unjudged):
+            kind = "video" if t == 9 else "audio" if t == 8 else f"type {t}"
+            out.append(info("ERTMP-9", f"none of the {kind} published before {what} reached the player (the "
+                            f"server does not relay this {kind}): whether it continues afterwards is not judged"))
         lost = [p for p in after if bytes(p) not in seen]
         if lost:
             out.append(failed("ERTMP-9", f"the stream did not continue after {what}",
                               expected=f"the {len(after)} valid message(s) sent afterwards relayed",
                               actual=f"{len(after) - len(lost)} relayed", verdict=Verdict.NON_STRICT))
-        else:
+        elif after:
             out.append(passed("ERTMP-9", f"the valid media sent after {what} reached the player"))
     return out
 
@@ -611,10 +626,17 @@ def check_metadata_frame_order(player: WireLog, *, metadata: bytes, keyframe: by
     return out
 
 
-def check_silence_accepted(pub: WireLog, player: WireLog, *, special: bytes, after: Sequence[bytes],
-                           what: str) -> list[Finding]:
+def check_silence_accepted(pub: WireLog, player: WireLog, *, special: bytes, after: Sequence[bytes | SentMedia],
+                           what: str, before: Sequence[SentMedia] = ()) -> list[Finding]:
     """ERTMP-15: a zero-length audio message (or audio SequenceEnd) is not malformed: the publisher is
-    kept and the stream continues. Whether the server relays it is recorded."""
+    kept and the stream continues. Whether the server relays it is recorded.
+
+    ``after``: what was published after the special message (payloads, or tags with a type id).
+    ``before``: the tags published before it. A track of which nothing from ``before`` reached the
+    player is one the server does not relay at all (E-RTMP video on a legacy server, ERTMP-5): its
+    messages in ``after`` are not required (recorded), since their absence says nothing about the
+    silence. Plain payloads in ``after`` are always required.
+    """
     out: list[Finding] = []
     refusal = publish_refusal(pub)
     if refusal is not None:
@@ -622,12 +644,26 @@ def check_silence_accepted(pub: WireLog, player: WireLog, *, special: bytes, aft
                           actual=refusal))
     got = media_messages(player)
     seen = {bytes(m.raw.payload) for m in got}
-    lost = [p for p in after if bytes(p) not in seen]
+    relayed_tracks = {b.type_id for b in before if bytes(b.payload) in seen}
+    required: list[bytes] = []
+    unrelayed: set[int] = set()
+    for item in after:
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            required.append(bytes(item))
+        elif before and item.type_id not in relayed_tracks:
+            unrelayed.add(item.type_id)
+        else:
+            required.append(bytes(item.payload))
+    for t in sorted(unrelayed):
+        kind = "video" if t == 9 else "audio" if t == 8 else f"type {t}"
+        out.append(info("ERTMP-15", f"none of the {kind} published before {what} reached the player (the server "
+                        f"does not relay this {kind}): its continuation is not judged"))
+    lost = [p for p in required if p not in seen]
     if lost:
         out.append(failed("ERTMP-15", f"the stream did not continue after {what}",
-                          expected=f"{len(after)} later message(s) relayed",
-                          actual=f"{len(after) - len(lost)} relayed"))
-    elif refusal is None:
+                          expected=f"{len(required)} later message(s) relayed",
+                          actual=f"{len(required) - len(lost)} relayed"))
+    elif refusal is None and required:
         out.append(passed("ERTMP-15", f"{what} accepted; the stream continued"))
     relayed = [m for m in got if m.raw.type_id == 8 and bytes(m.raw.payload) == special]
     out.append(info("ERTMP-15", f"{what} was {'relayed to the player' if relayed else 'not relayed'}"))

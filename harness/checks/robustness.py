@@ -97,6 +97,17 @@ def ping_answered_after(log: WireLog, offset: int) -> bool:
                for m in log.decode(S2C).messages)
 
 
+def command_answered_after(log: WireLog, offset: int) -> bool:
+    """A ``_result``/``_error`` arrived after the client had sent its first ``offset`` bytes: a
+    command sent after them was processed. The liveness proof for a server that never answers
+    PingRequest (Node-Media-Server, CTRL-10)."""
+    if offset <= 0 or log.total(C2S) < offset:
+        return False
+    sent_at = log.time_at(C2S, offset - 1)
+    return any(m.time >= sent_at and isinstance(m.message, Command) and m.message.name in ("_result", "_error")
+               for m in log.decode(S2C).messages)
+
+
 def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -171,8 +182,9 @@ def check_partial_flood(abuse: WireLog, fresh: WireLog, *, abuse_end: int, strea
 def check_bad_chunk_size(abuse: WireLog, fresh: WireLog, *, abuse_end: int, value: int) -> list[Finding]:
     """ROB-2 / CH-15: Set Chunk Size ``value`` (0 or bit 31 set) is refused without a busy loop.
 
-    Legal outcomes: a close, or the value ignored (the connection keeps answering pings at the old
-    chunk size). A connection that goes silent, or a slow fresh connection, means a loop.
+    Legal outcomes: a close, or the value ignored (the connection keeps answering pings, or a
+    one-chunk command, sent after it). A connection that goes silent, or a slow fresh connection,
+    means a loop.
     """
     what = f"Set Chunk Size 0x{value:08X}"
     out: list[Finding] = []
@@ -180,6 +192,8 @@ def check_bad_chunk_size(abuse: WireLog, fresh: WireLog, *, abuse_end: int, valu
         out.append(passed("ROB-2", f"the server closed the connection after {what}"))
     elif ping_answered_after(abuse, abuse_end):
         out.append(passed("ROB-2", f"the server ignored {what} and still answers pings at the old chunk size"))
+    elif command_answered_after(abuse, abuse_end):
+        out.append(passed("ROB-2", f"after {what} the server still answers a command (it never answers pings)"))
     else:
         out.append(failed("ROB-2", f"after {what} the connection stayed open but the server stopped "
                           "answering (it may be looping on a zero or negative chunk size)",

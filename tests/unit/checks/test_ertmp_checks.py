@@ -313,6 +313,23 @@ def test_unknown_handled_stuck_publisher_non_strict() -> None:
     assert verdict(found) is Verdict.NON_STRICT
 
 
+def test_unknown_handled_continuation_per_track() -> None:
+    tags = hevc_tags(6)
+    unknown = [media.build_ex_video(1, VPT.SEQUENCE_START, b"abcd", b"cfg")]
+    sent = tags[:3] + [vtag(200, unknown[0])] + tags[3:]
+    after = [t.payload for t in tags[3:]]
+    pub, off = publisher()
+    # A legacy server relays no E-RTMP video at all: the continuation cannot be judged.
+    found = ertmp.check_unknown_handled(pub, player_log([]), fresh_log(), sent=sent, unknown=unknown,
+                                        after=after, probe_offset=off, what="FourCC abcd")
+    assert verdict(found) is Verdict.INFORMATIONAL
+    assert any("not judged" in f.message for f in found)
+    # A server that relayed the video before, and stops after the unknown message: NON-STRICT.
+    found = ertmp.check_unknown_handled(pub, relayed(tags[:3]), fresh_log(), sent=sent, unknown=unknown,
+                                        after=after, probe_offset=off, what="FourCC abcd")
+    assert verdict(found) is Verdict.NON_STRICT
+
+
 # -- ERTMP-10 ------------------------------------------------------------------------------------
 
 
@@ -426,6 +443,29 @@ def test_silence_accepted() -> None:
     # A server that treats the empty message as malformed and drops the publisher.
     stopped = relayed(tags[:3])
     found = ertmp.check_silence_accepted(publisher_log(refused="close"), stopped, special=b"", after=after,
+                                         what="zero-length audio")
+    assert verdict(found) is Verdict.FAIL
+
+
+def test_silence_judged_on_relayed_tracks() -> None:
+    # HEVC video and ex-audio; the silence sits between the first and second halves.
+    audio = [atag(20 * n, media.build_ex_audio(APT.CODED_FRAMES, media.FourCC.MP4A, bytes([n, 1, 2]))) for n in range(6)]
+    video = hevc_tags()
+    before, after = video[:3] + audio[:3], video[3:] + audio[3:]
+    # A legacy server relays no E-RTMP video at all, but the audio goes on: not the silence's fault.
+    legacy = relayed(audio)
+    found = ertmp.check_silence_accepted(publisher_log(), legacy, special=b"", after=after, before=before,
+                                         what="zero-length audio")
+    assert verdict(found) is Verdict.INFORMATIONAL
+    assert any("not judged" in f.message for f in found)
+    # The same server, but the audio stops at the silence: FAIL.
+    stopped = relayed(audio[:3])
+    found = ertmp.check_silence_accepted(publisher_log(), stopped, special=b"", after=after, before=before,
+                                         what="zero-length audio")
+    assert verdict(found) is Verdict.FAIL
+    # A server relaying both tracks that loses the video after the silence: FAIL.
+    no_video_after = relayed(video[:3] + audio)
+    found = ertmp.check_silence_accepted(publisher_log(), no_video_after, special=b"", after=after, before=before,
                                          what="zero-length audio")
     assert verdict(found) is Verdict.FAIL
 

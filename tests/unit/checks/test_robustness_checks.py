@@ -107,6 +107,26 @@ def test_bad_chunk_size_outcomes() -> None:
     assert v(rob.check_bad_chunk_size(log, fresh(delay=5.0), abuse_end=end, value=0x80000000)) is Verdict.FAIL
 
 
+def test_bad_chunk_size_command_answered_without_pings() -> None:
+    """A server that never answers pings (Node-Media-Server) proves it is alive with a _result."""
+    b = connected()
+    b.c2s(bytes.fromhex("02 000000 000004 01 00000000 80000000"))
+    end = b.log.total(C2S)
+    b.client_msg(UserControl.ping_request(7))
+    b.client_msg(Command("createStream", 2.0, None))
+    b.server_msg(Command("_result", 2.0, None, (1.0,)), csid=3)
+    assert rob.command_answered_after(b.log, end)
+    assert v(rob.check_bad_chunk_size(b.log, fresh(), abuse_end=end, value=0x80000000)) is Verdict.PASS
+    # The _result of a command sent before the abuse does not count.
+    b = connected()
+    b.client_msg(Command("createStream", 2.0, None))
+    b.server_msg(Command("_result", 2.0, None, (1.0,)), csid=3)
+    b.c2s(bytes.fromhex("02 000000 000004 01 00000000 00000000"))
+    end = b.log.total(C2S)
+    assert not rob.command_answered_after(b.log, end)
+    assert v(rob.check_bad_chunk_size(b.log, fresh(), abuse_end=end, value=0)) is Verdict.FAIL
+
+
 def test_ping_before_abuse_does_not_count() -> None:
     """Only a ping sent after the abuse shows the connection still works."""
     b = connected()
