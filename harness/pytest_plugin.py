@@ -339,10 +339,15 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
     note = rtmp_target.ensure(cases[-1].case_id if cases else None)
     if note:
         info.restart_note = note
-        if cases:
+        if cases and not cases[-1].crashed_target:
             cases[-1].crashed_target = note
     ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info)
     yield ctx
+    if rtmp_target.driver is not None and rtmp_target.name not in ("reference", "ffmpeg-listen") \
+            and not _accepts(rtmp_target.target):
+        # Found dead right after this case: the crash belongs to this case, not the next one.
+        info.crashed_target = f"{rtmp_target.name} stopped accepting connections during this case"
+        info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
     if request.config.getoption("allure_report_dir", None):
         # Rendering logs, hex and pcapng costs ~0.2 s a case: only when a report is wanted.
         _attach(info)
