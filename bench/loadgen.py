@@ -1,8 +1,8 @@
-"""Player-side process of the fan-out benchmark.
+"""Player-side process for ad-hoc fan-out experiments (the benchmarks use harness.load.runner).
 
 ``python -m bench.loadgen --port P --players N --name S [--idle]``: opens N light players (or
 N idle connected sessions), prints ``READY`` once all are connected, then runs until standard
-input closes and prints one JSON line with per-player byte counts.
+input closes and prints one JSON line with per-player byte counts (and frame/latency figures).
 """
 
 from __future__ import annotations
@@ -13,34 +13,22 @@ import json
 import sys
 
 from bench.common import raise_fd_limit
-from harness.load.player import PlayerPool, LightPlayer
-from rtmp.chunk import ChunkWriter
-from rtmp.messages import Command, encode_message
-
-
-def connect_only(app: str, tc_url: str) -> bytes:
-    type_id, payload = encode_message(Command("connect", 1.0, {"app": app, "tcUrl": tc_url}))
-    return ChunkWriter(128).encode(3, type_id, 0, 0, payload)
+from harness.load.player import PlayerPool
 
 
 async def main(args: argparse.Namespace) -> None:
     raise_fd_limit()
     pool = PlayerPool(args.host, args.port, "live", args.name)
-    if args.idle:
-        loop = asyncio.get_running_loop()
-        req = connect_only("live", f"rtmp://{args.host}:{args.port}/live")
-        for _ in range(args.players):
-            _, proto = await loop.create_connection(lambda: LightPlayer(req), args.host, args.port)
-            pool.players.append(proto)
-    else:
-        await pool.open(args.players)
+    await pool.open(args.players, idle=args.idle)
     await asyncio.sleep(0.5)
     print("READY", flush=True)
     await loop_until_stdin_closes()
     counts = [p.stats.bytes for p in pool.players]
     closed = sum(1 for p in pool.players if p.stats.closed)
+    frames = [p.scanner.frames for p in pool.players]
     pool.close()
-    print(json.dumps({"bytes": counts, "closed": closed}), flush=True)
+    print(json.dumps({"bytes": counts, "closed": closed, "frames": frames,
+                      "latency_ms": pool.histogram.percentiles()}), flush=True)
 
 
 async def loop_until_stdin_closes() -> None:
