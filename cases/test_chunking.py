@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 #: Deadline for answers that should come at once from a local target (s).
 ANSWER_S = 2.0
+#: How long a case waits for a PingResponse that only orders its writes (a server that never
+#: answers pings costs this much, nothing else).
+SETTLE_S = 0.5
 #: A chunk stream id no case has used before on its connection.
 FRESH_CSID = 9
 
@@ -723,8 +726,9 @@ async def test_server_output_ignores_client_chunk_size(rtmp):
 @pytest.mark.rule("CH-15", level="MUST", section="5.4.1")
 @pytest.mark.parametrize("size", [1, 64, 0x01000000, 0x7FFFFFFF], ids=["1", "64", "0x01000000", "0x7FFFFFFF"])
 async def test_legal_chunk_sizes(rtmp, size):
-    """Sends Set Chunk Size 1, 64, 0x01000000 or 0x7FFFFFFF, then a 300-byte createStream
-    chunked at that size (300 one-byte chunks for size 1; one chunk for the large sizes).
+    """Sends Set Chunk Size 1, 64, 0x01000000 or 0x7FFFFFFF and a ping (so the command never
+    shares a read with the Set Chunk Size: that is CH-16), then a 300-byte createStream chunked
+    at that size (300 one-byte chunks for size 1; one chunk for the large sizes).
 
     Requirement (§5.4.1): valid sizes are 1..0x7FFFFFFF ("SHOULD be at least 128"; values
     above 0xFFFFFF act as 0xFFFFFF). Refusing 1/64 is recorded (SRS refuses < 128); refusing a
@@ -733,6 +737,7 @@ async def test_legal_chunk_sizes(rtmp, size):
     async with session(rtmp) as c:
         await ready(c)
         await c.send(SetChunkSize(size))
+        await attempt(c.probe(timeout=SETTLE_S))
         await attempt(c.send(create_stream(2.0, 300), csid=FRESH_CSID))
         await attempt(c.wait_reply(2.0, "createStream", timeout=ANSWER_S))
     refusal = Verdict.INFORMATIONAL if size < 128 else Verdict.NON_STRICT
