@@ -8,7 +8,6 @@ encoder would not produce them; each vector says what its bytes are.
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -24,44 +23,23 @@ from harness.checks.amf import (
 )
 from harness.checks.commands import check_connect_tolerated, check_pause_notify
 from harness.checks.media import avc_sequence_header
-from harness.client import PeerClosed, RtmpClient, StepTimeout
-from harness.scenarios import publish_stream
+from harness.client import RtmpClient
+from harness.scenarios import (
+    PROBE_S,
+    STEP_ERRORS,
+    connect_object,
+    fresh_session,
+    join_player,
+    publish_stream,
+    settle,
+    start_playing,
+)
 from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
+from harness.wirelog import WireLog
 from rtmp import amf0, amf3
-from rtmp.errors import ProtocolError
 from rtmp.messages import Data, UnknownMessage, Video
 
-PROBE_S = 1.0
-_HARNESS_ERRORS = (PeerClosed, StepTimeout, ProtocolError, OSError)
-
-
-# -- scenario helpers (candidates for harness/scenarios.py) ----------------------------------------
-
-
-async def settle(c: RtmpClient, timeout: float = PROBE_S) -> None:
-    """Wait until the target has processed everything sent (PingRequest answered) or closed."""
-    try:
-        await c.probe(timeout=timeout)
-    except (PeerClosed, ProtocolError, StepTimeout, OSError):
-        pass
-    if c.closed and c.log.closed_by is None:
-        # A write failed because the server had already gone (EPIPE/ECONNRESET): RtmpClient
-        # sets ``closed`` but leaves the wire log unmarked, so record it for the checkers.
-        c.log.mark_closed(S2C, time.monotonic(), reset=True)
-        c.log.note("a write failed: the server had closed the connection")
-
-
-async def fresh_connection(rtmp) -> WireLog:
-    """A new connection's wire log: proof the server is still up after a hostile scenario."""
-    c = rtmp.client(label="fresh")
-    try:
-        async with c:
-            await c.handshake()
-            await c.connect()
-    except _HARNESS_ERRORS:
-        pass
-    return c.log
+# -- scenario helpers ------------------------------------------------------------------------------
 
 
 async def send_connect(rtmp, payload: bytes, *, type_id: int = 20) -> RtmpClient:
@@ -71,7 +49,7 @@ async def send_connect(rtmp, payload: bytes, *, type_id: int = 20) -> RtmpClient
         try:
             await c.send(UnknownMessage(type_id, payload))  # raw AMF0 body as message type 20
             await c.wait_reply(1.0, "connect", PROBE_S)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(c)
     return c
@@ -79,13 +57,7 @@ async def send_connect(rtmp, payload: bytes, *, type_id: int = 20) -> RtmpClient
 
 def connect_pairs(rtmp, app: str | None = None) -> list[tuple[str, bytes]]:
     """The harness's connect object as (key, encoded value) pairs, to splice raw values into."""
-    t = rtmp.target
-    app = t.app if app is None else app
-    return [("app", raw_string(app)), ("flashVer", raw_string("FMLE/3.0 (compatible; rtmp-conformance)")),
-            ("tcUrl", raw_string(f"rtmp://{t.host}:{t.port}/{app}")), ("fpad", raw_value(False)),
-            ("capabilities", raw_value(15.0)), ("audioCodecs", raw_value(4071.0)),
-            ("videoCodecs", raw_value(252.0)), ("videoFunction", raw_value(1.0)),
-            ("objectEncoding", raw_value(0.0))]
+    return [(k, raw_value(v)) for k, v in connect_object(rtmp.target, app).items()]
 
 
 def connect_head() -> bytes:
@@ -100,12 +72,7 @@ async def relay_metadata(rtmp, vector: bytes) -> tuple[WireLog, WireLog]:
     Returns (publisher log, player log)."""
     name = rtmp.stream_name()
     async with rtmp.client(label="player") as player, rtmp.client(label="publisher") as pub:
-        await player.handshake()
-        await player.connect()
-        try:
-            await player.play(name)
-        except _HARNESS_ERRORS:
-            pass
+        await join_player(player, name)
         await pub.handshake()
         await pub.connect()
         await pub.publish(name)
@@ -114,13 +81,13 @@ async def relay_metadata(rtmp, vector: bytes) -> tuple[WireLog, WireLog]:
             await pub.send(UnknownMessage(18, vector), msid=sid)  # raw data message body
             await pub.send(Data(("@setDataFrame", "onMetaData", amf0.EcmaArray(control=True))), msid=sid)
             await pub.send(Video(avc_sequence_header()), msid=sid)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(pub)
         try:
             await player.wait_for(lambda e: isinstance(e.message, Data) and any(
                 isinstance(v, dict) and "control" in v for v in e.message.values), "control metadata", PROBE_S)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
     return pub.log, player.log
 
@@ -162,7 +129,7 @@ async def test_marker_in_connect_argument(rtmp, marker):
     """
     payload = connect_head() + raw_object(connect_pairs(rtmp)) + MARKER_ARGUMENTS[marker]
     c = await send_connect(rtmp, payload)
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_connect_tolerated("AMF-1", c.log, f"a user argument of type {marker}",
                                        reject_verdict=_REFUSAL.get(marker, Verdict.FAIL), fresh=fresh))
 
@@ -260,13 +227,11 @@ async def test_boolean_two_in_pause(rtmp):
     async with rtmp.client(label="publisher") as pub:
         await publish_stream(pub, name, until_ms=200)
         async with rtmp.client(label="player") as player:
-            await player.handshake()
-            await player.connect()
-            await player.play(name)
+            await start_playing(player, name)
             await player.send(UnknownMessage(20, payload), msid=player.stream_id or 1)
             try:
                 await player.wait_status("pause", ("NetStream.Pause.Notify", "NetStream.Unpause.Notify"), PROBE_S)
-            except _HARNESS_ERRORS:
+            except STEP_ERRORS:
                 pass
     rtmp.judge(check_pause_notify(player.log, rule="AMF-4"))
 
@@ -328,7 +293,7 @@ async def test_malformed_connect_payload(rtmp, vector):
     """
     payload, invalid = malformed_connects(rtmp)[vector]
     c = await send_connect(rtmp, payload)
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_malformed_rejected(c.log, fresh, vector, invalid=invalid))
 
 
@@ -349,7 +314,7 @@ async def test_fuzzed_connect_payload(rtmp, seed):
     if seed % 2 == 0:
         data = data[: rng.randrange(12, len(data))]
     c = await send_connect(rtmp, bytes(data))
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_malformed_rejected(c.log, fresh, f"fuzz seed {seed} ({len(data)} bytes)", invalid=False))
 
 
@@ -387,6 +352,6 @@ async def test_key_case_and_avmplus(rtmp, variant):
     must not crash on 0x11 (AMF0 §3.1: they should "throw an unknown type error").
     """
     c = await send_connect(rtmp, _key_variant(rtmp, variant))
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_connect_tolerated("AMF-6", c.log, variant, reject_verdict=_KEY_VARIANTS[variant],
                                        fresh=fresh))

@@ -8,10 +8,8 @@ player on another. Server output is judged chunk by chunk with ``check_chunk_hea
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -25,13 +23,12 @@ from harness.checks.chunking import (
     check_relayed,
     check_survived_or_closed,
 )
-from harness.client import PeerClosed, RtmpClient, StepTimeout
+from harness.client import RtmpClient
+from harness.scenarios import ANSWER_S, attempt, fresh_session, session
 from harness.testmedia import TestStream, make_h264_aac
 from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
 from rtmp import amf0
 from rtmp.chunk import MessagePlan
-from rtmp.errors import ProtocolError
 from rtmp.messages import (
     Abort,
     Audio,
@@ -44,10 +41,6 @@ from rtmp.messages import (
     encode_message,
 )
 
-T = TypeVar("T")
-
-#: Deadline for answers that should come at once from a local target (s).
-ANSWER_S = 2.0
 #: How long a case waits for a PingResponse that only orders its writes (a server that never
 #: answers pings costs this much, nothing else).
 SETTLE_S = 0.5
@@ -55,46 +48,7 @@ SETTLE_S = 0.5
 FRESH_CSID = 9
 
 
-# -- scenario helpers (could move to harness/scenarios.py) --------------------------------------
-
-
-async def attempt(aw: Awaitable[T]) -> T | None:
-    """Await a step whose failure (timeout, close, garbage) is a legal outcome the checker judges."""
-    try:
-        return await aw
-    except (StepTimeout, PeerClosed, ProtocolError, ConnectionError, OSError):
-        return None
-
-
-def record_write_close(c: RtmpClient) -> None:
-    """A failed write (EPIPE/ECONNRESET) marks the client closed but not the wire log; on a
-    socket only the server can have caused it, so record it as the server's close."""
-    if c.closed and c.log.closed_by is None:
-        c.log.mark_closed(S2C, time.monotonic(), reset=True)
-        c.log.note("a write failed: the server had already closed the connection")
-
-
-@asynccontextmanager
-async def session(rtmp: Any, label: str = "", **kw: Any) -> AsyncIterator[RtmpClient]:
-    """``rtmp.client`` as a context that also records a close only seen as a failed write."""
-    c = rtmp.client(label=label, **kw)
-    async with c:
-        try:
-            yield c
-        finally:
-            record_write_close(c)
-
-
-async def fresh_session(rtmp: Any) -> WireLog:
-    """A new connection's handshake + connect, to tell a refusal from a crash."""
-    c = rtmp.client(label="fresh session afterwards")
-    try:
-        async with c:
-            await c.handshake(timeout=ANSWER_S)
-            await attempt(c.connect())
-    except (StepTimeout, PeerClosed, ProtocolError, OSError):
-        pass
-    return c.log
+# -- scenario helpers ------------------------------------------------------------------------------
 
 
 def create_stream(tid: float, length: int | None = None) -> Command:

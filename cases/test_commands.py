@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -35,67 +34,29 @@ from harness.checks.commands import (
     check_unpublish_cleanup,
 )
 from harness.checks.control import check_tolerated
-from harness.client import PeerClosed, RtmpClient, StepTimeout
-from harness.scenarios import publish_stream
+from harness.client import RtmpClient
+from harness.scenarios import (
+    PROBE_S,
+    STEP_ERRORS,
+    connect_object,
+    fresh_session,
+    join_player,
+    publish_stream,
+    settle,
+)
 from harness.testmedia import TestStream, make_h264_aac
 from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
 from rtmp import amf0, amf3
-from rtmp.errors import ProtocolError
 from rtmp.messages import Command, Data, UnknownMessage
 
-PROBE_S = 1.0
 #: How long a player waits for something the publisher already sent (local target: milliseconds).
 RELAY_S = 1.0
 #: Media after a late player's play runs up to here: past the test stream's keyframe at 1000 ms,
 #: where a server without a GOP cache (nginx ``wait_key``, GOP-3) starts a new player's video.
 NEXT_GOP_MS = 1100
-_HARNESS_ERRORS = (PeerClosed, StepTimeout, ProtocolError, OSError)
 
 
-# -- scenario helpers (candidates for harness/scenarios.py) ----------------------------------------
-
-
-async def settle(c: RtmpClient, timeout: float = PROBE_S) -> None:
-    """Wait until the target has processed everything sent (PingRequest answered) or closed."""
-    try:
-        await c.probe(timeout=timeout)
-    except (PeerClosed, ProtocolError, StepTimeout, OSError):
-        pass
-    if c.closed and c.log.closed_by is None:
-        # A write failed because the server had already gone (EPIPE/ECONNRESET): RtmpClient
-        # sets ``closed`` but leaves the wire log unmarked, so record it for the checkers.
-        c.log.mark_closed(S2C, time.monotonic(), reset=True)
-        c.log.note("a write failed: the server had closed the connection")
-
-
-async def fresh_connection(rtmp) -> WireLog:
-    """A new connection's wire log: proof the server is still up after a hostile scenario."""
-    c = rtmp.client(label="fresh")
-    try:
-        async with c:
-            await c.handshake()
-            await c.connect()
-    except _HARNESS_ERRORS:
-        pass
-    return c.log
-
-
-def connect_object(rtmp, app: str | None = None, **changes: Any) -> dict[str, Any]:
-    """The harness's usual connect command object; a key set to None is left out."""
-    t = rtmp.target
-    app = t.app if app is None else app
-    obj: dict[str, Any] = {
-        "app": app, "flashVer": "FMLE/3.0 (compatible; rtmp-conformance)",
-        "tcUrl": f"rtmp://{t.host}:{t.port}/{app}", "fpad": False, "capabilities": 15.0,
-        "audioCodecs": 4071.0, "videoCodecs": 252.0, "videoFunction": 1.0, "objectEncoding": 0.0,
-    }
-    for k, v in changes.items():
-        if v is None:
-            obj.pop(k, None)
-        else:
-            obj[k] = v
-    return obj
+# -- scenario helpers ------------------------------------------------------------------------------
 
 
 async def try_connect(c: RtmpClient, message: Any) -> None:
@@ -103,7 +64,7 @@ async def try_connect(c: RtmpClient, message: Any) -> None:
     try:
         await c.send(message)
         await c.wait_reply(1.0, "connect", PROBE_S)
-    except _HARNESS_ERRORS:
+    except STEP_ERRORS:
         pass
     await settle(c)
 
@@ -112,7 +73,7 @@ async def wait_metadata(c: RtmpClient, timeout: float = RELAY_S) -> None:
     try:
         await c.wait_for(lambda e: isinstance(e.message, Data) and "onMetaData" in e.message.values[:2],
                          "onMetaData", timeout)
-    except _HARNESS_ERRORS:
+    except STEP_ERRORS:
         pass
 
 
@@ -120,24 +81,14 @@ async def wait_video(c: RtmpClient, timeout: float = RELAY_S) -> None:
     try:
         await c.wait_for(lambda e: e.raw.type_id == 9 and len(e.raw.payload) > 1 and e.raw.payload[1] == 1,
                          "coded video", timeout)
-    except _HARNESS_ERRORS:
+    except STEP_ERRORS:
         pass
 
 
 async def wait_status_quietly(c: RtmpClient, codes: tuple[str, ...], timeout: float = RELAY_S) -> None:
     try:
         await c.wait_status("status", codes, timeout)
-    except _HARNESS_ERRORS:
-        pass
-
-
-async def join_player(c: RtmpClient, name: str, *, start: float = -2.0) -> None:
-    """Handshake, connect, play ``name`` (waits for Play.Start or StreamNotFound)."""
-    await c.handshake()
-    await c.connect()
-    try:
-        await c.play(name, start=start)
-    except _HARNESS_ERRORS:
+    except STEP_ERRORS:
         pass
 
 
@@ -159,14 +110,14 @@ async def test_connect_as_amf3_command(rtmp, form):
     A fresh connection afterwards shows the server survived.
     """
     # 0x00 selector, then the AMF0 body; 0x11 switches the one following value to AMF3.
-    payload = b"\x00" + amf0.encode_all("connect", 1.0, connect_object(rtmp))
+    payload = b"\x00" + amf0.encode_all("connect", 1.0, connect_object(rtmp.target))
     if form == "avmplus-argument":
         payload += b"\x11" + amf3.encode_value("amf3-user-argument")
     async with rtmp.client() as c:
         await c.handshake()
         await try_connect(c, UnknownMessage(17, payload))
     # A server that crashed on the payload is caught here, not by the next case's connect.
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_connect_tolerated("CMD-2", c.log, f"type 17 ({form})", fresh=fresh))
 
 
@@ -188,7 +139,7 @@ async def test_connect_fields(rtmp, form):
     Requirement (§7.2.1.1): connect = name, transaction id 1, command object with app,
     flashVer, tcUrl ...; "Optional User Arguments: Any optional information" follow it.
     """
-    obj = connect_object(rtmp, **CONNECT_FORMS.get(form, {}))
+    obj = connect_object(rtmp.target, **CONNECT_FORMS.get(form, {}))
     args = ("user", 42.0) if form == "user-arguments" else ()
     async with rtmp.client() as c:
         await c.handshake()
@@ -206,7 +157,7 @@ async def test_connect_reply_sequence(rtmp):
     """
     async with rtmp.client() as c:
         await c.handshake()
-        await try_connect(c, Command("connect", 1.0, connect_object(rtmp)))
+        await try_connect(c, Command("connect", 1.0, connect_object(rtmp.target)))
     rtmp.judge(check_connect_sequence(c.log))
 
 
@@ -221,7 +172,7 @@ async def test_connect_result_object_encoding(rtmp, encoding):
     """
     async with rtmp.client() as c:
         await c.handshake()
-        await try_connect(c, Command("connect", 1.0, connect_object(rtmp, objectEncoding=encoding)))
+        await try_connect(c, Command("connect", 1.0, connect_object(rtmp.target, objectEncoding=encoding)))
     rtmp.judge(check_connect_result_fields(c.log, encoding))
 
 
@@ -236,7 +187,7 @@ async def test_unknown_app(rtmp):
     app = "no-such-app-" + rtmp.stream_name("app")
     async with rtmp.client() as c:
         await c.handshake()
-        await try_connect(c, Command("connect", 1.0, connect_object(rtmp, app=app)))
+        await try_connect(c, Command("connect", 1.0, connect_object(rtmp.target, app=app)))
     rtmp.judge(check_unknown_app(c.log))
 
 
@@ -253,10 +204,10 @@ async def test_app_decorations(rtmp, suffix):
     name = rtmp.stream_name()
     async with rtmp.client(label="publisher") as pub:
         await pub.handshake()
-        await try_connect(pub, Command("connect", 1.0, connect_object(rtmp, app=app)))
+        await try_connect(pub, Command("connect", 1.0, connect_object(rtmp.target, app=app)))
         try:
             await publish_stream(pub, name, until_ms=100, handshake=False)
-        except (*_HARNESS_ERRORS, RuntimeError):
+        except (*STEP_ERRORS, RuntimeError):
             pass
         async with rtmp.client(label="player") as player:
             await join_player(player, name)
@@ -276,11 +227,11 @@ async def test_tcurl_variants(rtmp, variant):
     """
     t = rtmp.target
     tc = None if variant == "tcurl-missing" else f'"rtmp://{t.host}:{t.port}/{t.app}"'
-    obj = connect_object(rtmp, tcUrl=tc)
+    obj = connect_object(rtmp.target, tcUrl=tc)
     async with rtmp.client() as c:
         await c.handshake()
         await try_connect(c, Command("connect", 1.0, obj))
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_connect_tolerated("CMD-7", c.log, variant, reject_verdict=Verdict.INFORMATIONAL,
                                        fresh=fresh))
 
@@ -299,13 +250,13 @@ async def test_connect_out_of_order(rtmp, variant):
         try:
             if variant == "second-connect":
                 await c.connect()
-                await c.send(Command("connect", 5.0, connect_object(rtmp)))
+                await c.send(Command("connect", 5.0, connect_object(rtmp.target)))
             else:
                 await c.command("createStream", tid=5.0)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(c)
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_refused_or_closed("CMD-8", c.log, 5.0, variant, fresh=fresh))
 
 
@@ -380,7 +331,7 @@ async def test_publish_without_fmle_calls(rtmp):
         await c.connect()
         try:
             await c.publish(rtmp.stream_name(), fmle=False)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
     rtmp.judge(check_publish_started(c.log, rule="CMD-11", verdict=Verdict.NON_STRICT))
 
@@ -398,7 +349,7 @@ async def test_fmle_call_replies(rtmp):
         await c.connect()
         try:
             await c.publish(rtmp.stream_name())
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(c)
     rtmp.judge(check_fmle_calls(c.log))
@@ -437,7 +388,7 @@ async def test_publish_call_orders(rtmp, order):
                 else:
                     await c.command(step, name)
             await c.wait_status("publish", ("NetStream.Publish.Start", "NetStream.Publish.BadName"), PROBE_S)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
     rtmp.judge(check_publish_started(c.log, rule="CMD-12", verdict=Verdict.NON_STRICT))
 
@@ -476,7 +427,7 @@ async def test_publish_name_with_query(rtmp):
     async with rtmp.client(label="publisher") as pub:
         try:
             stream = await publish_stream(pub, name + "?token=abc", until_ms=100)
-        except (*_HARNESS_ERRORS, RuntimeError):
+        except (*STEP_ERRORS, RuntimeError):
             pass
         async with rtmp.client(label="player") as player:
             await join_player(player, name)
@@ -485,7 +436,7 @@ async def test_publish_name_with_query(rtmp):
                 # of the next audio/video message, and video from the next keyframe (GOP-3).
                 try:
                     await pub.publish_media(media_between(stream, 100, NEXT_GOP_MS))
-                except _HARNESS_ERRORS:
+                except STEP_ERRORS:
                     pass
             await wait_metadata(player)
     rtmp.judge(check_query_name(pub.log, player.log, name))
@@ -648,7 +599,7 @@ async def test_publisher_leaves(rtmp, how):
             await again.connect()
             try:
                 await again.publish(name)
-            except _HARNESS_ERRORS:
+            except STEP_ERRORS:
                 pass
     rtmp.judge(check_unpublish_cleanup(player.log, again.log))
 
@@ -687,7 +638,7 @@ async def test_auxiliary_command(rtmp, name):
         await join_player(c, stream_name)
         try:
             await c.command(name, *args, msid=(c.stream_id or 1) if on_stream else 0, tid=tid)
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(c)
     rtmp.judge(check_aux_command(c.log, name, tid))
@@ -707,7 +658,7 @@ async def test_checkbw_after_connect(rtmp):
         await c.command("_checkbw")
         try:
             await c.create_stream()
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(c)
     rtmp.judge(check_checkbw(c.log))
@@ -802,7 +753,7 @@ async def test_metadata_forms_accepted(rtmp, form):
         try:
             await pub.send(Data(values), msid=pub.stream_id or 1)
             await pub.publish_media(stream.publish_sequence()[1:3])
-        except _HARNESS_ERRORS:
+        except STEP_ERRORS:
             pass
         await settle(pub)
         await wait_metadata(player, 0.3)
@@ -825,7 +776,7 @@ async def test_sample_access_from_publisher(rtmp):
             try:
                 await pub.send(Data(("|RtmpSampleAccess", True, True)), msid=pub.stream_id or 1)
                 await pub.publish_media(media_between(stream, 200, 400))
-            except _HARNESS_ERRORS:
+            except STEP_ERRORS:
                 pass
             await settle(pub)
             await wait_video(player, 0.3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 
 import pytest
 
@@ -20,10 +19,9 @@ from harness.checks.control import (
     check_window_reply_not_required,
 )
 from harness.client import PeerClosed, RtmpClient, StepTimeout
-from harness.scenarios import publish_stream
+from harness.scenarios import PROBE_S, fresh_session, publish_stream, settle, start_playing
 from harness.testmedia import make_h264_aac
 from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
 from rtmp import media
 from rtmp.errors import ProtocolError
 from rtmp.messages import (
@@ -36,36 +34,7 @@ from rtmp.messages import (
     WindowAckSize,
 )
 
-#: Probe deadline: the reference answers within milliseconds; a silent target costs 1 s, not 5.
-PROBE_S = 1.0
-
-
-# -- scenario helpers (candidates for harness/scenarios.py) ----------------------------------------
-
-
-async def settle(c: RtmpClient, timeout: float = PROBE_S) -> None:
-    """Wait until the target has processed everything sent (PingRequest answered) or closed."""
-    try:
-        await c.probe(timeout=timeout)
-    except (PeerClosed, ProtocolError, StepTimeout, OSError):
-        pass
-    if c.closed and c.log.closed_by is None:
-        # A write failed because the server had already gone (EPIPE/ECONNRESET): RtmpClient
-        # sets ``closed`` but leaves the wire log unmarked, so record it for the checkers.
-        c.log.mark_closed(S2C, time.monotonic(), reset=True)
-        c.log.note("a write failed: the server had closed the connection")
-
-
-async def fresh_connection(rtmp) -> WireLog:
-    """A new connection's wire log: proof the server is still up after a hostile scenario."""
-    c = rtmp.client(label="fresh")
-    try:
-        async with c:
-            await c.handshake()
-            await c.connect()
-    except (PeerClosed, StepTimeout, ProtocolError, OSError):
-        pass
-    return c.log
+# -- scenario helpers ------------------------------------------------------------------------------
 
 
 async def wait_pong(c: RtmpClient, value: bytes, timeout: float = PROBE_S) -> None:
@@ -228,7 +197,7 @@ async def test_short_control_payload(rtmp, vector):
         await c.connect()
         await c.send(UnknownMessage(type_id, payload))  # raw type + payload on csid 2, msid 0
         await settle(c)
-    fresh = await fresh_connection(rtmp)
+    fresh = await fresh_session(rtmp, label="fresh", handshake_timeout=None)
     rtmp.judge(check_rejected_or_ignored("CTRL-5", c.log, f"{vector} (type {type_id}, {payload.hex(' ')})",
                                          fresh=fresh))
 
@@ -307,9 +276,7 @@ async def test_stream_begin_at_play(rtmp):
     async with rtmp.client(label="publisher") as pub:
         await publish_stream(pub, name, until_ms=100)
         async with rtmp.client(label="player") as c:
-            await c.handshake()
-            await c.connect()
-            await c.play(name)
+            await start_playing(c, name)
             await settle(c)
     assert c.stream_id is not None
     rtmp.judge(check_stream_begin(c.log, c.stream_id, before="NetStream.Play.Start"))
@@ -524,9 +491,7 @@ async def test_aggregate_timestamps(rtmp, sub_msid):
         await pub.send(Video(stream.video_sequence_header), msid=sid, timestamp=0)
         await pub.send(Video(k0.payload), msid=sid, timestamp=960)
         async with rtmp.client(label="player") as player:
-            await player.handshake()
-            await player.connect()
-            await player.play(name)
+            await start_playing(player, name)
             await pub.send(Aggregate(aggregate_body(subs, sub_msid)), msid=sid, timestamp=1000)
             last = subs[-1][2]
             try:

@@ -18,6 +18,7 @@ import pytest
 from harness.checks import ertmp as checks
 from harness.checks.robustness import open_fresh_session
 from harness.client import PeerClosed, RtmpClient, StepTimeout
+from harness.scenarios import probe_all
 from harness.testmedia import MediaTag, TestStream, make_av1, make_h264_aac, make_hevc
 from harness.wirelog import C2S
 from rtmp import amf0, media
@@ -121,18 +122,6 @@ def modex_wrap(payload: bytes, modex_type: int, data: bytes) -> bytes:
 # -- scenario steps ------------------------------------------------------------------------------
 
 
-async def settle(*clients: RtmpClient) -> None:
-    """Ping each client in turn: once the publisher's ping is answered the server has processed (and
-    fanned out) everything it sent; a player's answer then arrives after all of that media."""
-    for c in clients:
-        if c.closed or not c.handshake_done:
-            continue
-        try:
-            await c.probe(timeout=2.0)
-        except (PeerClosed, StepTimeout):
-            pass
-
-
 async def send_tags(pub: RtmpClient, tags: Sequence[MediaTag]) -> None:
     """Publish as fast as possible; a server that closes mid-way is a legal outcome, not an error."""
     if pub.closed:
@@ -173,7 +162,7 @@ async def relay(rtmp: Any, tags: Sequence[MediaTag], **kw: Any) -> tuple[RtmpCli
     """Publish ``tags`` to a waiting player and settle; returns (publisher, player), both closed."""
     async with pair(rtmp, rtmp.stream_name(), **kw) as (pub, player):
         await send_tags(pub, tags)
-        await settle(pub, player)
+        await probe_all(pub, player)
     return pub, player
 
 
@@ -196,10 +185,10 @@ async def test_late_joiner_gets_ex_keyframe(rtmp, codec):
     name = rtmp.stream_name()
     async with pair(rtmp, name, play=False) as (pub, player):
         await send_tags(pub, head)
-        await settle(pub)
+        await probe_all(pub)
         await player.play(name)
         await send_tags(pub, tail)
-        await settle(pub, player)
+        await probe_all(pub, player)
     fourcc = media.FourCC.HVC1 if codec == "hevc" else media.FourCC.AV01
     rtmp.judge(checks.check_ex_late_joiner(player.log, tags, fourcc=fourcc))
 
@@ -428,7 +417,7 @@ async def test_unknown_values_controlled(rtmp, kind):
     async with pair(rtmp, name) as (pub, player):
         await send_tags(pub, head + unknown + after)
         offset = pub.log.total(C2S)
-        await settle(pub, player)
+        await probe_all(pub, player)
     fresh = await open_fresh_session(rtmp)
     rtmp.judge(checks.check_unknown_handled(
         pub.log, player.log, fresh, sent=head + unknown + after, unknown=[t.payload for t in unknown],

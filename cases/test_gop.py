@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
 
 import pytest
 
@@ -22,11 +21,19 @@ from harness.checks.gop import (
 from harness.checks.media import avc_sequence_header, synthetic_stream, video_tag
 from harness.checks.timestamps import check_relayed_timing
 from harness.client import PeerClosed, RtmpClient, StepTimeout
-from harness.scenarios import publish_stream
-from harness.testmedia import MediaTag, TestStream, make_h264_aac
+from harness.scenarios import (
+    index_at,
+    open_player,
+    open_publisher,
+    publish_stream,
+    relay_tags,
+    send_metadata,
+    settle_relay,
+    tags_with_headers,
+)
+from harness.testmedia import MediaTag, make_h264_aac
 from harness.verdict import Verdict
-from rtmp import amf0
-from rtmp.messages import Data, SetChunkSize
+from rtmp.messages import SetChunkSize
 
 
 @pytest.mark.rule("GOP-1", level="CONV", section="FLV E.4.3.1")
@@ -45,91 +52,13 @@ async def test_late_joiner_starts_at_keyframe(rtmp):
             t0 = time.monotonic()
             await player.play(name)
             await publish_more(pub, stream, 1500, 2400)
-            await settle(pub, player, last=[t for t in stream.tags if t.timestamp < 2400][-1].payload)
+            await settle_relay(pub, player, last=[t for t in stream.tags if t.timestamp < 2400][-1].payload)
     rtmp.judge(check_gop_start(player.log, play_time=t0))
 
 
 async def publish_more(pub, stream, from_ms: int, to_ms: int) -> None:
     await pub.publish_media([t for t in stream.tags if from_ms <= t.timestamp < to_ms])
     await asyncio.sleep(0)
-
-
-#: How long a player waits for the last published message once the target answered a ping.
-LAST_WAIT_S = 2.0
-
-
-# -- scenario steps (same shape as cases/test_timestamps.py) ----------------------------------------
-
-
-async def open_publisher(stack: contextlib.AsyncExitStack, rtmp, name: str, label: str = "publisher") -> RtmpClient:
-    pub = await stack.enter_async_context(rtmp.client(label=label))
-    await pub.handshake()
-    await pub.connect()
-    status = await pub.publish(name)
-    if status.get("code") != "NetStream.Publish.Start":
-        raise RuntimeError(f"publish of {name} refused: {status}")
-    await send_metadata(pub)
-    return pub
-
-
-async def send_metadata(pub: RtmpClient) -> None:
-    await pub.send(Data(("@setDataFrame", "onMetaData", amf0.EcmaArray({"width": 320.0}))), msid=pub.stream_id or 1)
-
-
-async def open_player(stack: contextlib.AsyncExitStack, rtmp, name: str, label: str = "player") -> RtmpClient:
-    player = await stack.enter_async_context(rtmp.client(label=label))
-    await player.handshake()
-    await player.connect()
-    await player.play(name)
-    return player
-
-
-async def settle(pub: RtmpClient, *players: RtmpClient, last: bytes | None = None, timeout: float = 3.0) -> None:
-    """Wait until the target has processed everything sent and the players have read its output.
-
-    The publisher's PingResponse means the target took everything in; a player's PingResponse
-    arrives behind whatever the target had already queued for it. A target that fans out
-    asynchronously may queue media later, so with ``last`` (the final payload published) each
-    player also waits, briefly, until that payload has arrived.
-    """
-    await pub.probe("publisher settle", timeout=timeout)
-    for p in players:
-        if p.closed:
-            continue
-        await p.probe("player settle", timeout=timeout)
-        if last is not None and not any(e.raw.payload == last for e in p.received):
-            with contextlib.suppress(StepTimeout, PeerClosed):
-                await p.wait_for(lambda e: e.raw.payload == last, "last published message", timeout=LAST_WAIT_S)
-
-
-async def relay(rtmp, tags: Sequence[MediaTag], *, join_after: int | None = None) -> RtmpClient:
-    """Publish ``tags``; the player joins before the first, or after ``tags[:join_after]``.
-
-    Returns the player; the publisher is ``rtmp.clients[0]`` (its log is in the report too).
-    """
-    name = rtmp.stream_name()
-    async with contextlib.AsyncExitStack() as stack:
-        pub = await open_publisher(stack, rtmp, name)
-        cut = join_after or 0
-        await pub.publish_media(tags[:cut])
-        if cut:
-            await pub.probe("publisher before join", timeout=3.0)
-        player = await open_player(stack, rtmp, name)
-        await pub.publish_media(tags[cut:])
-        await settle(pub, player, last=tags[-1].payload)
-    return player
-
-
-def real_tags(stream: TestStream) -> list[MediaTag]:
-    head = [MediaTag(9, stream.start_ms, stream.video_sequence_header, False, True)]
-    if stream.audio_sequence_header is not None:
-        head.append(MediaTag(8, stream.start_ms, stream.audio_sequence_header, False, True))
-    return head + list(stream.tags)
-
-
-def index_at(tags: Sequence[MediaTag], ms: int) -> int:
-    t0 = tags[0].timestamp
-    return next(i for i, t in enumerate(tags) if t.timestamp - t0 >= ms)
 
 
 # -- GOP-1 variants ---------------------------------------------------------------------------------
@@ -147,7 +76,7 @@ async def test_late_joiner_first_frame(rtmp, join):
     after both SHs" — even when the cache is a single frame, or empty.
     """
     s = make_h264_aac(seconds=4.0)
-    tags = real_tags(s)
+    tags = tags_with_headers(s)
     if join == "right-after-keyframe":
         cut = index_at(tags, 1000) + 1  # up to and including the keyframe at 1000 (video first on ties)
     else:
@@ -155,7 +84,7 @@ async def test_late_joiner_first_frame(rtmp, join):
         tags = tags[:2] + tags[start:]
         cut = index_at(tags, 400)
     tags = tags[:index_at(tags, 2200)]
-    player = await relay(rtmp, tags, join_after=cut)
+    player = await relay_tags(rtmp, tags, join_after=cut)
     rtmp.judge(check_gop_start(player.log, expect_metadata=True))
 
 
@@ -171,10 +100,10 @@ async def test_cache_holds_only_latest_gop(rtmp):
     and is cleared on each new keyframe" — the joiner starts at the keyframe of 2000 ms and gets
     no frame published before it (a server without a cache starts at 3000 ms: recorded, GOP-3).
     """
-    tags = real_tags(make_h264_aac(seconds=4.0))
+    tags = tags_with_headers(make_h264_aac(seconds=4.0))
     cut = index_at(tags, 2300)
     latest = max(i for i, t in enumerate(tags[:cut]) if t.keyframe)
-    player = await relay(rtmp, tags[:index_at(tags, 3200)], join_after=cut)
+    player = await relay_tags(rtmp, tags[:index_at(tags, 3200)], join_after=cut)
     rtmp.judge(check_cache_from_latest_keyframe(player.log, tags, latest))
 
 
@@ -194,7 +123,7 @@ async def test_audio_only_joiner(rtmp, join):
     s = make_h264_aac(seconds=2.0)
     tags = [MediaTag(8, 0, s.audio_sequence_header or b"", False, True)] + [t for t in s.tags if t.type_id == 8]
     cut = index_at(tags, 500) if join == "late-joiner" else 0
-    player = await relay(rtmp, tags[:index_at(tags, 1000)], join_after=cut)
+    player = await relay_tags(rtmp, tags[:index_at(tags, 1000)], join_after=cut)
     rtmp.judge(check_audio_only_join(player.log, publisher_log=rtmp.clients[0].log, limit_ms=100))
 
 
@@ -214,7 +143,7 @@ async def test_long_gop_joiner_served(rtmp):
     tags = [MediaTag(9, 0, avc_sequence_header(), False, True)]
     tags += [video_tag(i, 40 * i, key=i == 0, size=120) for i in range(n)]
     tail = [video_tag(n + i, 40 * (n + i), key=i == 0, size=120) for i in range(5)]
-    player = await relay(rtmp, tags + tail, join_after=len(tags))
+    player = await relay_tags(rtmp, tags + tail, join_after=len(tags))
     rtmp.judge(check_long_gop_join(player.log, [tags[1].payload, tail[0].payload], gop_frames=n))
 
 
@@ -230,11 +159,11 @@ async def test_cached_header_timestamps(rtmp, headers):
     Requirement (GOP-6): "SH timestamp ≤ first frame timestamp, and timestamps are non-decreasing on
     each csid" at the late joiner.
     """
-    tags = real_tags(make_h264_aac(seconds=2.0, start_ms=60_000))
+    tags = tags_with_headers(make_h264_aac(seconds=2.0, start_ms=60_000))
     if headers == "resent-mid-gop":
         at = index_at(tags, 1200)
         tags = tags[:at] + [dataclasses.replace(t, timestamp=tags[at].timestamp) for t in tags[:2]] + tags[at:]
-    player = await relay(rtmp, tags[:index_at(tags, 1700)], join_after=index_at(tags, 1400))
+    player = await relay_tags(rtmp, tags[:index_at(tags, 1700)], join_after=index_at(tags, 1400))
     rtmp.judge(check_cached_timestamps(player.log))
 
 
@@ -263,17 +192,18 @@ async def test_republish_no_stale_frames(rtmp, case):
     Requirement (GOP-7): "On republish, existing players must get the new SHs and a keyframe before
     any frame ... No stale frames may leak out."
     """
-    a = real_tags(make_h264_aac(seconds=2.0))
+    a = tags_with_headers(make_h264_aac(seconds=2.0))
     b_stream = make_h264_aac(seconds=2.0, width=256, height=144)
-    b = real_tags(b_stream)
+    b = tags_with_headers(b_stream)
     late = case == "joiner-after-republish"
     a, b = a[:index_at(a, 1400)], b[:index_at(b, 1200 if late else 800)]
     name = rtmp.stream_name()
     async with contextlib.AsyncExitStack() as stack:
         pub_a = await open_publisher(stack, rtmp, name, label="publisher A")
+        await send_metadata(pub_a)
         player = None if late else await open_player(stack, rtmp, name)
         await pub_a.publish_media(a)
-        await settle(pub_a, *([player] if player else []))
+        await settle_relay(pub_a, *([player] if player else []))
         if case == "publisher-reset":
             pub_a.abort()
         else:
@@ -292,7 +222,7 @@ async def test_republish_no_stale_frames(rtmp, case):
             player = await open_player(stack, rtmp, name)
             await pub_b.publish_media(b[cut:])
         assert player is not None
-        await settle(pub_b, player, last=b[-1].payload)
+        await settle_relay(pub_b, player, last=b[-1].payload)
     rtmp.judge(check_republish(
         player.log, old_sh=a[0].payload, old_frames={t.payload for t in a if t.type_id == 9 and not t.sequence_header},
         new_sh=b_stream.video_sequence_header,
@@ -326,11 +256,12 @@ async def test_stalled_player(rtmp):
     name = rtmp.stream_name()
     async with contextlib.AsyncExitStack() as stack:
         pub = await open_publisher(stack, rtmp, name)
+        await send_metadata(pub)
         await pub.send(SetChunkSize(65536))
         player = await open_player(stack, rtmp, name)
         assert player.writer is not None
         await pub.publish_media(head)
-        await settle(pub, player)
+        await settle_relay(pub, player)
         # Stop reading at the socket (not a smaller SO_RCVBUF: Linux keeps the shrunk window clamp
         # for the rest of the connection, and the catch-up would then crawl at a few kB/s).
         player.writer.transport.pause_reading()  # type: ignore[attr-defined]
@@ -342,7 +273,7 @@ async def test_stalled_player(rtmp):
         with contextlib.suppress(PeerClosed):
             await player.probe("stalled player drains", timeout=10.0)
             await pub.publish_media(tail)
-            await settle(pub, player, last=tail[-1].payload, timeout=5.0)
+            await settle_relay(pub, player, last=tail[-1].payload, timeout=5.0)
     rtmp.judge(check_slow_reader(player.log, tags, publish_seconds=publish_s,
                                  publish_bytes=sum(len(t.payload) for t in bulk), publisher_ok=publisher_ok,
                                  tail_from=len(head) + len(bulk)))
@@ -364,5 +295,5 @@ async def test_small_av_disorder_tolerated(rtmp, lag):
     tags = synthetic_stream(start_ms=1000, seconds=1.2)
     late_type = 8 if lag.startswith("audio") else 9
     tags = tags[:2] + sorted(tags[2:], key=lambda t: t.timestamp + (60 if t.type_id == late_type else 0))
-    player = await relay(rtmp, tags)
+    player = await relay_tags(rtmp, tags)
     rtmp.judge(check_relayed_timing(player.log, tags, rule="GOP-9", violation=Verdict.NON_STRICT))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,10 +22,10 @@ from harness.checks.handshake import (
     check_stall,
     check_version_reply,
 )
-from harness.client import PeerClosed, RtmpClient, StepTimeout
+from harness.client import RtmpClient
+from harness.scenarios import ANSWER_S, attempt, connect_object, fresh_session, session
 from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
-from rtmp.errors import ProtocolError
+from harness.wirelog import S2C
 from rtmp.handshake import (
     HANDSHAKE_SIZE,
     S0S1S2_SIZE,
@@ -37,16 +36,12 @@ from rtmp.handshake import (
 )
 from rtmp.messages import Command
 
-T = TypeVar("T")
-
-#: Deadline for answers that should come at once from a local target (s).
-ANSWER_S = 2.0
 #: How long a case watches for something that must NOT happen (s); a correct server is usually
 #: done much sooner (it closes).
 QUIET_S = 0.3
 
 
-# -- scenario helpers (could move to harness/scenarios.py) --------------------------------------
+# -- scenario helpers ------------------------------------------------------------------------------
 
 
 class ScriptedHandshake(ClientHandshake):
@@ -75,52 +70,9 @@ class ScriptedHandshake(ClientHandshake):
         return out
 
 
-async def attempt(aw: Awaitable[T]) -> T | None:
-    """Await a step whose failure (timeout, close, garbage) is a legal outcome the checker judges."""
-    try:
-        return await aw
-    except (StepTimeout, PeerClosed, ProtocolError, ConnectionError, OSError):
-        return None
-
-
-def record_write_close(c: RtmpClient) -> None:
-    """A failed write (EPIPE/ECONNRESET) marks the client closed but not the wire log; on a
-    socket only the server can have caused it, so record it as the server's close."""
-    if c.closed and c.log.closed_by is None:
-        c.log.mark_closed(S2C, time.monotonic(), reset=True)
-        c.log.note("a write failed: the server had already closed the connection")
-
-
-@asynccontextmanager
-async def session(rtmp: Any, label: str = "", **kw: Any) -> AsyncIterator[RtmpClient]:
-    """``rtmp.client`` as a context that also records a close only seen as a failed write."""
-    c = rtmp.client(label=label, **kw)
-    async with c:
-        try:
-            yield c
-        finally:
-            record_write_close(c)
-
-
-async def fresh_session(rtmp: Any) -> WireLog:
-    """A new connection's handshake + connect, to tell a refusal from a crash."""
-    c = rtmp.client(label="fresh session afterwards")
-    try:
-        async with c:
-            await c.handshake(timeout=ANSWER_S)
-            await attempt(c.connect())
-    except (StepTimeout, PeerClosed, ProtocolError, OSError):
-        pass
-    return c.log
-
-
 def connect_bytes(c: RtmpClient) -> bytes:
     """The connect command (tid 1) the harness client sends, encoded on c's chunk writer."""
-    t = c.target
-    return c.conn.send(Command("connect", 1.0, {
-        "app": t.app, "flashVer": "FMLE/3.0 (compatible; rtmp-conformance)", "tcUrl": t.tc_url,
-        "fpad": False, "capabilities": 15.0, "audioCodecs": 4071.0, "videoCodecs": 252.0,
-        "videoFunction": 1.0, "objectEncoding": 0.0}))
+    return c.conn.send(Command("connect", 1.0, connect_object(c.target)))
 
 
 async def read_until(c: RtmpClient, nbytes: int, timeout: float) -> None:

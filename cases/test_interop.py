@@ -12,28 +12,24 @@ import time
 import pytest
 
 from harness.checks.interop import (
-    check_continuous, check_decoded_play, check_flv_play, check_probe, check_published_media,
-    check_republish, check_duplicate_refused,
+    check_continuous,
+    check_decoded_play,
+    check_duplicate_refused,
+    check_flv_play,
+    check_probe,
+    check_published_media,
+    check_republish,
 )
-from harness.peers import PeerMissing, in_ci, require
+from harness.peers import require_or_skip
 from harness.peers.ffmpeg import FfmpegPublisher, ffprobe
 from harness.peers.players import rtmpdump_play, vlc_play
 from harness.peers.pyav import play as pyav_play
+from harness.scenarios import start_playing
 
 pytestmark = pytest.mark.interop
 
 #: How long the real publisher runs before players join (it must be past one GOP of 2 s).
 WARMUP_S = 2.5
-
-
-def need(*programs: str) -> None:
-    for p in programs:
-        try:
-            require(p)
-        except PeerMissing as exc:
-            if in_ci():
-                pytest.fail(f"CI=true and a real peer is missing: {exc}")
-            pytest.skip(str(exc))
 
 
 def url_of(rtmp, name: str) -> str:
@@ -42,9 +38,7 @@ def url_of(rtmp, name: str) -> str:
 
 async def watch(rtmp, name: str, seconds: float, label: str = "watcher"):
     async with rtmp.client(label=label) as c:
-        await c.handshake()
-        await c.connect()
-        await c.play(name)
+        await start_playing(c, name)
         await c.collect(seconds)
     return c
 
@@ -55,7 +49,7 @@ async def test_ffmpeg_publishes(rtmp):
 
     Requirement: the target accepts FFmpeg's publish sequence and relays its media.
     """
-    need("ffmpeg")
+    require_or_skip("ffmpeg")
     name = rtmp.stream_name("ff")
     with FfmpegPublisher(url_of(rtmp, name), seconds=15):
         await asyncio.sleep(WARMUP_S)
@@ -71,7 +65,7 @@ async def test_real_player_plays(rtmp, player):
     Requirement (CMD-16): players accept the target's play reply; the stream decodes as H.264 +
     AAC and (GOP-1) its first video frame is a keyframe.
     """
-    need("ffmpeg", {"ffprobe": "ffprobe", "pyav": "ffmpeg", "rtmpdump": "rtmpdump", "vlc": "cvlc"}[player])
+    require_or_skip("ffmpeg", {"ffprobe": "ffprobe", "pyav": "ffmpeg", "rtmpdump": "rtmpdump", "vlc": "cvlc"}[player])
     name = rtmp.stream_name(player)
     url = url_of(rtmp, name)
     loop = asyncio.get_running_loop()
@@ -99,7 +93,7 @@ async def test_ffmpeg_crossing_extended_timestamps(rtmp):
 
     Requirement (TS-6): streams survive crossing 0xFFFFFF ms; timestamps stay continuous.
     """
-    need("ffmpeg")
+    require_or_skip("ffmpeg")
     name = rtmp.stream_name("wrap")
     with FfmpegPublisher(url_of(rtmp, name), seconds=12, extra_output=["-output_ts_offset", "16776"]):
         await asyncio.sleep(0.5)
@@ -117,7 +111,7 @@ async def test_ffmpeg_duplicate_publish(rtmp):
     Requirement (CMD-14): NetStream.Publish.BadName (FFmpeg then exits with an error); the
     stream of the first publisher is not disturbed.
     """
-    need("ffmpeg")
+    require_or_skip("ffmpeg")
     name = rtmp.stream_name("dup")
     url = url_of(rtmp, name)
     with FfmpegPublisher(url, seconds=15) as first:
@@ -141,7 +135,7 @@ async def test_ffmpeg_republish(rtmp):
     Requirement (GOP-7): existing players get the new sequence headers and a keyframe before any
     frame of the new publisher; nothing stale leaks.
     """
-    need("ffmpeg")
+    require_or_skip("ffmpeg")
     name = rtmp.stream_name("rep")
     url = url_of(rtmp, name)
     async with rtmp.client(label="player") as c:

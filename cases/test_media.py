@@ -7,9 +7,7 @@ read, and compares what arrived with what was sent (``harness.checks.media``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Sequence
 
 import pytest
 
@@ -28,83 +26,13 @@ from harness.checks.media import (
     synthetic_stream,
     video_tag,
 )
-from harness.client import PeerClosed, RtmpClient, StepTimeout
+from harness.scenarios import index_at, relay_tags, tags_with_headers
 from harness.testmedia import MediaTag, TestStream, make_h264_aac
-from rtmp import amf0, media
-from rtmp.messages import Data
+from rtmp import media
 
-#: How long a player waits for the last published message once the target answered a ping.
-LAST_WAIT_S = 2.0
 #: Length of a stream a late joiner plays at 1.2 s: past the keyframe at 2 s, where a server
 #: without a GOP cache (nginx ``wait_key``, GOP-3) starts the joiner's video.
 LATE_JOIN_SECONDS = 2.4
-
-
-# -- scenario steps (same shape as cases/test_timestamps.py) ----------------------------------------
-
-
-async def open_publisher(stack: contextlib.AsyncExitStack, rtmp, name: str) -> RtmpClient:
-    pub = await stack.enter_async_context(rtmp.client(label="publisher"))
-    await pub.handshake()
-    await pub.connect()
-    status = await pub.publish(name)
-    if status.get("code") != "NetStream.Publish.Start":
-        raise RuntimeError(f"publish of {name} refused: {status}")
-    await pub.send(Data(("@setDataFrame", "onMetaData", amf0.EcmaArray({"width": 320.0}))), msid=pub.stream_id or 1)
-    return pub
-
-
-async def open_player(stack: contextlib.AsyncExitStack, rtmp, name: str, label: str = "player") -> RtmpClient:
-    player = await stack.enter_async_context(rtmp.client(label=label))
-    await player.handshake()
-    await player.connect()
-    await player.play(name)
-    return player
-
-
-async def settle(pub: RtmpClient, *players: RtmpClient, last: bytes | None = None, timeout: float = 3.0) -> None:
-    """Wait until the target has processed everything sent and the players have read its output.
-
-    The publisher's PingResponse means the target took everything in; a player's PingResponse
-    arrives behind whatever the target had already queued for it. A target that fans out
-    asynchronously may queue media later, so with ``last`` (the final payload published) each
-    player also waits, briefly, until that payload has arrived.
-    """
-    await pub.probe("publisher settle", timeout=timeout)
-    for p in players:
-        if p.closed:
-            continue
-        await p.probe("player settle", timeout=timeout)
-        if last is not None and not any(e.raw.payload == last for e in p.received):
-            with contextlib.suppress(StepTimeout, PeerClosed):
-                await p.wait_for(lambda e: e.raw.payload == last, "last published message", timeout=LAST_WAIT_S)
-
-
-async def relay(rtmp, tags: Sequence[MediaTag], *, join_after: int | None = None) -> RtmpClient:
-    """Publish ``tags``; the player joins before the first, or after ``tags[:join_after]``."""
-    name = rtmp.stream_name()
-    async with contextlib.AsyncExitStack() as stack:
-        pub = await open_publisher(stack, rtmp, name)
-        cut = join_after or 0
-        await pub.publish_media(tags[:cut])
-        if cut:
-            await pub.probe("publisher before join", timeout=3.0)
-        player = await open_player(stack, rtmp, name)
-        await pub.publish_media(tags[cut:])
-        await settle(pub, player, last=tags[-1].payload)
-    return player
-
-
-def real_tags(stream: TestStream) -> list[MediaTag]:
-    head = [MediaTag(9, stream.start_ms, stream.video_sequence_header, False, True)]
-    if stream.audio_sequence_header is not None:
-        head.append(MediaTag(8, stream.start_ms, stream.audio_sequence_header, False, True))
-    return head + list(stream.tags)
-
-
-def index_at(tags: Sequence[MediaTag], ms: int) -> int:
-    t0 = tags[0].timestamp
-    return next(i for i, t in enumerate(tags) if t.timestamp - t0 >= ms)
 
 
 # -- AV-1 ------------------------------------------------------------------------------------------
@@ -143,11 +71,11 @@ async def test_video_tag_header_relayed(rtmp, stream):
     """
     if stream == "avc-all-frame-types":
         tags = avc_frame_types()
-        player = await relay(rtmp, tags)
+        player = await relay_tags(rtmp, tags)
         rtmp.judge(check_payloads_intact(player.log, tags, rule="AV-1"))
     else:
         tags = h263_stream()
-        player = await relay(rtmp, tags, join_after=15)
+        player = await relay_tags(rtmp, tags, join_after=15)
         rtmp.judge(check_payloads_intact(player.log, tags, rule="AV-1", expect_all=False, first_keyframe=True))
 
 
@@ -180,15 +108,15 @@ async def test_avc_packet_relayed(rtmp, case):
     byte-identical (a late joiner starting at a keyframe).
     """
     if case == "end-of-sequence":
-        tags = real_tags(make_h264_aac(seconds=2.0))
+        tags = tags_with_headers(make_h264_aac(seconds=2.0))
         tags = tags[:index_at(tags, 1000)]
         tags.append(MediaTag(9, tags[-1].timestamp + 40, b"\x27\x02\x00\x00\x00", False, False))  # inter, AVC EOS, CTS 0
-        player = await relay(rtmp, tags)
+        player = await relay_tags(rtmp, tags)
         rtmp.judge(check_payloads_intact(player.log, tags, rule="AV-2"))
         return
     late = case.endswith("late-joiner")
     tags = two_byte_nalu_stream(LATE_JOIN_SECONDS if late else 2.0)
-    player = await relay(rtmp, tags, join_after=index_at(tags, 1200) if late else None)
+    player = await relay_tags(rtmp, tags, join_after=index_at(tags, 1200) if late else None)
     rtmp.judge(check_payloads_intact(player.log, tags, rule="AV-2", expect_all=not late, first_keyframe=late))
 
 
@@ -214,7 +142,7 @@ async def test_aac_flags_ignored(rtmp, flags):
         audio.append(audio_tag(500 + n, 1000 + aac_ms(n, 48000), rate_bits=rate_bits, stereo=stereo))
         n += 1
     tags = sorted(tags + audio, key=lambda t: (not t.sequence_header, t.timestamp, t.type_id == 8))
-    player = await relay(rtmp, tags)
+    player = await relay_tags(rtmp, tags)
     rtmp.judge(check_aac_config_relay(player.log, tags, 48000))
 
 
@@ -245,9 +173,9 @@ async def test_sequence_headers_before_frames(rtmp, case):
     latest copy of each" — before its first frame of each track the player has that track's header.
     """
     s = make_h264_aac(seconds=2.0 if case == "early-player" else LATE_JOIN_SECONDS)
-    tags = late_audio_header_stream(s) if case.startswith("audio-header-late") else real_tags(s)
+    tags = late_audio_header_stream(s) if case.startswith("audio-header-late") else tags_with_headers(s)
     join = None if case == "early-player" else index_at(tags, 1200)
-    player = await relay(rtmp, tags, join_after=join)
+    player = await relay_tags(rtmp, tags, join_after=join)
     rtmp.judge(check_sequence_headers_first(player.log, video_sh=s.video_sequence_header,
                                             audio_sh=s.audio_sequence_header))
 
@@ -260,7 +188,7 @@ def resolution_change(b_ms: int = 600) -> tuple[list[MediaTag], list[MediaTag], 
     frames from 600 ms (B's keyframes at 600, 1600 ...)."""
     a = make_h264_aac(seconds=2.0)
     b = make_h264_aac(seconds=2.0, width=256, height=144)
-    part_a = real_tags(a)
+    part_a = tags_with_headers(a)
     part_a = part_a[:index_at(part_a, 600)]
     part_b = [MediaTag(9, 600, b.video_sequence_header, False, True)]
     part_b += [dataclasses.replace(t, timestamp=t.timestamp + 600) for t in b.tags if t.timestamp < b_ms]
@@ -281,7 +209,7 @@ async def test_sequence_header_change(rtmp, role):
     part_a, part_b, sh_a, sh_b = resolution_change(600 if role == "existing-player" else 1200)
     tags = part_a + part_b
     join_at = len(part_a) + index_at(part_b, 400)
-    player = await relay(rtmp, tags, join_after=None if role == "existing-player" else join_at)
+    player = await relay_tags(rtmp, tags, join_after=None if role == "existing-player" else join_at)
     old = {t.payload for t in part_a if t.type_id == 9 and not t.sequence_header}
     new = {t.payload for t in part_b if t.type_id == 9 and not t.sequence_header}
     rtmp.judge(check_sequence_header_switch(player.log, old_sh=sh_a, new_sh=sh_b, new_frames=new, old_frames=old,
@@ -308,5 +236,5 @@ async def test_sequence_header_is_not_a_gop_start(rtmp, header):
     at = index_at(tags, 600)
     tags.insert(at, MediaTag(9, tags[at].timestamp, sh, False, True))
     keys = {t.payload for t in tags if t.keyframe}
-    player = await relay(rtmp, tags, join_after=index_at(tags, 800))
+    player = await relay_tags(rtmp, tags, join_after=index_at(tags, 800))
     rtmp.judge(check_keyframe_start(player.log, rule="AV-6", keyframes=keys))

@@ -27,6 +27,7 @@ from harness.checks.robustness import (
     open_fresh_session,
 )
 from harness.client import PeerClosed, RtmpClient, StepTimeout
+from harness.scenarios import probe_all, start_playing
 from harness.testmedia import MediaTag, make_h264_aac
 from harness.wirelog import C2S
 from rtmp.chunk import basic_header, message_header
@@ -44,17 +45,6 @@ from rtmp.messages import (
 SHORT = {"seconds": 0.8, "gop": 8}
 
 
-async def settle(*clients: RtmpClient, timeout: float = 2.0) -> None:
-    """Ping round trips instead of sleeps: when answered, the server has handled all we sent."""
-    for c in clients:
-        if c.closed or not c.handshake_done:
-            continue
-        try:
-            await c.probe(timeout=timeout)
-        except (PeerClosed, StepTimeout):
-            pass
-
-
 async def publish_head(pub: RtmpClient, name: str, tags: list[MediaTag]) -> None:
     """Connect, publish ``name`` and send ``tags`` (metadata, sequence headers, frames)."""
     await pub.handshake()
@@ -62,12 +52,6 @@ async def publish_head(pub: RtmpClient, name: str, tags: list[MediaTag]) -> None
     info = await pub.publish(name)
     assert info.get("code") == "NetStream.Publish.Start", f"setup: publish refused: {info}"
     await pub.publish_media(tags)
-
-
-async def join(player: RtmpClient, name: str) -> None:
-    await player.handshake()
-    await player.connect()
-    await player.play(name)
 
 
 # -- ROB-1 partial-message flood -----------------------------------------------------------------
@@ -96,7 +80,7 @@ async def test_partial_message_flood(rtmp, chunk_size):
                          for cs in range(3, 3 + streams))
         await c.send_raw(flood)
         end = c.log.total(C2S)
-        await settle(c, timeout=1.0)
+        await probe_all(c, timeout=1.0)
     fresh = await open_fresh_session(rtmp)
     rtmp.judge(check_partial_flood(c.log, fresh, abuse_end=end, streams=streams))
 
@@ -159,7 +143,7 @@ async def test_many_chunk_streams_bounded(rtmp, streams):
         flood = b"".join(basic_header(0, cs) + head for cs in range(3, 3 + streams))
         await c.send_raw(flood)
         end = c.log.total(C2S)
-        await settle(c, timeout=1.0)
+        await probe_all(c, timeout=1.0)
     fresh = await open_fresh_session(rtmp)
     rtmp.judge(check_csid_flood(c.log, fresh, abuse_end=end, streams=streams))
 
@@ -216,9 +200,9 @@ async def test_publisher_reset_frees_name(rtmp, cut):
     again = rtmp.client(label="republisher")
     async with pub, player, again:
         await publish_head(pub, name, head[:3])
-        await join(player, name)
+        await start_playing(player, name)
         await pub.publish_media(head[3:])
-        await settle(pub)
+        await probe_all(pub)
         if cut == "mid-chunk":
             data = pub.conn.send(Video(key.payload), msid=pub.stream_id or 1, timestamp=key.timestamp)
             # First chunk = 1-byte basic header + 11/7/3-byte message header (fmt 0/1/2) + 128 payload
@@ -282,7 +266,7 @@ async def test_stray_media_not_relayed(rtmp, where):
     rogue = rtmp.client(label="rogue")
     async with pub, player, rogue:
         await publish_head(pub, name, head)
-        await join(player, name)
+        await start_playing(player, name)
         sender, msid = rogue, 7
         if where == "never-created-msid":
             sender = pub
@@ -299,7 +283,7 @@ async def test_stray_media_not_relayed(rtmp, where):
         for i, msg in enumerate(STRAY):
             await sender.send(msg, msid=msid, timestamp=300 + i)
         await pub.publish_media(tail)
-        await settle(rogue, pub, player)
+        await probe_all(rogue, pub, player)
     rtmp.judge(check_stray_media_not_relayed(player.log, [m.payload for m in STRAY], where=STRAY_WHERE[where]))
 
 
@@ -370,15 +354,15 @@ async def test_player_that_never_acks(rtmp):
         await pub.connect()
         await pub.send(SetChunkSize(65536))  # fewer chunks: the test is about bytes, not chunking
         await pub.publish(name)
-        await join(player, name)
+        await start_playing(player, name)
         window = next((e.message.size for e in player.received if isinstance(e.message, WindowAckSize)), 2_500_000)
         sh, payloads = big_keyframes(int(window * 1.2))
         msid = pub.stream_id or 1
         await pub.send(Video(sh), msid=msid)
         for i, p in enumerate(payloads):
             await pub.send(Video(p), msid=msid, timestamp=40 * i)
-        await settle(pub)
-        await settle(player, timeout=5.0)
+        await probe_all(pub)
+        await probe_all(player, timeout=5.0)
     rtmp.judge(check_player_without_acks(player.log, payloads))
 
 
@@ -402,6 +386,6 @@ async def test_publisher_window_acknowledged(rtmp):
         await pub.send(Video(sh), msid=msid)
         for i, f in enumerate(frames):
             await pub.send(Video(f), msid=msid, timestamp=40 * i)
-        await settle(pub)
+        await probe_all(pub)
     rtmp.judge(check_publisher_acked(pub.log, window=window))
 

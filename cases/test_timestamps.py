@@ -26,57 +26,29 @@ from harness.checks.timestamps import (
     check_relayed_timing,
 )
 from harness.client import PeerClosed, RtmpClient, StepTimeout
+from harness.scenarios import (
+    index_at,
+    open_player,
+    open_publisher,
+    relay_tags,
+    send_metadata,
+    settle_relay,
+    tags_with_headers,
+)
 from harness.testmedia import MediaTag, make_h264_aac
 from harness.verdict import Verdict, failed
-from rtmp import amf0
 from rtmp.chunk import MessagePlan
 from rtmp.errors import ProtocolError
-from rtmp.messages import Audio, Data, SetChunkSize, UserControl, Video
+from rtmp.messages import Audio, SetChunkSize, UserControl, Video
 
 MASK = 0xFFFFFFFF
 
 
-#: How long a player waits for the last published message once the target answered a ping.
-LAST_WAIT_S = 2.0
+#: The onMetaData object these cases publish.
+METADATA = {"width": 320.0, "height": 180.0}
 
 
 # -- scenario steps ------------------------------------------------------------------------------
-
-
-async def open_publisher(stack: contextlib.AsyncExitStack, rtmp, name: str, **kw) -> RtmpClient:
-    pub = await stack.enter_async_context(rtmp.client(label="publisher", **kw))
-    await pub.handshake()
-    await pub.connect()
-    status = await pub.publish(name)
-    if status.get("code") != "NetStream.Publish.Start":
-        raise RuntimeError(f"publish of {name} refused: {status}")
-    return pub
-
-
-async def open_player(stack: contextlib.AsyncExitStack, rtmp, name: str, label: str = "player") -> RtmpClient:
-    player = await stack.enter_async_context(rtmp.client(label=label))
-    await player.handshake()
-    await player.connect()
-    await player.play(name)
-    return player
-
-
-async def settle(pub: RtmpClient, *players: RtmpClient, last: bytes | None = None, timeout: float = 3.0) -> None:
-    """Wait until the target has processed everything sent and the players have read its output.
-
-    The publisher's PingResponse means the target took everything in; a player's PingResponse
-    arrives behind whatever the target had already queued for it. A target that fans out
-    asynchronously may queue media later, so with ``last`` (the final payload published) each
-    player also waits, briefly, until that payload has arrived.
-    """
-    await pub.probe("publisher settle", timeout=timeout)
-    for p in players:
-        if p.closed:
-            continue
-        await p.probe("player settle", timeout=timeout)
-        if last is not None and not any(e.raw.payload == last for e in p.received):
-            with contextlib.suppress(StepTimeout, PeerClosed):
-                await p.wait_for(lambda e: e.raw.payload == last, "last published message", timeout=LAST_WAIT_S)
 
 
 async def send_tags(pub: RtmpClient, tags: Sequence[MediaTag], *, fmt0: bool = False,
@@ -92,11 +64,6 @@ async def send_tags(pub: RtmpClient, tags: Sequence[MediaTag], *, fmt0: bool = F
                                timestamp=t.timestamp & MASK)
 
 
-async def send_metadata(pub: RtmpClient, ts: int = 0, csid: int | None = None) -> None:
-    await pub.send(Data(("@setDataFrame", "onMetaData", amf0.EcmaArray({"width": 320.0, "height": 180.0}))),
-                   msid=pub.stream_id or 1, timestamp=ts, csid=csid)
-
-
 def shifted(tags: Sequence[MediaTag], offset: int) -> list[MediaTag]:
     return [dataclasses.replace(t, timestamp=t.timestamp + offset) for t in tags]
 
@@ -105,41 +72,21 @@ def avc_sh_tag(ts: int, **kw) -> MediaTag:
     return MediaTag(9, ts, avc_sequence_header(**kw), False, True)
 
 
-def real_tags(stream) -> list[MediaTag]:
-    """A testmedia stream as one tag list: sequence headers first, then the frames."""
-    head = [MediaTag(9, stream.start_ms, stream.video_sequence_header, False, True)]
-    if stream.audio_sequence_header is not None:
-        head.append(MediaTag(8, stream.start_ms, stream.audio_sequence_header, False, True))
-    return head + list(stream.tags)
-
-
 async def relay(rtmp, tags: Sequence[MediaTag], *, join_after: int | None = None, fmt0: bool = False,
                 ext_on_fmt3: bool | None = None, pub_kw: dict | None = None) -> RtmpClient:
-    """Publish ``tags``; the player joins before the first one, or after ``tags[:join_after]``."""
-    name = rtmp.stream_name()
-    async with contextlib.AsyncExitStack() as stack:
-        pub = await open_publisher(stack, rtmp, name, **(pub_kw or {}))
-        await send_metadata(pub, tags[0].timestamp & MASK)
-        cut = 0 if join_after is None else join_after
-        await send_tags(pub, tags[:cut], fmt0=fmt0, ext_on_fmt3=ext_on_fmt3)
-        if cut:
-            await pub.probe("publisher before join", timeout=3.0)
-        player = await open_player(stack, rtmp, name)
-        await send_tags(pub, tags[cut:], fmt0=fmt0, ext_on_fmt3=ext_on_fmt3)
-        await settle(pub, player, last=tags[-1].payload)
-    return player
+    """Publish ``tags`` with ``send_tags(fmt0=, ext_on_fmt3=)`` after onMetaData at the first tag's
+    timestamp; the player joins before the first one, or after ``tags[:join_after]``."""
+    async def send(pub: RtmpClient, part: Sequence[MediaTag]) -> None:
+        await send_tags(pub, part, fmt0=fmt0, ext_on_fmt3=ext_on_fmt3)
+
+    return await relay_tags(rtmp, tags, join_after=join_after, metadata=METADATA,
+                            metadata_ts=tags[0].timestamp & MASK, send=send, **(pub_kw or {}))
 
 
 def stream_seconds(join: str) -> float:
     """Real test streams are 2 s; one a late joiner plays at 1.2 s runs on past the keyframe at
     2 s, where a server without a GOP cache (nginx ``wait_key``, GOP-3) starts its video."""
     return 2.0 if join == "early-player" else 2.4
-
-
-def index_at(tags: Sequence[MediaTag], ms: int) -> int:
-    """Index of the first tag at or after ``ms`` past the first tag."""
-    t0 = tags[0].timestamp
-    return next(i for i, t in enumerate(tags) if t.timestamp - t0 >= ms)
 
 
 # -- TS-1 ------------------------------------------------------------------------------------------
@@ -156,7 +103,7 @@ async def test_stream_starting_at_one_hour(rtmp, join):
     stream will start with a timestamp of 0, but this is not required" — every frame reaches the
     player intact with the sent deltas (a rebase is only recorded).
     """
-    tags = real_tags(make_h264_aac(seconds=stream_seconds(join), start_ms=3_600_000))
+    tags = tags_with_headers(make_h264_aac(seconds=stream_seconds(join), start_ms=3_600_000))
     player = await relay(rtmp, tags, join_after=None if join == "early-player" else index_at(tags, 1200))
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-1", expect_all=join == "early-player"))
 
@@ -196,7 +143,7 @@ async def test_extended_timestamp_boundary(rtmp, join):
 
 async def send_ext_delta(pub: RtmpClient, tag: MediaTag, delta: int, forced: bool) -> None:
     """Video on csid 7: onMetaData at ts 11000 (fmt 0), then ``tag`` as fmt 1 with ``delta``."""
-    await send_metadata(pub, 11000, csid=7)
+    await send_metadata(pub, METADATA, timestamp=11000, csid=7)
     if not forced:
         await pub.send_planned(Video(tag.payload), MessagePlan(fmt=1, ts_field=delta), msid=pub.stream_id or 1,
                                timestamp=tag.timestamp, csid=7)
@@ -234,7 +181,7 @@ async def test_fmt1_extended_delta(rtmp, variant):
         await send_tags(pub, tags[:13])
         await send_ext_delta(pub, tags[13], delta, forced=variant != "delta-0x01000000")
         await send_tags(pub, tags[14:])
-        await settle(pub, player, last=tags[-1].payload)
+        await settle_relay(pub, player, last=tags[-1].payload)
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-3"))
 
 
@@ -313,7 +260,7 @@ async def test_crossing_24bit_boundary(rtmp, join):
     Requirement (TS-6): "Streams must survive crossing 0xFFFFFF ms (≈4 h 39 m 37 s)" — every frame
     arrives intact and the deltas across the boundary are the sent ones.
     """
-    tags = real_tags(make_h264_aac(seconds=stream_seconds(join), start_ms=0xFFFFFF - 500, bitrate=1_500_000))
+    tags = tags_with_headers(make_h264_aac(seconds=stream_seconds(join), start_ms=0xFFFFFF - 500, bitrate=1_500_000))
     player = await relay(rtmp, tags, join_after=None if join == "early-player" else index_at(tags, 1200))
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-6", expect_all=join == "early-player",
                                     ext_checks=True))
@@ -369,7 +316,7 @@ async def test_huge_delta_is_jitter(rtmp):
         await pub.send_planned(Video(tags[11].payload), MessagePlan(fmt=1, ts_field=0xFFFFFFF0),
                                msid=pub.stream_id or 1, timestamp=tags[11].timestamp)
         await send_tags(pub, tags[12:])
-        await settle(pub, player, last=tags[-1].payload)
+        await settle_relay(pub, player, last=tags[-1].payload)
     rtmp.judge(check_backward_delta(player.log, tags, publisher_log=pub.log))
 
 
@@ -417,7 +364,7 @@ async def test_control_message_timestamp_ignored(rtmp, control):
         else:
             await pub.send(UserControl.ping_request(0x1234), timestamp=0xFFFFFFFF)
         await send_tags(pub, tags[half:])
-        await settle(pub, player, last=tags[-1].payload)
+        await settle_relay(pub, player, last=tags[-1].payload)
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-10"))
 
 
@@ -468,7 +415,7 @@ async def test_per_csid_timestamp_state(rtmp, interleave):
             await send_interleaved_chunks(pub, tags)
         else:
             await send_tags(pub, tags)
-        await settle(pub, player, last=tags[-1].payload)
+        await settle_relay(pub, player, last=tags[-1].payload)
     rtmp.judge(check_csid_deltas(player.log, {8: {21, 22}, 9: {40}}, rule="TS-11"))
 
 
@@ -517,7 +464,7 @@ async def test_first_message_per_csid_is_fmt0(rtmp, join):
     Requirement (TS-13): "the first message a player receives on each csid must be fmt0 with an
     absolute timestamp" (sequence-header timestamps are recorded: 0, the GOP start or the original).
     """
-    tags = real_tags(make_h264_aac(seconds=stream_seconds(join), start_ms=7_000_000))
+    tags = tags_with_headers(make_h264_aac(seconds=stream_seconds(join), start_ms=7_000_000))
     player = await relay(rtmp, tags, join_after=None if join == "early-player" else index_at(tags, 1200))
     rtmp.judge(check_first_fmt0_per_csid(player.log))
 
@@ -541,7 +488,7 @@ async def test_composition_time_preserved(rtmp, source):
     Requirement (FLV E.4.3.1 / TS-14): "CompositionTime ... SI24 ... signed", PTS = DTS + CTS — the
     3 CTS bytes reach the player bit-exact.
     """
-    tags = cts_stream() if source.startswith("synthetic") else real_tags(make_h264_aac(seconds=1.5, bframes=2))
+    tags = cts_stream() if source.startswith("synthetic") else tags_with_headers(make_h264_aac(seconds=1.5, bframes=2))
     player = await relay(rtmp, tags)
     rtmp.judge(check_composition_times(player.log, tags))
 

@@ -12,7 +12,7 @@ import struct
 from typing import Any
 
 from harness.checks.commands import metadata_seen
-from harness.checks.control import (
+from harness.checks.session import (
     ALIVE,
     CLOSED,
     RESET,

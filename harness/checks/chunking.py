@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from harness.checks.relay import serial_delta
+from harness.checks.session import check_still_serving, close_state, finding_with, replies, server_closed
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import C2S, HANDSHAKE_BYTES, S2C, DecodedMessage, Direction, DirectionDecode, WireLog
 from rtmp.chunk import (
@@ -67,19 +69,7 @@ class SentMedia:
     optional: bool = False  #: a server may legitimately drop it (e.g. an empty audio message)
 
 
-# -- small shared helpers ----------------------------------------------------------------------
-
-
-def finding_with(rule: str, verdict: Verdict, message: str, *, expected: str | None = None,
-                     actual: str | None = None, **evidence: object) -> Finding:
-    """A finding whose verdict the caller chose (PASS and INFORMATIONAL included)."""
-    return Finding(rule, verdict, message, expected, actual, dict(evidence))
-
-
-def _signed(delta: int) -> int:
-    """A 32-bit serial difference as a signed number (RFC 1982)."""
-    delta &= TIMESTAMP_MASK
-    return delta - (1 << 32) if delta >= HALF_RANGE else delta
+# -- small helpers -----------------------------------------------------------------------------
 
 
 def _stream_offset(rec: ChunkRecord) -> int:
@@ -90,36 +80,6 @@ def _stream_offset(rec: ChunkRecord) -> int:
 def _examples(items: Sequence[str]) -> str:
     more = f" (+{len(items) - MAX_EXAMPLES} more)" if len(items) > MAX_EXAMPLES else ""
     return "; ".join(items[:MAX_EXAMPLES]) + more
-
-
-def replies_to(log: WireLog, tid: float) -> list[DecodedMessage]:
-    """The server's ``_result``/``_error`` messages carrying transaction id ``tid``."""
-    return [m for m in log.decode(S2C).messages
-            if isinstance(m.message, Command) and m.message.name in ("_result", "_error")
-            and m.message.transaction_id == tid]
-
-
-def server_closed(log: WireLog) -> bool:
-    """True when the server closed (or reset) the connection while the client was reading."""
-    return log.closed_by == S2C
-
-
-def close_state(log: WireLog) -> str:
-    """How the connection ended, in words for evidence."""
-    if server_closed(log):
-        return "the server reset the connection" if log.reset else "the server closed the connection"
-    return "the connection stayed open with no answer"
-
-
-def check_still_serving(after: WireLog | None, rule: str, what: str) -> list[Finding]:
-    """A fresh session (handshake + connect, tid 1) after ``what`` must still work: no crash."""
-    if after is None:
-        return []
-    if replies_to(after, 1.0):
-        return [passed(rule, f"a fresh connection after {what} still completes handshake and connect")]
-    return [failed(rule, f"after {what} a fresh connection no longer completes handshake + connect: "
-                   "the server crashed or stopped serving", expected="connect _result on a new connection",
-                   actual=f"{after.total(S2C)} bytes from the server; {close_state(after)}")]
 
 
 # -- receiver checkers: answers, closes, relays ------------------------------------------------
@@ -136,9 +96,9 @@ def check_answered(log: WireLog, tids: Iterable[float], *, rule: str, what: str,
     """
     wanted = list(tids)
     out: list[Finding] = []
-    missing = [t for t in wanted if not replies_to(log, t)]
+    missing = [t for t in wanted if not replies(log, t)]
     if not missing:
-        idx = [replies_to(log, t)[0].index for t in wanted]
+        idx = [replies(log, t)[0].index for t in wanted]
         out.append(passed(rule, f"the server understood {what}: every request answered",
                           message_indexes=idx))
     elif server_closed(log):
@@ -151,7 +111,7 @@ def check_answered(log: WireLog, tids: Iterable[float], *, rule: str, what: str,
                                     "session is stuck", expected=f"answers to transactions {missing}",
                                     actual=close_state(log)))
     for t in forbidden:
-        got = replies_to(log, t)
+        got = replies(log, t)
         if got:
             out.append(failed(rule, f"the server answered transaction {t:g}, whose message was cut "
                               "short and must have been discarded", expected="no answer",
@@ -164,7 +124,7 @@ def check_answered(log: WireLog, tids: Iterable[float], *, rule: str, what: str,
 def check_not_answered(log: WireLog, tid: float, *, rule: str, what: str,
                        after: WireLog | None = None) -> list[Finding]:
     """Transaction ``tid`` must NOT be answered: its bytes were not a valid message at that offset."""
-    got = replies_to(log, tid)
+    got = replies(log, tid)
     out: list[Finding]
     if got:
         out = [failed(rule, f"the server answered {what}, so it parsed chunks at the wrong byte offset",
@@ -250,8 +210,8 @@ def check_relayed(player: WireLog, sent: Sequence[SentMedia], *, rule: str,
         bad = []
         for pairs in matched.values():
             for (m0, j0), (m1, j1) in pairwise(pairs):
-                want = _signed(sent[j1].timestamp - sent[j0].timestamp)
-                have = _signed(m1.raw.timestamp - m0.raw.timestamp)
+                want = serial_delta(sent[j1].timestamp, sent[j0].timestamp)
+                have = serial_delta(m1.raw.timestamp, m0.raw.timestamp)
                 if want != have:
                     bad.append(f"player messages #{m0.index}->#{m1.index} step {have} ms, published step {want} ms")
         if bad:
@@ -556,7 +516,7 @@ def _timing_against_sent(dec: DirectionDecode, sent: Sequence[SentMedia], fmt3_s
     for pairs in matched.values():
         for (m0, j0), (m1, j1) in pairwise(pairs):
             pairs_checked += 1
-            drift = _signed(m1.raw.timestamp - m0.raw.timestamp) - _signed(sent[j1].timestamp - sent[j0].timestamp)
+            drift = serial_delta(m1.raw.timestamp, m0.raw.timestamp) - serial_delta(sent[j1].timestamp, sent[j0].timestamp)
             if abs(drift) <= RETIME_TOLERANCE_MS:
                 continue
             first = dec.chunks[m1.first_chunk]

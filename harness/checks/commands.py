@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.checks.control import (
+from harness.checks.session import (
     ALIVE,
     CLOSED,
     RESET,
     SILENT,
     connect_reply,
+    down_findings,
     messages,
     replies,
     server_down,
@@ -139,10 +140,7 @@ def check_connect_tolerated(rule: str, log: WireLog, what: str, *, reject_verdic
 
     A server that no longer accepts connections afterwards FAILs whatever happened.
     """
-    out: list[Finding] = []
-    down = server_down(rule, fresh)
-    if down is not None:
-        out.append(down)
+    out = down_findings(rule, fresh)
     reply = connect_reply(log)
     if reply is not None and _cmd(reply).name == "_result":
         out.append(passed(rule, f"connect with {what} accepted", message_index=reply.index))
@@ -254,10 +252,7 @@ def check_app_variant(pub: WireLog, player: WireLog, app: str) -> list[Finding]:
 def check_refused_or_closed(rule: str, log: WireLog, tid: float, what: str,
                             fresh: WireLog | None = None) -> list[Finding]:
     """CMD-8: an out-of-order command gets ``_error`` on its tid or a clean close."""
-    out: list[Finding] = []
-    down = server_down(rule, fresh)
-    if down is not None:
-        out.append(down)
+    out = down_findings(rule, fresh)
     answer = replies(log, tid)
     outcome = session_outcome(log)
     if answer and _cmd(answer[0]).name == "_error":
@@ -340,10 +335,7 @@ def check_reply_tids(log: WireLog, must_answer: Sequence[str] = ("connect", "cre
 def check_aux_command(log: WireLog, name: str, tid: float, *, rule: str = "CMD-20",
                       fresh: WireLog | None = None) -> list[Finding]:
     """CMD-20: an auxiliary/unknown command is answered on its tid or ignored, never a disconnect."""
-    out: list[Finding] = []
-    down = server_down(rule, fresh)
-    if down is not None:
-        out.append(down)
+    out = down_findings(rule, fresh)
     outcome = session_outcome(log)
     answer = replies(log, tid) if tid else []
     if outcome in (CLOSED, RESET):

@@ -1,114 +1,44 @@
 """Protocol control and user control (catalogue CTRL-*).
 
-Besides the CTRL checkers this module holds the small wire-log readers that the command and
-AMF checkers share: how a session ended (:func:`session_outcome`), replies by transaction id
-and whether a fresh connection still works (the server did not crash).
+Besides the CTRL checkers this module holds the tolerated / rejected-or-ignored checkers the
+command and AMF cases share; the session readers they use live in :mod:`harness.checks.session`.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
+from harness.checks.relay import serial_delta
+from harness.checks.session import (
+    ALIVE,
+    CLOSED,
+    RESET,
+    SILENT,
+    connect_reply,
+    down_findings,
+    is_user_control,
+    messages,
+    ping_requests,
+    ping_response_for,
+    session_outcome,
+    statuses,
+)
 from harness.verdict import Finding, Verdict, failed, info, passed
-from harness.wirelog import C2S, HANDSHAKE_BYTES, S2C, DecodedMessage, Direction, WireLog
+from harness.wirelog import C2S, HANDSHAKE_BYTES, DecodedMessage, WireLog
 from rtmp import media
 from rtmp.messages import (
     Acknowledgement,
     Aggregate,
-    Command,
     LimitType,
     SetPeerBandwidth,
     UserControl,
     UserControlEvent,
     WindowAckSize,
-    status_info,
 )
 
 #: CTRL-2: the handshake is 3073 bytes each way; whether a peer counts it varies.
 ACK_SLACK = HANDSHAKE_BYTES
-_HALF = 1 << 31
-
-# -- shared wire-log readers ------------------------------------------------------------------
-
-ALIVE = "alive"  #: the last PingRequest was answered: everything before it was processed
-CLOSED = "closed"  #: the server closed the connection (FIN)
-RESET = "reset"  #: the server reset the connection (RST)
-SILENT = "silent"  #: still open, but the last PingRequest got no answer
-
-
-def messages(log: WireLog, direction: Direction = S2C) -> list[DecodedMessage]:
-    """The decoded messages of one direction (server to client by default)."""
-    return log.decode(direction).messages
-
-
-def _is_uc(m: DecodedMessage, event: int) -> bool:
-    return isinstance(m.message, UserControl) and m.message.event == event
-
-
-def ping_requests(log: WireLog) -> list[DecodedMessage]:
-    """PingRequests the client sent (the scenario's probes)."""
-    return [m for m in messages(log, C2S) if _is_uc(m, UserControlEvent.PING_REQUEST)]
-
-
-def ping_response_for(log: WireLog, request: DecodedMessage) -> DecodedMessage | None:
-    """The server's PingResponse echoing ``request``'s 4 bytes, if any."""
-    want = request.message.data[:4]  # type: ignore[union-attr]
-    for m in messages(log):
-        if _is_uc(m, UserControlEvent.PING_RESPONSE) and m.message.data[:4] == want:  # type: ignore[union-attr]
-            return m
-    return None
-
-
-def session_outcome(log: WireLog) -> str:
-    """How the session stands at the end of the scenario: ALIVE, CLOSED, RESET or SILENT.
-
-    A close by the server wins over an answered ping: a target that answers and then hangs up
-    did not tolerate what it got.
-    """
-    if log.closed_by == S2C:
-        return RESET if log.reset else CLOSED
-    reqs = ping_requests(log)
-    if reqs and ping_response_for(log, reqs[-1]) is not None:
-        return ALIVE
-    return SILENT
-
-
-def replies(log: WireLog, tid: float) -> list[DecodedMessage]:
-    """``_result``/``_error`` the server sent with transaction id ``tid``."""
-    return [m for m in messages(log) if isinstance(m.message, Command)
-            and m.message.name in ("_result", "_error") and m.message.transaction_id == tid]
-
-
-def statuses(log: WireLog) -> list[tuple[DecodedMessage, dict[str, Any]]]:
-    """Every onStatus the server sent, with its info object."""
-    out = []
-    for m in messages(log):
-        st = status_info(m.message) if m.message is not None else None
-        if st is not None:
-            out.append((m, st))
-    return out
-
-
-def connect_reply(log: WireLog) -> DecodedMessage | None:
-    """The reply to ``connect`` (transaction id 1)."""
-    found = replies(log, 1.0)
-    return found[0] if found else None
-
-
-def connect_succeeded(log: WireLog) -> bool:
-    reply = connect_reply(log)
-    return reply is not None and reply.message.name == "_result"  # type: ignore[union-attr]
-
-
-def server_down(rule: str, fresh: WireLog | None) -> Finding | None:
-    """A FAIL when a connection opened after the scenario could not connect (the server died)."""
-    if fresh is None or connect_succeeded(fresh):
-        return None
-    what = "closed" if fresh.closed_by == S2C else ("refused or timed out" if not fresh.events else "got no reply")
-    return failed(rule, "the server no longer accepts a new connection after this scenario (crashed?)",
-                  expected="a fresh connection completes connect", actual=f"fresh connection {what}")
 
 
 def _outcome_text(outcome: str) -> str:
@@ -124,10 +54,7 @@ def check_tolerated(rule: str, log: WireLog, what: str, *, close_verdict: Verdic
     a session that stays open but stops answering pings is NON_STRICT (cannot tell whether the
     server hung or never answers pings); a server that no longer accepts connections FAILs.
     """
-    out: list[Finding] = []
-    down = server_down(rule, fresh)
-    if down is not None:
-        out.append(down)
+    out = down_findings(rule, fresh)
     outcome = session_outcome(log)
     if outcome == ALIVE:
         out.append(passed(rule, f"{what}: tolerated, the session went on"))
@@ -145,10 +72,7 @@ def check_tolerated(rule: str, log: WireLog, what: str, *, close_verdict: Verdic
 def check_rejected_or_ignored(rule: str, log: WireLog, what: str, *,
                               fresh: WireLog | None = None) -> list[Finding]:
     """Robustness: ``what`` may be refused (close) or ignored; the server must stay up."""
-    out: list[Finding] = []
-    down = server_down(rule, fresh)
-    if down is not None:
-        out.append(down)
+    out = down_findings(rule, fresh)
     outcome = session_outcome(log)
     if outcome == SILENT:
         out.append(failed(rule, f"{what}: the session neither closed nor answered a PingRequest "
@@ -165,7 +89,7 @@ def check_rejected_or_ignored(rule: str, log: WireLog, what: str, *,
 
 def check_ping_echo(log: WireLog, sent: bytes, *, rule: str = "CTRL-10") -> list[Finding]:
     """CTRL-10: a PingResponse echoing the request's 4 bytes exactly."""
-    responses = [m for m in messages(log) if _is_uc(m, UserControlEvent.PING_RESPONSE)]
+    responses = [m for m in messages(log) if is_user_control(m, UserControlEvent.PING_RESPONSE)]
     if not responses:
         return [failed(rule, "no PingResponse to a PingRequest", expected=f"PingResponse {sent.hex()}",
                        actual=_outcome_text(session_outcome(log)) if log.closed_by else "none within the wait")]
@@ -198,11 +122,6 @@ def check_user_control_channel(log: WireLog) -> list[Finding]:
 
 def _acks(log: WireLog) -> list[DecodedMessage]:
     return [m for m in messages(log) if isinstance(m.message, Acknowledgement)]
-
-
-def _serial_gt(a: int, b: int) -> bool:
-    """a > b in 32-bit serial arithmetic (CTRL-2: counters wrap)."""
-    return a != b and ((a - b) & 0xFFFFFFFF) < _HALF
 
 
 #: CTRL-1: an ack may come up to this fraction of a window late: a server can only count bytes
@@ -242,7 +161,7 @@ def check_acknowledgements(log: WireLog) -> list[Finding]:
                           sequences=seqs))
     for prev, cur in itertools.pairwise(acks):
         p, c = prev.message.sequence, cur.message.sequence  # type: ignore[union-attr]
-        if not _serial_gt(c, p):
+        if serial_delta(c, p) <= 0:  # not after p in 32-bit serial arithmetic (counters wrap)
             out.append(failed("CTRL-1", "Acknowledgement sequence numbers do not increase",
                               expected=f"> {p}", actual=str(c), message_index=cur.index))
             break
@@ -390,7 +309,7 @@ def check_stream_begin(log: WireLog, stream_id: int, *, before: str) -> list[Fin
 
     The server SHOULD send it (§7.2.1.1 step 5, §7.2.2.1): absent is NON_STRICT, late is recorded.
     """
-    begins = [m for m in messages(log) if _is_uc(m, UserControlEvent.STREAM_BEGIN)
+    begins = [m for m in messages(log) if is_user_control(m, UserControlEvent.STREAM_BEGIN)
               and m.message.stream_id == stream_id]  # type: ignore[union-attr]
     if before == "_result":
         anchor = connect_reply(log)
@@ -479,10 +398,7 @@ def check_aggregate_delivery(log: WireLog, *, plain: tuple[int, bytes], subs: Se
 
 
 __all__ = [
-    "ALIVE", "CLOSED", "RESET", "SILENT", "check_ack_sequence", "check_acknowledgements",
-    "check_aggregate_delivery", "check_peer_bandwidth_replies", "check_ping_echo",
-    "check_rejected_or_ignored", "check_stream_begin", "check_tolerated", "check_user_control_channel",
-    "check_window_reply_not_required", "connect_reply", "connect_succeeded", "expected_window_replies",
-    "messages", "ping_requests", "received_video", "replies", "server_down", "session_outcome",
-    "statuses",
+    "check_ack_sequence", "check_acknowledgements", "check_aggregate_delivery", "check_peer_bandwidth_replies",
+    "check_ping_echo", "check_rejected_or_ignored", "check_stream_begin", "check_tolerated",
+    "check_user_control_channel", "check_window_reply_not_required", "expected_window_replies", "received_video",
 ]

@@ -19,15 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from harness.checks.robustness import (
-    check_server_alive,
-    connect_result,
-    connect_succeeded,
-    ping_answered_after,
-    server_closed,
-)
+from harness.checks.relay import SentLike
+from harness.checks.robustness import check_server_alive, is_connect_success, ping_answered_after
+from harness.checks.session import connect_reply, server_closed
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import C2S, S2C, DecodedMessage, WireLog
 from rtmp import media
@@ -43,17 +39,6 @@ _VPT_SEQUENCE_START = int(media.VideoPacketType.SEQUENCE_START)
 CONFIG_RECORD_FIRST_BYTE = {b"hvc1": 0x01, b"avc1": 0x01, b"vvc1": None, b"av01": 0x81, b"vp09": 0x01,
                             b"vp08": 0x01}
 RECONNECT_CODE = "NetConnection.Connect.ReconnectRequest"
-
-
-class SentMedia(Protocol):
-    """What a publisher sent: harness.testmedia.MediaTag satisfies it."""
-
-    @property
-    def type_id(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def payload(self) -> bytes: ...
 
 
 # -- decoding helpers ----------------------------------------------------------------------------
@@ -100,7 +85,7 @@ class RelayReport:
     """How one track of a publish reached one player (see the module docstring)."""
 
     type_id: int
-    sent: list[SentMedia]
+    sent: list[SentLike]
     received: list[DecodedMessage] = field(default_factory=list)
     matched: list[tuple[DecodedMessage, int, str]] = field(default_factory=list)  #: (msg, sent index, kind)
     altered: list[tuple[DecodedMessage, int]] = field(default_factory=list)  #: (msg, sent index expected next)
@@ -115,7 +100,7 @@ class RelayReport:
         return [x for x in self.matched if x[2] == kind]
 
 
-def compare_relay(log: WireLog, sent: Sequence[SentMedia], type_id: int, *, from_start: bool = True) -> RelayReport:
+def compare_relay(log: WireLog, sent: Sequence[SentLike], type_id: int, *, from_start: bool = True) -> RelayReport:
     """Line up the player's ``type_id`` messages with the publisher's, in order.
 
     ``from_start``: the player was there before the first message was published, so anything not
@@ -250,7 +235,7 @@ def _is_coded(payload: bytes) -> bool:
 # -- relay checkers ------------------------------------------------------------------------------
 
 
-def check_relay(player: WireLog, sent: Sequence[SentMedia], *, rule: str, label: str = "",
+def check_relay(player: WireLog, sent: Sequence[SentLike], *, rule: str, label: str = "",
                 type_ids: tuple[int, ...] = (9, 8), from_start: bool = True,
                 altered: Verdict = Verdict.FAIL, absent: Verdict = Verdict.UNIMPLEMENTED,
                 stripped: Verdict = Verdict.INFORMATIONAL, header_first: bool = True) -> list[Finding]:
@@ -300,7 +285,7 @@ def publish_refusal(pub: WireLog) -> str | None:
     return None
 
 
-def check_relay_or_refusal(pub: WireLog, player: WireLog, fresh: WireLog, sent: Sequence[SentMedia], *,
+def check_relay_or_refusal(pub: WireLog, player: WireLog, fresh: WireLog, sent: Sequence[SentLike], *,
                            rule: str = "ERTMP-5") -> list[Finding]:
     """ERTMP-5: E-RTMP video is relayed unchanged, or refused cleanly; never garbage, never a crash.
 
@@ -323,7 +308,7 @@ def check_relay_or_refusal(pub: WireLog, player: WireLog, fresh: WireLog, sent: 
     return out
 
 
-def check_sequence_start_first(player: WireLog, sent: Sequence[SentMedia], *, fourcc: bytes) -> list[Finding]:
+def check_sequence_start_first(player: WireLog, sent: Sequence[SentLike], *, fourcc: bytes) -> list[Finding]:
     """ERTMP-4: the player's first video is the SequenceStart with the codec's configuration record."""
     rep = compare_relay(player, sent, 9)
     name = fourcc.decode("latin-1")
@@ -359,7 +344,7 @@ def check_sequence_start_first(player: WireLog, sent: Sequence[SentMedia], *, fo
     return out
 
 
-def check_ex_late_joiner(player: WireLog, sent: Sequence[SentMedia], *, fourcc: bytes) -> list[Finding]:
+def check_ex_late_joiner(player: WireLog, sent: Sequence[SentLike], *, fourcc: bytes) -> list[Finding]:
     """ERTMP-1 + GOP-1: a late joiner of an E-RTMP stream gets the SequenceStart, then an E-RTMP keyframe.
 
     The server must read the ExHeader layout (bit 7 IsExVideoHeader, FrameType in bits 6-4) to find
@@ -402,7 +387,7 @@ def check_ex_late_joiner(player: WireLog, sent: Sequence[SentMedia], *, fourcc: 
     return out
 
 
-def check_unknown_handled(pub: WireLog, player: WireLog, fresh: WireLog, *, sent: Sequence[SentMedia],
+def check_unknown_handled(pub: WireLog, player: WireLog, fresh: WireLog, *, sent: Sequence[SentLike],
                           unknown: Sequence[bytes], after: Sequence[bytes], probe_offset: int,
                           what: str) -> list[Finding]:
     """ERTMP-9: unknown FourCCs / packet types / ModEx are handled "in a controlled manner".
@@ -470,12 +455,12 @@ def check_connect_caps(log: WireLog, *, sent: dict[str, Any]) -> list[Finding]:
     ``_result`` (its own fourCcList / info maps / capsEx) is recorded.
     """
     props = ", ".join(sorted(sent))
-    reply = connect_result(log)
+    reply = connect_reply(log)
     if reply is None:
         how = "the connection was closed" if server_closed(log) else "no reply"
         return [failed("ERTMP-10", f"connect with E-RTMP properties ({props}) was not answered",
                        expected="_result NetConnection.Connect.Success", actual=how, verdict=Verdict.NON_STRICT)]
-    if not connect_succeeded(reply):
+    if not is_connect_success(reply):
         msg = reply.message
         return [failed("ERTMP-10", f"connect with E-RTMP properties ({props}) was refused",
                        expected="_result NetConnection.Connect.Success",
@@ -494,7 +479,7 @@ def check_connect_caps(log: WireLog, *, sent: dict[str, Any]) -> list[Finding]:
     return out
 
 
-def check_player_without_fourcc_list(player: WireLog, sent: Sequence[SentMedia]) -> list[Finding]:
+def check_player_without_fourcc_list(player: WireLog, sent: Sequence[SentLike]) -> list[Finding]:
     """ERTMP-10: what a player that listed no FourCCs receives from an E-RTMP stream (recorded).
 
     The catalogue expects no E-RTMP video or a defined error; either that or a plain relay is recorded.
@@ -575,7 +560,7 @@ def check_fourcc_metadata(player: WireLog, *, expected: dict[str, Any]) -> list[
     return out
 
 
-def check_ertmp_over_handshake(pub: WireLog, player: WireLog, sent: Sequence[SentMedia]) -> list[Finding]:
+def check_ertmp_over_handshake(pub: WireLog, player: WireLog, sent: Sequence[SentLike]) -> list[Finding]:
     """ERTMP-13: E-RTMP changes no version: S0 is 3 and an E-RTMP publish over this handshake works."""
     out: list[Finding] = []
     s2c = pub.bytes(S2C)
@@ -598,7 +583,7 @@ def check_ertmp_over_handshake(pub: WireLog, player: WireLog, sent: Sequence[Sen
 
 
 def check_metadata_frame_order(player: WireLog, *, metadata: bytes, keyframe: bytes,
-                               sent: Sequence[SentMedia]) -> list[Finding]:
+                               sent: Sequence[SentLike]) -> list[Finding]:
     """ERTMP-14: a video Metadata packet (colorInfo) arrives intact and before the keyframe it precedes."""
     video = media_messages(player, (9,))
     meta_i = next((i for i, m in enumerate(video) if bytes(m.raw.payload) == metadata), None)
@@ -626,8 +611,8 @@ def check_metadata_frame_order(player: WireLog, *, metadata: bytes, keyframe: by
     return out
 
 
-def check_silence_accepted(pub: WireLog, player: WireLog, *, special: bytes, after: Sequence[bytes | SentMedia],
-                           what: str, before: Sequence[SentMedia] = ()) -> list[Finding]:
+def check_silence_accepted(pub: WireLog, player: WireLog, *, special: bytes, after: Sequence[bytes | SentLike],
+                           what: str, before: Sequence[SentLike] = ()) -> list[Finding]:
     """ERTMP-15: a zero-length audio message (or audio SequenceEnd) is not malformed: the publisher is
     kept and the stream continues. Whether the server relays it is recorded.
 
@@ -670,7 +655,7 @@ def check_silence_accepted(pub: WireLog, player: WireLog, *, special: bytes, aft
     return out
 
 
-def check_command_frames(player: WireLog, sent: Sequence[SentMedia], *, commands: Sequence[bytes]) -> list[Finding]:
+def check_command_frames(player: WireLog, sent: Sequence[SentLike], *, commands: Sequence[bytes]) -> list[Finding]:
     """ERTMP-3: FrameType 5 VideoCommand messages (no body) neither break nor corrupt the stream."""
     rep = compare_relay(player, sent, 9)
     if not rep.received:
@@ -685,7 +670,7 @@ def check_command_frames(player: WireLog, sent: Sequence[SentMedia], *, commands
     return out
 
 
-def check_legacy_hevc(pub: WireLog, player: WireLog, fresh: WireLog, sent: Sequence[SentMedia]) -> list[Finding]:
+def check_legacy_hevc(pub: WireLog, player: WireLog, fresh: WireLog, sent: Sequence[SentLike]) -> list[Finding]:
     """ERTMP-16: HEVC as legacy CodecID 12 (CDN convention) is relayed, or refused without harm (MAY)."""
     out = check_server_alive(fresh, rule="ERTMP-9", after="publishing HEVC as CodecID 12")
     rep = compare_relay(player, sent, 9)

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from harness.checks.timestamps import KIND, SentLike, is_coded, match_relayed, player_media, serial_delta
+from harness.checks.relay import (
+    KIND,
+    SentLike,
+    is_coded,
+    match_relayed,
+    play_start_index,
+    player_media,
+    serial_delta,
+)
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import C2S, S2C, DecodedMessage, WireLog
 from rtmp import media
 from rtmp.messages import Data, status_info
-
-
-def play_start_index(log: WireLog) -> int:
-    """Index of the first s2c message after NetStream.Play.Start (0 if none seen)."""
-    for m in log.decode(S2C).messages:
-        st = status_info(m.message) if m.message is not None else None
-        if st is not None and st.get("code") == "NetStream.Play.Start":
-            return m.index + 1
-    return 0
 
 
 def av_messages(log: WireLog, start: int = 0) -> list[DecodedMessage]:
@@ -43,7 +42,7 @@ def _kind(m: DecodedMessage) -> str:
 def check_gop_start(log: WireLog, *, expect_metadata: bool = True, expect_audio: bool = True,
                     play_time: float | None = None) -> list[Finding]:
     """GOP-1 / AV-4: metadata, video SH, audio SH, then a keyframe; no inter frame first."""
-    msgs = av_messages(log, play_start_index(log))
+    msgs = av_messages(log, play_start_index(log.decode(S2C)))
     kinds = [_kind(m) for m in msgs]
     out: list[Finding] = []
     if not msgs:

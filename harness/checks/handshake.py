@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from harness.checks.chunking import (
-    check_not_answered,
-    check_still_serving,
-    close_state,
-    finding_with,
-    replies_to,
-    server_closed,
-)
+from harness.checks.chunking import check_not_answered
+from harness.checks.session import check_still_serving, close_state, finding_with, replies, server_closed
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import C2S, S2C, WireLog
 from rtmp.handshake import (
@@ -117,7 +111,7 @@ def _blocks(log: WireLog) -> tuple[bytes, bytes, bytes, bytes]:
 
 
 def _connect_answered(log: WireLog) -> bool:
-    return bool(replies_to(log, CONNECT_TID))
+    return bool(replies(log, CONNECT_TID))
 
 
 def check_handshake_completes(log: WireLog, *, rule: str, what: str,

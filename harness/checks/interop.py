@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.gop import av_messages, play_start_index
+from harness.checks.gop import av_messages
+from harness.checks.relay import play_start_index
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import S2C, WireLog
 from rtmp import media
@@ -12,7 +13,7 @@ from rtmp.messages import status_info
 
 
 def _frames(log: WireLog, type_id: int) -> list[Any]:
-    return [m for m in av_messages(log, play_start_index(log)) if m.raw.type_id == type_id
+    return [m for m in av_messages(log, play_start_index(log.decode(S2C))) if m.raw.type_id == type_id
             and not media.is_video_sequence_header(m.raw.payload)
             and not media.is_audio_sequence_header(m.raw.payload)]
 

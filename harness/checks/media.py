@@ -12,16 +12,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Collection, Sequence
 
-from harness.checks.timestamps import (
-    KIND,
-    SentLike,
-    aac_cadence,
-    aac_frames,
-    is_coded,
-    match_relayed,
-    player_media,
-    relay_integrity,
-)
+from harness.checks.relay import KIND, SentLike, is_coded, match_relayed, player_media
+from harness.checks.timestamps import aac_cadence, aac_frames, relay_integrity
 from harness.testmedia import MediaTag
 from harness.verdict import Finding, Verdict, failed, passed
 from harness.wirelog import DecodedMessage, WireLog

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.checks.session import connect_reply, server_closed
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import C2S, S2C, DecodedMessage, WireLog
 from rtmp.messages import Acknowledgement, Command, UserControl, UserControlEvent, WindowAckSize, status_info
@@ -55,28 +56,15 @@ async def open_fresh_session(ctx: Any, label: str = "fresh", timeout: float = FR
 # -- shared helpers ------------------------------------------------------------------------------
 
 
-def connect_result(log: WireLog) -> DecodedMessage | None:
-    """The server's ``_result``/``_error`` for the connect command (transaction id 1), if any."""
-    for m in log.decode(S2C).messages:
-        msg = m.message
-        if isinstance(msg, Command) and msg.name in ("_result", "_error") and msg.transaction_id == 1.0:
-            return m
-    return None
-
-
-def connect_succeeded(reply: DecodedMessage | None) -> bool:
-    """True for a ``_result`` carrying NetConnection.Connect.Success (or no info object at all)."""
+def is_connect_success(reply: DecodedMessage | None) -> bool:
+    """True for a ``_result`` carrying NetConnection.Connect.Success (or no info object at all);
+    stricter than :func:`harness.checks.session.connect_succeeded`, which takes any ``_result``."""
     if reply is None or not isinstance(reply.message, Command) or reply.message.name != "_result":
         return False
     for arg in reply.message.arguments:
         if isinstance(arg, dict) and "code" in arg:
             return arg.get("code") == "NetConnection.Connect.Success"
     return True
-
-
-def server_closed(log: WireLog) -> bool:
-    """The server closed (or reset) the connection during the recorded traffic."""
-    return log.closed_by == S2C
 
 
 def ping_answered_after(log: WireLog, offset: int) -> bool:
@@ -130,13 +118,13 @@ def check_server_alive(fresh: WireLog, *, rule: str, budget_s: float = FRESH_CON
                        "(server crashed, stopped accepting, or is stuck)",
                        expected=f"S0+S1+S2 ({HANDSHAKE_BYTES} bytes) within {budget_s:g} s",
                        actual=f"{s2c} bytes" + (f"; {notes}" if notes else ""))]
-    reply = connect_result(fresh)
+    reply = connect_reply(fresh)
     if reply is None:
         return [failed(rule, f"a new connection after {after} got no reply to connect",
                        expected=f"connect _result within {budget_s:g} s",
                        actual=("connection closed" if server_closed(fresh) else "no reply") +
                        (f"; {notes}" if notes else ""))]
-    if not connect_succeeded(reply):
+    if not is_connect_success(reply):
         return [failed(rule, f"a new connection after {after} was refused",
                        expected="_result NetConnection.Connect.Success",
                        actual=f"{reply.message.name} {reply.message.arguments!r}"[:200],  # type: ignore[union-attr]

@@ -4,7 +4,7 @@ All arithmetic is on the 32-bit serial line (RFC 1982, TS-7): ``serial_delta(a, 
 distance from b to a, so 0x100 comes 0x200 ms after 0xFFFFFF00.
 
 Matching: the publisher's audio/video payloads are found again, byte for byte and in order, in what a
-player received (``match_relayed``). Timing is then judged on the matched pairs, which tolerates a
+player received (``match_relayed``, :mod:`harness.checks.relay`). Timing is then judged on the matched pairs, which tolerates a
 server that rebases (constant offset), drops headers it already sent, or starts a late joiner at a
 keyframe. Metadata (type 18) is never matched: servers rewrite it (``@setDataFrame`` is stripped).
 
@@ -14,20 +14,28 @@ stream three ways (peek-and-compare, always present, always omitted); see ``chec
 
 from __future__ import annotations
 
-import bisect
 import itertools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from harness.checks.relay import (
+    HALF,
+    KIND,
+    MASK,
+    RelayMatch,
+    SentLike,
+    is_coded,
+    match_messages,
+    match_relayed,
+    play_start_index,
+    player_media,
+    received_media,
+    serial_delta,
+)
 from harness.verdict import Finding, Verdict, failed, info, passed
 from harness.wirelog import S2C, DecodedMessage, DirectionDecode, WireLog
-from rtmp import media
 from rtmp.chunk import ChunkRecord, ExtTsDialect
-from rtmp.messages import status_info
 
-MASK = 0xFFFFFFFF
-HALF = 0x80000000
 #: A 24-bit timestamp/delta field holding this value announces the 4-byte extended field (§5.3.1.3).
 EXT_MARKER = 0xFFFFFF
 #: AAC-LC frame length in samples (ISO 14496-3, frameLengthFlag 0).
@@ -39,120 +47,6 @@ DEFAULT_MAX_ADJUST_MS = 30
 #: Output steps beyond these are jumps worth naming (the reference server's rebase thresholds).
 JUMP_BACK_MS = 1000
 JUMP_FORWARD_MS = 10_000
-
-KIND = {8: "audio", 9: "video", 18: "data"}
-
-
-class SentLike(Protocol):
-    """What a publisher sent: ``harness.testmedia.MediaTag`` satisfies it."""
-
-    @property
-    def type_id(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def payload(self) -> bytes: ...
-
-
-def serial_delta(a: int, b: int) -> int:
-    """Signed a - b on the 32-bit serial line (RFC 1982)."""
-    d = (a - b) & MASK
-    return d - 0x100000000 if d >= HALF else d
-
-
-def is_sequence_header(type_id: int, payload: bytes) -> bool:
-    if type_id == 9:
-        return media.is_video_sequence_header(payload)
-    if type_id == 8:
-        return media.is_audio_sequence_header(payload)
-    return False
-
-
-def is_coded(m: DecodedMessage) -> bool:
-    """An audio or video message that carries media (not a sequence header)."""
-    return m.raw.type_id in (8, 9) and not is_sequence_header(m.raw.type_id, m.raw.payload)
-
-
-def _play_start(dec: DirectionDecode) -> int:
-    for m in dec.messages:
-        st = status_info(m.message) if m.message is not None else None
-        if st is not None and st.get("code") == "NetStream.Play.Start":
-            return m.index + 1
-    return 0
-
-
-def received_media(dec: DirectionDecode, types: Collection[int] = (8, 9)) -> list[DecodedMessage]:
-    """Messages of ``types`` the server sent after NetStream.Play.Start (all of them if none seen)."""
-    return [m for m in dec.messages[_play_start(dec):] if m.raw.type_id in types]
-
-
-def player_media(log: WireLog, types: Collection[int] = (8, 9)) -> list[DecodedMessage]:
-    return received_media(log.decode(S2C), types)
-
-
-# -- matching ------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RelayMatch:
-    """The publisher's messages found again at a player."""
-
-    pairs: list[tuple[int, DecodedMessage]]  #: (index into sent, received message), in arrival order
-    unknown: list[DecodedMessage]  #: received A/V messages whose payload was never sent (corrupted)
-    missing: list[int]  #: sent indices never received, from the first coded frame of their type on
-    skipped_before_join: list[int]  #: sent indices never received, before that first coded frame
-
-    def pairs_of(self, type_id: int, sent: Sequence[SentLike], *, coded_only: bool = True) -> list[tuple[int, DecodedMessage]]:
-        return [(i, m) for i, m in self.pairs if m.raw.type_id == type_id
-                and not (coded_only and is_sequence_header(type_id, sent[i].payload))]
-
-
-def match_messages(received: Sequence[DecodedMessage], sent: Sequence[SentLike],
-                   types: Collection[int] = (8, 9)) -> RelayMatch:
-    """Greedy in-order match of received payloads against sent ones, per message type.
-
-    Each received message matches the next sent message of its type (at or after the previous match)
-    with an identical payload, so repeated payloads (a re-sent sequence header) pair up in order.
-    """
-    out = RelayMatch([], [], [], [])
-    for t in types:
-        idx = [i for i, s in enumerate(sent) if s.type_id == t]
-        where: dict[bytes, list[int]] = {}
-        for pos, i in enumerate(idx):
-            where.setdefault(bytes(sent[i].payload), []).append(pos)
-        nxt = 0
-        matched_pos: list[int] = []
-        for m in received:
-            if m.raw.type_id != t:
-                continue
-            cands = where.get(bytes(m.raw.payload))
-            k = bisect.bisect_left(cands, nxt) if cands else 0
-            if not cands or k >= len(cands):
-                # An earlier copy (a cached header re-sent to this player) is not corruption.
-                if cands and is_sequence_header(t, m.raw.payload):
-                    out.pairs.append((idx[cands[-1]], m))
-                    continue
-                out.unknown.append(m)
-                continue
-            pos = cands[k]
-            matched_pos.append(pos)
-            out.pairs.append((idx[pos], m))
-            nxt = pos + 1
-        # A late joiner's tail starts at its first coded frame; cached headers sent before that
-        # frame do not make the frames in between "missing".
-        coded = [p for p in matched_pos if not is_sequence_header(t, sent[idx[p]].payload)]
-        first = coded[0] if coded else len(idx)
-        got = set(matched_pos)
-        out.skipped_before_join.extend(idx[p] for p in range(first) if p not in got)
-        out.missing.extend(idx[p] for p in range(first, len(idx)) if p not in got)
-    out.pairs.sort(key=lambda p: p[1].index)
-    out.unknown.sort(key=lambda m: m.index)
-    return out
-
-
-def match_relayed(log: WireLog, sent: Sequence[SentLike], types: Collection[int] = (8, 9)) -> RelayMatch:
-    return match_messages(player_media(log, types), sent, types)
-
 
 def _describe_sent(sent: Sequence[SentLike], i: int) -> str:
     s = sent[i]
@@ -646,7 +540,7 @@ def check_first_fmt0_per_csid(log: WireLog, *, rule: str = "TS-13") -> list[Find
     headers' timestamps (0, the GOP start or the original value are all in use).
     """
     dec = log.decode(S2C)
-    start = _play_start(dec)
+    start = play_start_index(dec)
     first: dict[int, DecodedMessage] = {}
     for m in dec.messages[start:]:
         media_msg = m.raw.type_id in (8, 9) or (m.raw.type_id == 18 and bytes(m.raw.payload[:13]).endswith(b"onMetaData"))

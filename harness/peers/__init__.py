@@ -22,3 +22,18 @@ def require(program: str) -> str:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_or_skip(*programs: str) -> list[str]:
+    """Paths of ``programs``, for a test: a missing one FAILs it under CI=true and skips it otherwise."""
+    import pytest  # only tests call this; the CLI's peers need no pytest
+
+    paths = []
+    for program in programs:
+        try:
+            paths.append(require(program))
+        except PeerMissing as exc:
+            if in_ci():
+                pytest.fail(f"CI=true and a real peer is missing: {exc}")
+            pytest.skip(str(exc))
+    return paths

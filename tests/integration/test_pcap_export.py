@@ -6,20 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from harness.peers import PeerMissing, in_ci, require
+from harness.peers import require_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_case_pcapng_attachment_is_dissected_by_tshark(tmp_path: Path) -> None:
-    try:
-        tshark = require("tshark")
-    except PeerMissing as exc:
-        if in_ci():
-            pytest.fail(f"CI=true and tshark is missing: {exc}")
-        pytest.skip(str(exc))
+    [tshark] = require_or_skip("tshark")
     results = tmp_path / "allure"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "cases"), "-q", "-p", "no:cacheprovider",

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import pytest
 
 from harness.client import RtmpClient, Target
-from harness.peers import PeerMissing, in_ci, require
+from harness.peers import require_or_skip
 from harness.peers.ffmpeg import FfmpegPublisher, ffprobe
 from harness.peers.players import rtmpdump_play, vlc_play
 from harness.peers.recorder import RecordingProxy
@@ -17,16 +17,6 @@ from harness.profiles import FFMPEG, RTMPDUMP, VLC, ClientProfile
 from harness.profiles.features import SessionFeatures, session_features
 from harness.testmedia import make_h264_aac
 from reference_server.server import ServerThread
-
-
-def need(*programs: str) -> None:
-    for p in programs:
-        try:
-            require(p)
-        except PeerMissing as exc:
-            if in_ci():
-                pytest.fail(f"CI=true and a real peer is missing: {exc}")
-            pytest.skip(str(exc))
 
 
 def commands_until(f: SessionFeatures, last: str) -> list[str]:
@@ -81,7 +71,7 @@ PLAYER_FIELDS = ("c0c1_writes", "c2_coalesced", "version", "flash_ver", "connect
 
 
 def test_ffmpeg_publisher_profile(server: ServerThread) -> None:
-    need("ffmpeg")
+    require_or_skip("ffmpeg")
     real = record(server, lambda base: FfmpegPublisher(f"{base}/p1", seconds=2, realtime=False).start().wait(30))
     sim = record(server, lambda base: simulate(FFMPEG, int(base.split(":")[2].split("/")[0]), "p2", publish=True))
     diffs = compare(real, sim, ("c0c1_writes", "c2_coalesced", "version", "flash_ver", "connect_keys",
@@ -100,7 +90,7 @@ def test_ffmpeg_publisher_extended_timestamp_dialect(server: ServerThread) -> No
     With -output_ts_offset 16778 s the first keyframe's fmt-1 delta from the sequence header
     (stamped 0) is 16 778 000 ms >= 0xFFFFFF, so its header and continuation chunks carry it.
     """
-    need("ffmpeg")
+    require_or_skip("ffmpeg")
     real = record(server, lambda base: FfmpegPublisher(
         f"{base}/e1", seconds=3, realtime=False, extra_output=["-output_ts_offset", "16778"]).start().wait(30))
     sim = record(server, lambda base: simulate(FFMPEG, int(base.split(":")[2].split("/")[0]), "e2",
@@ -115,7 +105,7 @@ def test_ffmpeg_publisher_extended_timestamp_dialect(server: ServerThread) -> No
     ("cvlc", VLC, lambda url: vlc_play(url, 1.5), "play"),
 ], ids=["ffprobe", "rtmpdump", "vlc"])
 def test_player_profiles(server: ServerThread, program: str, profile: ClientProfile, play: Any, last: str) -> None:
-    need("ffmpeg", program)
+    require_or_skip("ffmpeg", program)
     port = server.port
     with FfmpegPublisher(f"rtmp://127.0.0.1:{port}/live/src", seconds=15):
         time.sleep(1.5)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.client import RtmpClient, Target
-from harness.peers import PeerMissing, in_ci, require
+from harness.peers import require_or_skip
 from harness.peers.ffmpeg import FfmpegPublisher, ffprobe
 from harness.peers.pyav import play
 from rtmp import media
@@ -19,13 +19,7 @@ from tests.integration.conftest import connected, run
 
 @pytest.fixture(autouse=True)
 def _need_ffmpeg() -> None:
-    try:
-        require("ffmpeg")
-        require("ffprobe")
-    except PeerMissing as exc:
-        if in_ci():
-            pytest.fail(f"CI=true and a real peer is missing: {exc}")
-        pytest.skip(str(exc))
+    require_or_skip("ffmpeg", "ffprobe")
 
 
 def wait_published(srv: ServerThread, name: str, timeout: float = 10.0) -> None:

@@ -14,8 +14,8 @@ from harness.checks.amf import (
 from harness.verdict import Verdict
 from rtmp import amf0
 from rtmp.messages import Command, Data
-from tests.unit.checks.fakes import LogBuilder
-from tests.unit.checks.test_control_checks import (
+from tests.unit.checks.fakes import (
+    LogBuilder,
     closed,
     connected,
     fresh_dead,

@@ -14,33 +14,23 @@ from harness.checks.chunking import (
     check_msid,
     check_not_answered,
     check_relayed,
-    check_still_serving,
     check_survived_or_closed,
 )
-from harness.verdict import Finding, Verdict, worst
+from harness.checks.session import check_still_serving
+from harness.verdict import Verdict, worst
 from harness.wirelog import S2C
 from rtmp.chunk import MessagePlan
 from rtmp.messages import (
     Audio,
     Command,
-    LimitType,
     SetChunkSize,
-    SetPeerBandwidth,
     UserControl,
     Video,
     WindowAckSize,
     encode_message,
 )
-from tests.unit.checks.fakes import LogBuilder
-
-
-def verdicts(findings: list[Finding]) -> dict[str, Verdict]:
-    """Worst verdict per rule."""
-    out: dict[str, Verdict] = {}
-    for f in findings:
-        if f.rule not in out or f.verdict.rank > out[f.rule].rank:
-            out[f.rule] = f.verdict
-    return out
+from tests.unit.checks import fakes
+from tests.unit.checks.fakes import LogBuilder, verdicts
 
 
 def apay(i: int, size: int = 24) -> bytes:
@@ -49,16 +39,8 @@ def apay(i: int, size: int = 24) -> bytes:
 
 def connected(chunk_size: int | None = 4096) -> LogBuilder:
     """Handshake, then the usual connect replies; the server really switches to ``chunk_size``."""
-    b = LogBuilder().handshake()
-    b.client_msg(Command("connect", 1.0, {"app": "live"}))
-    b.server_msg(WindowAckSize(2_500_000))
-    b.server_msg(SetPeerBandwidth(2_500_000, LimitType.DYNAMIC))
-    if chunk_size is not None:
-        b.server_msg(SetChunkSize(chunk_size))
-        b.server.set_chunk_size(chunk_size)
-    b.server_msg(UserControl.stream_begin(0))
-    b.server_msg(Command("_result", 1.0, {"fmsVer": "FMS/3,0,1,123"}, ({"code": "NetConnection.Connect.Success"},)))
-    return b
+    return fakes.connected(connect_obj={"app": "live"}, chunk_size=chunk_size, reply=Command(
+        "_result", 1.0, {"fmsVer": "FMS/3,0,1,123"}, ({"code": "NetConnection.Connect.Success"},)))
 
 
 def reply(b: LogBuilder, tid: float) -> LogBuilder:

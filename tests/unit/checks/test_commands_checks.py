@@ -32,10 +32,10 @@ from harness.checks.commands import (
 from harness.verdict import Verdict
 from rtmp import amf0, media
 from rtmp.messages import Audio, Command, Data, UserControl, Video
-from tests.unit.checks.fakes import LogBuilder
-from tests.unit.checks.test_control_checks import (
+from tests.unit.checks.fakes import (
     CONNECT_OK,
     FMS_PROPS,
+    LogBuilder,
     closed,
     connected,
     create_stream,

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.checks.control import (
-    ALIVE,
-    CLOSED,
-    RESET,
-    SILENT,
     check_ack_sequence,
     check_acknowledgements,
     check_aggregate_delivery,
@@ -20,102 +14,33 @@ from harness.checks.control import (
     check_user_control_channel,
     check_window_reply_not_required,
     expected_window_replies,
-    session_outcome,
 )
-from harness.verdict import Finding, Verdict, worst
-from harness.wirelog import S2C, WireLog
+from harness.checks.session import ALIVE, CLOSED, RESET, SILENT, session_outcome
+from harness.verdict import Verdict
+from harness.wirelog import WireLog
 from rtmp import media
 from rtmp.messages import (
     Acknowledgement,
     Aggregate,
     Command,
-    Message,
     SetPeerBandwidth,
     UserControl,
     Video,
     WindowAckSize,
 )
-from tests.unit.checks.fakes import LogBuilder
-
-# -- shared builders (also used by the command and AMF checker tests) ---------------------------------
-
-CONNECT_OK = {"level": "status", "code": "NetConnection.Connect.Success", "description": "ok",
-              "objectEncoding": 0.0}
-FMS_PROPS = {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0, "mode": 1.0}
-
-
-def info_obj(code: str, level: str = "status") -> dict[str, Any]:
-    return {"level": level, "code": code, "description": code}
-
-
-def on_status(code: str, level: str = "status", tid: float = 0.0) -> Command:
-    return Command("onStatus", tid, None, (info_obj(code, level),))
-
-
-def connected(b: LogBuilder | None = None, *, connect_obj: dict[str, Any] | None = None,
-              reply: Message | None = None, stream_begin: bool = True) -> LogBuilder:
-    """Handshake, connect (tid 1) and a usual server reply sequence ending in ``reply``."""
-    b = b or LogBuilder()
-    b.handshake()
-    b.client_msg(Command("connect", 1.0, connect_obj or {"app": "live", "tcUrl": "rtmp://h/live"}))
-    b.server_msg(WindowAckSize(2_500_000)).server_msg(SetPeerBandwidth(2_500_000, 2))
-    if stream_begin:
-        b.server_msg(UserControl.stream_begin(0))
-    b.server_msg(reply or Command("_result", 1.0, FMS_PROPS, (CONNECT_OK,)))
-    return b
-
-
-def create_stream(b: LogBuilder, tid: float = 2.0, sid: float | None = 1.0) -> LogBuilder:
-    b.client_msg(Command("createStream", tid, None))
-    if sid is not None:
-        b.server_msg(Command("_result", tid, None, (sid,)))
-    return b
-
-
-def publishing(b: LogBuilder | None = None, *, status: str = "NetStream.Publish.Start",
-               level: str = "status", status_msid: int = 1, name: str = "s") -> LogBuilder:
-    b = create_stream(connected(b))
-    b.client_msg(Command("publish", 0.0, None, (name, "live")), msid=1)
-    b.server_msg(UserControl.stream_begin(1))
-    b.server_msg(on_status(status, level), msid=status_msid)
-    return b
-
-
-def playing(b: LogBuilder | None = None, name: str = "s", start: float = -2.0) -> LogBuilder:
-    b = create_stream(connected(b))
-    b.client_msg(Command("play", 0.0, None, (name, start)), msid=1)
-    return b
-
-
-def ping(b: LogBuilder, value: int = 0x5EED0001, *, answer: bool = True) -> LogBuilder:
-    """The harness probe: PingRequest, and (if ``answer``) the echo."""
-    b.client_msg(UserControl.ping_request(value))
-    if answer:
-        b.server_msg(UserControl.ping_response(value.to_bytes(4, "big")))
-    return b
-
-
-def closed(b: LogBuilder, *, reset: bool = False) -> LogBuilder:
-    b.log.mark_closed(S2C, b.t + 0.001, reset=reset)
-    return b
-
-
-def fresh_ok() -> WireLog:
-    return connected().log
-
-
-def fresh_dead() -> WireLog:
-    return closed(LogBuilder().handshake()).log
-
-
-def v(findings: list[Finding]) -> Verdict:
-    assert findings, "a checker must never return no findings"
-    return worst(findings)
-
-
-def video(frame_type: int = 1, body: bytes = b"\x00\x00\x00\x01\x65") -> Video:
-    return Video(media.build_avc_video(frame_type, 1, 0, body))
-
+from tests.unit.checks.fakes import (
+    LogBuilder,
+    closed,
+    connected,
+    create_stream,
+    fresh_dead,
+    fresh_ok,
+    on_status,
+    ping,
+    playing,
+    publishing,
+    v,
+)
 
 # -- session outcome, tolerated / rejected --------------------------------------------------------------
 

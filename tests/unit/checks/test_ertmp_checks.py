@@ -11,7 +11,7 @@ from harness.verdict import Finding, Verdict, worst
 from harness.wirelog import C2S, S2C, WireLog
 from rtmp import amf0, media
 from rtmp.messages import Audio, Command, Data, UserControl, Video
-from tests.unit.checks.fakes import LogBuilder
+from tests.unit.checks.fakes import LogBuilder, fresh, info_obj
 
 HVC1 = media.FourCC.HVC1
 VPT = media.VideoPacketType
@@ -37,10 +37,6 @@ def hevc_tags(frames: int = 6, gop: int = 3) -> list[MediaTag]:
     return out
 
 
-def status(code: str, level: str = "status", **extra: Any) -> dict[str, Any]:
-    return {"level": level, "code": code, "description": code, **extra}
-
-
 def session(*, hs_version: int = 3, connect_reply: str = "_result", play: bool = True,
             result_obj: dict[str, Any] | None = None) -> LogBuilder:
     """Handshake + connect (+ createStream/play with Play.Start on msid 1), as a player sees it."""
@@ -48,11 +44,11 @@ def session(*, hs_version: int = 3, connect_reply: str = "_result", play: bool =
     b.client_msg(Command("connect", 1.0, {"app": "live"}))
     if connect_reply == "_result":
         b.server_msg(Command("_result", 1.0, result_obj or {"fmsVer": "FMS/3,0,1,123"},
-                             (status("NetConnection.Connect.Success"),)), csid=3)
+                             (info_obj("NetConnection.Connect.Success"),)), csid=3)
     elif connect_reply == "_error":
-        b.server_msg(Command("_error", 1.0, None, (status("NetConnection.Connect.Rejected", "error"),)), csid=3)
+        b.server_msg(Command("_error", 1.0, None, (info_obj("NetConnection.Connect.Rejected", "error"),)), csid=3)
     if play:
-        b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Play.Start"),)), msid=1, csid=3)
+        b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Play.Start"),)), msid=1, csid=3)
     return b
 
 
@@ -78,9 +74,9 @@ def publisher_log(*, refused: str | None = None, ping_answered: bool = True, hs_
 def publisher(*, refused: str | None = None, ping_answered: bool = True, hs_version: int = 3) -> tuple[WireLog, int]:
     """publisher_log and the c2s offset right before its probe ping."""
     b = session(play=False, hs_version=hs_version)
-    b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Publish.Start"),)), msid=1, csid=3)
+    b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Publish.Start"),)), msid=1, csid=3)
     if refused == "error":
-        b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Publish.Failed", "error"),)), msid=1, csid=3)
+        b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Publish.Failed", "error"),)), msid=1, csid=3)
     b.client_msg(Video(b"\x17\x01\x00\x00\x00frame"), msid=1)
     offset = b.log.total(C2S)
     b.client_msg(UserControl.ping_request(77))
@@ -89,23 +85,6 @@ def publisher(*, refused: str | None = None, ping_answered: bool = True, hs_vers
     elif ping_answered:
         b.server_msg(UserControl.ping_response((77).to_bytes(4, "big")))
     return b.log, offset
-
-
-def fresh_log(*, ok: bool = True, delay: float = 0.001) -> WireLog:
-    b = LogBuilder().handshake()
-    b.client_msg(Command("connect", 1.0, {"app": "live"}))
-    if ok:
-        b.t += delay
-        b.server_msg(Command("_result", 1.0, {}, (status("NetConnection.Connect.Success"),)), csid=3)
-    return b.log
-
-
-def crashed_fresh() -> WireLog:
-    """A server that is gone: TCP connected, no handshake reply."""
-    b = LogBuilder()
-    b.c2s(b"\x03" + bytes(1536))
-    b.log.mark_closed(S2C, b.t)
-    return b.log
 
 
 def verdict(findings: list[Finding]) -> Verdict:
@@ -204,23 +183,23 @@ def test_relay_audio_opus_altered_fails() -> None:
 
 def test_relay_or_refusal_outcomes() -> None:
     tags = hevc_tags()
-    good = ertmp.check_relay_or_refusal(publisher_log(), relayed(tags), fresh_log(), tags)
+    good = ertmp.check_relay_or_refusal(publisher_log(), relayed(tags), fresh(), tags)
     assert verdict(good) is Verdict.PASS
-    refused = ertmp.check_relay_or_refusal(publisher_log(refused="error"), player_log([]), fresh_log(), tags)
+    refused = ertmp.check_relay_or_refusal(publisher_log(refused="error"), player_log([]), fresh(), tags)
     assert verdict(refused) is Verdict.UNIMPLEMENTED
-    closed = ertmp.check_relay_or_refusal(publisher_log(refused="close"), player_log([]), fresh_log(), tags)
+    closed = ertmp.check_relay_or_refusal(publisher_log(refused="close"), player_log([]), fresh(), tags)
     assert verdict(closed) is Verdict.UNIMPLEMENTED
-    silent = ertmp.check_relay_or_refusal(publisher_log(), player_log([]), fresh_log(), tags)
+    silent = ertmp.check_relay_or_refusal(publisher_log(), player_log([]), fresh(), tags)
     assert verdict(silent) is Verdict.NON_STRICT
     # A legacy parser that forwards "codec 0" garbage (low nibble read as CodecID and rewritten).
     garbage = [(9, t.timestamp, bytes([0x10]) + t.payload[1:]) for t in tags]
-    assert verdict(ertmp.check_relay_or_refusal(publisher_log(), player_log(garbage), fresh_log(), tags)) \
+    assert verdict(ertmp.check_relay_or_refusal(publisher_log(), player_log(garbage), fresh(), tags)) \
         is Verdict.NON_STRICT
 
 
 def test_relay_or_refusal_crash_fails() -> None:
     tags = hevc_tags()
-    found = ertmp.check_relay_or_refusal(publisher_log(refused="close"), player_log([]), crashed_fresh(), tags)
+    found = ertmp.check_relay_or_refusal(publisher_log(refused="close"), player_log([]), fresh(handshake=False), tags)
     assert verdict(found) is Verdict.FAIL
     assert any(f.rule == "ERTMP-9" and f.verdict is Verdict.FAIL for f in found)
 
@@ -282,7 +261,7 @@ def test_unknown_handled_ignored_passes() -> None:
     sent, unknown, after = _unknown_case()
     player = relayed(sent[:4])
     pub, off = publisher()
-    found = ertmp.check_unknown_handled(pub, player, fresh_log(), sent=sent, unknown=unknown,
+    found = ertmp.check_unknown_handled(pub, player, fresh(), sent=sent, unknown=unknown,
                                         after=after, probe_offset=off, what="FourCC abcd")
     assert verdict(found) is Verdict.INFORMATIONAL
 
@@ -290,7 +269,7 @@ def test_unknown_handled_ignored_passes() -> None:
 def test_unknown_handled_crash_fails() -> None:
     sent, unknown, after = _unknown_case()
     pub, off = publisher(refused="close")
-    found = ertmp.check_unknown_handled(pub, player_log([]), crashed_fresh(), sent=sent,
+    found = ertmp.check_unknown_handled(pub, player_log([]), fresh(handshake=False), sent=sent,
                                         unknown=unknown, after=after, probe_offset=off, what="FourCC abcd")
     assert verdict(found) is Verdict.FAIL
 
@@ -300,7 +279,7 @@ def test_unknown_handled_garbage_to_player_fails() -> None:
     # The server "translated" the unknown SequenceStart into a legacy AVC header.
     player = relayed(sent[:4] + [vtag(200, b"\x17\x00\x00\x00\x00cfg")])
     pub, off = publisher()
-    found = ertmp.check_unknown_handled(pub, player, fresh_log(), sent=sent, unknown=unknown,
+    found = ertmp.check_unknown_handled(pub, player, fresh(), sent=sent, unknown=unknown,
                                         after=after, probe_offset=off, what="FourCC abcd")
     assert verdict(found) is Verdict.FAIL
 
@@ -308,7 +287,7 @@ def test_unknown_handled_garbage_to_player_fails() -> None:
 def test_unknown_handled_stuck_publisher_non_strict() -> None:
     sent, unknown, after = _unknown_case()
     pub, off = publisher(ping_answered=False)
-    found = ertmp.check_unknown_handled(pub, relayed(sent[:4]), fresh_log(),
+    found = ertmp.check_unknown_handled(pub, relayed(sent[:4]), fresh(),
                                         sent=sent, unknown=unknown, after=after, probe_offset=off, what="ModEx")
     assert verdict(found) is Verdict.NON_STRICT
 
@@ -320,12 +299,12 @@ def test_unknown_handled_continuation_per_track() -> None:
     after = [t.payload for t in tags[3:]]
     pub, off = publisher()
     # A legacy server relays no E-RTMP video at all: the continuation cannot be judged.
-    found = ertmp.check_unknown_handled(pub, player_log([]), fresh_log(), sent=sent, unknown=unknown,
+    found = ertmp.check_unknown_handled(pub, player_log([]), fresh(), sent=sent, unknown=unknown,
                                         after=after, probe_offset=off, what="FourCC abcd")
     assert verdict(found) is Verdict.INFORMATIONAL
     assert any("not judged" in f.message for f in found)
     # A server that relayed the video before, and stops after the unknown message: NON-STRICT.
-    found = ertmp.check_unknown_handled(pub, relayed(tags[:3]), fresh_log(), sent=sent, unknown=unknown,
+    found = ertmp.check_unknown_handled(pub, relayed(tags[:3]), fresh(), sent=sent, unknown=unknown,
                                         after=after, probe_offset=off, what="FourCC abcd")
     assert verdict(found) is Verdict.NON_STRICT
 
@@ -360,7 +339,7 @@ def test_player_without_fourcc_list_recorded_and_garbage_fails() -> None:
 def _with_reconnect(msid: int = 0, level: str = "status", tc_url: Any = "/newapp") -> WireLog:
     b = session()
     b.server_msg(Command("onStatus", 0.0, None,
-                         (status("NetConnection.Connect.ReconnectRequest", level, tcUrl=tc_url),)), msid=msid, csid=3)
+                         (info_obj("NetConnection.Connect.ReconnectRequest", level, tcUrl=tc_url),)), msid=msid, csid=3)
     return b.log
 
 
@@ -485,8 +464,8 @@ def test_command_frames() -> None:
 def test_legacy_hevc() -> None:
     sent = [vtag(0, media.build_avc_video(1, 0, 0, HVCC, codec_id=12)),
             vtag(0, media.build_avc_video(1, 1, 40, NALU, codec_id=12))]
-    assert verdict(ertmp.check_legacy_hevc(publisher_log(), relayed(sent), fresh_log(), sent)) is Verdict.PASS
-    assert verdict(ertmp.check_legacy_hevc(publisher_log(), player_log([]), fresh_log(), sent)) \
+    assert verdict(ertmp.check_legacy_hevc(publisher_log(), relayed(sent), fresh(), sent)) is Verdict.PASS
+    assert verdict(ertmp.check_legacy_hevc(publisher_log(), player_log([]), fresh(), sent)) \
         is Verdict.INFORMATIONAL
-    assert verdict(ertmp.check_legacy_hevc(publisher_log(refused="close"), player_log([]), crashed_fresh(), sent)) \
+    assert verdict(ertmp.check_legacy_hevc(publisher_log(refused="close"), player_log([]), fresh(handshake=False), sent)) \
         is Verdict.FAIL

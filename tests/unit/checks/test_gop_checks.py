@@ -11,8 +11,7 @@ from harness.verdict import Verdict
 from harness.wirelog import S2C, WireLog
 from rtmp import amf0
 from rtmp.messages import Audio, Data
-from tests.unit.checks.fakes import LogBuilder
-from tests.unit.checks.test_timestamps_checks import player_builder, send, v
+from tests.unit.checks.fakes import LogBuilder, player_builder, send, v
 
 STREAM = synthetic_stream(start_ms=0, seconds=2.4, gop=25)  # keyframes at 0, 1000, 2000 ms
 KEYS = [i for i, t in enumerate(STREAM) if t.keyframe]

@@ -20,7 +20,7 @@ from harness.checks.handshake import (
     check_stall,
     check_version_reply,
 )
-from harness.verdict import Finding, Verdict, worst
+from harness.verdict import Verdict, worst
 from harness.wirelog import C2S, S2C, WireLog
 from rtmp.handshake import (
     HANDSHAKE_SIZE,
@@ -30,15 +30,7 @@ from rtmp.handshake import (
     ServerHandshake,
 )
 from rtmp.messages import Command
-from tests.unit.checks.fakes import LogBuilder
-
-
-def verdicts(findings: list[Finding]) -> dict[str, Verdict]:
-    out: dict[str, Verdict] = {}
-    for f in findings:
-        if f.rule not in out or f.verdict.rank > out[f.rule].rank:
-            out[f.rule] = f.verdict
-    return out
+from tests.unit.checks.fakes import LogBuilder, verdicts
 
 
 def connect_result(b: LogBuilder) -> LogBuilder:

@@ -10,7 +10,7 @@ from harness.checks import media as mc
 from harness.testmedia import MediaTag
 from harness.verdict import Verdict
 from rtmp import media
-from tests.unit.checks.test_timestamps_checks import player_builder, player_log, send, v
+from tests.unit.checks.fakes import player_builder, player_log, send, v
 
 # -- synthetic media --------------------------------------------------------------------------------
 

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.checks import robustness as rob
-from harness.verdict import Finding, Verdict, worst
+from harness.verdict import Verdict
 from harness.wirelog import C2S, S2C, WireLog
 from rtmp.messages import Acknowledgement, Audio, Command, UserControl, Video, WindowAckSize
-from tests.unit.checks.fakes import LogBuilder
-
-
-def status(code: str, level: str = "status") -> dict[str, Any]:
-    return {"level": level, "code": code, "description": code}
+from tests.unit.checks.fakes import LogBuilder, fresh, info_obj, v
 
 
 def connected() -> LogBuilder:
     b = LogBuilder().handshake()
     b.client_msg(Command("connect", 1.0, {"app": "live"}))
     b.server_msg(WindowAckSize(2_500_000))
-    b.server_msg(Command("_result", 1.0, {}, (status("NetConnection.Connect.Success"),)), csid=3)
+    b.server_msg(Command("_result", 1.0, {}, (info_obj("NetConnection.Connect.Success"),)), csid=3)
     return b
-
-
-def fresh(*, reply: str = "_result", delay: float = 0.001, handshake: bool = True) -> WireLog:
-    if not handshake:
-        b = LogBuilder()
-        b.c2s(b"\x03" + bytes(1536))
-        b.log.mark_closed(S2C, b.t)
-        return b.log
-    b = LogBuilder().handshake()
-    b.client_msg(Command("connect", 1.0, {"app": "live"}))
-    b.t += delay
-    if reply == "_result":
-        b.server_msg(Command("_result", 1.0, {}, (status("NetConnection.Connect.Success"),)), csid=3)
-    elif reply == "_error":
-        b.server_msg(Command("_error", 1.0, None, (status("NetConnection.Connect.Rejected", "error"),)), csid=3)
-    return b.log
 
 
 def abused(outcome: str) -> tuple[WireLog, int]:
@@ -51,10 +29,6 @@ def abused(outcome: str) -> tuple[WireLog, int]:
         if outcome == "pinged":
             b.server_msg(UserControl.ping_response((9).to_bytes(4, "big")))
     return b.log, end
-
-
-def v(findings: list[Finding]) -> Verdict:
-    return worst(findings)
 
 
 # -- check_server_alive --------------------------------------------------------------------------
@@ -168,32 +142,32 @@ def test_stalled_socket() -> None:
 
 def _player(notice: str | None) -> tuple[WireLog, float]:
     b = connected()
-    b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Play.Start"),)), msid=1, csid=3)
+    b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Play.Start"),)), msid=1, csid=3)
     b.server_msg(Video(b"\x17\x01\x00\x00\x00abc"), msid=1)
     reset_at = b.t + 0.0005
     if notice == "eof":
         b.server_msg(UserControl.stream_eof(1))
     elif notice == "status":
-        b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Play.UnpublishNotify"),)), msid=1, csid=3)
+        b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Play.UnpublishNotify"),)), msid=1, csid=3)
     return b.log, reset_at
 
 
 def test_publisher_reset_good() -> None:
     for notice in ("eof", "status"):
         player, t = _player(notice)
-        found = rob.check_publisher_reset(player, status("NetStream.Publish.Start"), reset_time=t)
+        found = rob.check_publisher_reset(player, info_obj("NetStream.Publish.Start"), reset_time=t)
         assert v(found) is Verdict.PASS
 
 
 def test_publisher_reset_no_notice_fails() -> None:
     player, t = _player(None)
-    assert v(rob.check_publisher_reset(player, status("NetStream.Publish.Start"), reset_time=t)) is Verdict.FAIL
+    assert v(rob.check_publisher_reset(player, info_obj("NetStream.Publish.Start"), reset_time=t)) is Verdict.FAIL
 
 
 def test_publisher_reset_name_not_freed_fails() -> None:
     """A half-open publisher still holds the name: the republish gets BadName."""
     player, t = _player("eof")
-    found = rob.check_publisher_reset(player, status("NetStream.Publish.BadName", "error"), reset_time=t)
+    found = rob.check_publisher_reset(player, info_obj("NetStream.Publish.BadName", "error"), reset_time=t)
     assert v(found) is Verdict.FAIL
     assert v(rob.check_publisher_reset(player, None, reset_time=t)) is Verdict.FAIL
 
@@ -221,11 +195,11 @@ def _publish(reply: str) -> tuple[WireLog, int]:
     offset = b.log.total(C2S)
     b.client_msg(Command("publish", 0.0, None, ("../x", "live")), msid=1)
     if reply == "start":
-        b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Publish.Start"),)), msid=1, csid=3)
+        b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Publish.Start"),)), msid=1, csid=3)
     elif reply == "badname":
-        b.server_msg(Command("onStatus", 0.0, None, (status("NetStream.Publish.BadName", "error"),)), msid=1, csid=3)
+        b.server_msg(Command("onStatus", 0.0, None, (info_obj("NetStream.Publish.BadName", "error"),)), msid=1, csid=3)
     elif reply == "_error":
-        b.server_msg(Command("_error", 0.0, None, (status("NetStream.Publish.Failed", "error"),)), csid=3)
+        b.server_msg(Command("_error", 0.0, None, (info_obj("NetStream.Publish.Failed", "error"),)), csid=3)
     elif reply == "close":
         b.log.mark_closed(S2C, b.t)
     return b.log, offset
@@ -255,7 +229,7 @@ def _no_ack_player(frames: list[bytes], delivered: int, *, window: int = 1000, a
     b = LogBuilder().handshake()
     b.client_msg(Command("connect", 1.0, {"app": "live"}))
     b.server_msg(WindowAckSize(window))
-    b.server_msg(Command("_result", 1.0, {}, (status("NetConnection.Connect.Success"),)), csid=3)
+    b.server_msg(Command("_result", 1.0, {}, (info_obj("NetConnection.Connect.Success"),)), csid=3)
     for i, f in enumerate(frames[:delivered]):
         b.server_msg(Video(f), msid=1, timestamp=40 * i)
     for _ in range(acks):

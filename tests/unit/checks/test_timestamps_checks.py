@@ -9,63 +9,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
+from harness.checks import relay
 from harness.checks import timestamps as ts
 from harness.checks.media import audio_tag, synthetic_stream, video_tag
 from harness.testmedia import MediaTag
-from harness.verdict import Finding, Verdict, worst
+from harness.verdict import Verdict
 from harness.wirelog import S2C, WireLog
 from rtmp.chunk import MessagePlan
-from rtmp.messages import Audio, Command, SetChunkSize, Video
-from tests.unit.checks.fakes import LogBuilder
-
-MSID = 1
-
-
-def play_start(b: LogBuilder) -> LogBuilder:
-    b.server_msg(Command("onStatus", 0.0, None, ({"level": "status", "code": "NetStream.Play.Start"},)),
-                 msid=MSID)
-    return b
-
-
-def player_builder(chunk_size: int = 4096, *, ext_on_fmt3: bool = True) -> LogBuilder:
-    """A fake server's player connection up to NetStream.Play.Start."""
-    b = LogBuilder(server_chunk_size=chunk_size).handshake()
-    b.server.ext_ts_on_fmt3 = ext_on_fmt3
-    if chunk_size != 128:
-        b.server_msg(SetChunkSize(chunk_size))
-    return play_start(b)
-
-
-def send(b: LogBuilder, tag: MediaTag, *, ts: int | None = None, payload: bytes | None = None,
-         dt: float = 0.001, plan: MessagePlan | None = None) -> None:
-    p = tag.payload if payload is None else payload
-    msg = Audio(p) if tag.type_id == 8 else Video(p)
-    t = (tag.timestamp if ts is None else ts) & 0xFFFFFFFF
-    if plan is not None:
-        b.server_msg(msg, msid=MSID, timestamp=t, plan=plan)
-        return
-    csid = 4 if tag.type_id == 8 else 6
-    b.s2c(b.server.encode(csid, tag.type_id, MSID, t, p), dt)
-
-
-def player_log(tags: Sequence[MediaTag], *, chunk_size: int = 4096, ext_on_fmt3: bool = True,
-               ts_map=None, drop: Sequence[int] = (), corrupt: Sequence[int] = ()) -> WireLog:
-    """What a player gets from a server that relays ``tags``: timestamps through ``ts_map(i, ts)``,
-    indices in ``drop`` lost, indices in ``corrupt`` with their last byte flipped."""
-    b = player_builder(chunk_size, ext_on_fmt3=ext_on_fmt3)
-    for i, t in enumerate(tags):
-        if i in drop:
-            continue
-        payload = t.payload
-        if i in corrupt:
-            payload = payload[:-1] + bytes((payload[-1] ^ 0xFF,))
-        send(b, t, ts=ts_map(i, t.timestamp) if ts_map else None, payload=payload)
-    return b.log
-
-
-def v(findings: list[Finding]) -> Verdict:
-    return worst(findings)
-
+from rtmp.messages import SetChunkSize
+from tests.unit.checks.fakes import MSID, LogBuilder, play_start, player_builder, player_log, send, v
 
 STREAM = synthetic_stream(start_ms=3_600_000, seconds=0.6)
 
@@ -74,14 +26,14 @@ STREAM = synthetic_stream(start_ms=3_600_000, seconds=0.6)
 
 
 def test_serial_delta_wraps() -> None:
-    assert ts.serial_delta(0x100, 0xFFFFFF00) == 0x200
-    assert ts.serial_delta(0x80000100, 0x7FFFFF00) == 0x200
-    assert ts.serial_delta(0, 0xFFFFFFF0) == 16
+    assert relay.serial_delta(0x100, 0xFFFFFF00) == 0x200
+    assert relay.serial_delta(0x80000100, 0x7FFFFF00) == 0x200
+    assert relay.serial_delta(0, 0xFFFFFFF0) == 16
 
 
 def test_match_tolerates_a_cached_header_sent_twice() -> None:
     log = player_log(STREAM[:2] + STREAM)
-    m = ts.match_relayed(log, STREAM)
+    m = relay.match_relayed(log, STREAM)
     assert not m.unknown and not m.missing
 
 
