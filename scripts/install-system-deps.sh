@@ -2,7 +2,8 @@
 # Installs the system programs the tests and the main job use, when they are missing:
 #   ffmpeg/ffprobe (real publisher and players), tshark (pcap oracle), npm + node (Allure CLI,
 #   node-media-server), nginx + its RTMP module, rtmpdump, VLC (cvlc), python3-venv (Debian's
-#   python3 lacks ensurepip without it).
+#   python3 lacks ensurepip without it), iproute2 + nftables (kernel-mode network impairment:
+#   namespaces, veth, tbf, random drop).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail
@@ -18,6 +19,9 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v rtmpdump >/dev/null 2>&1 || need+=(rtmpdump)
 command -v cvlc >/dev/null 2>&1 || need+=(vlc-bin vlc-plugin-base)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then
