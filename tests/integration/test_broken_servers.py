@@ -18,6 +18,9 @@ MATRIX = {
     "s2-not-echoing-c1": ("HS-8/s2-echoes-c1", "HS-8"),
     "data-before-c2": ("HS-4/nothing-before-c2", "HS-4"),
     "late-joiner-mid-gop": ("GOP-1/late-joiner-starts-at-keyframe", "GOP-1"),
+    "fmt3-with-changed-delta": ("CH-7/server-headers-after-receive-audio-off", "CH-7"),
+    "no-acknowledgement": ("CTRL-1/ack-at-window", "CTRL-1"),
+    "non-monotonic-video": ("TS-12/player-timestamps-monotonic*", "TS-12"),
 }
 
 
