@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from typing import Any
 
 from harness.wirelog import C2S, WireLog
 
@@ -20,6 +21,28 @@ MSS = 16384
 SERVER_PORT = 1935
 CLIENT_IP = "127.0.0.1"
 SERVER_IP = "127.0.0.2"
+
+
+#: Above this many reads, consecutive same-direction reads within ``MERGE_GAP_S`` become one
+#: segment: a 1-byte dribble would otherwise write thousands of packets (seconds of scapy time)
+#: for an attachment nobody reads packet by packet. The wire log keeps every read.
+MAX_SEGMENTS = 1500
+MERGE_GAP_S = 0.002
+
+
+def _segments(log: WireLog) -> list[Any]:
+    events = log.events
+    if len(events) <= MAX_SEGMENTS:
+        return list(events)
+    merged: list[Any] = []
+    for e in events:
+        last = merged[-1] if merged else None
+        if (last is not None and last.direction == e.direction and e.time - last.time <= MERGE_GAP_S
+                and len(last.data) + len(e.data) <= MSS):
+            merged[-1] = type(e)(e.direction, last.time, last.offset, last.data + e.data)
+        else:
+            merged.append(e)
+    return merged
 
 
 def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
@@ -54,7 +77,7 @@ def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
     pkt("s2c", "SA", b"", start)
     seq["s2c"] += 1
     pkt(C2S, "A", b"", start)
-    for e in log.events:
+    for e in _segments(log):
         for off in range(0, len(e.data), MSS):
             part = e.data[off:off + MSS]
             pkt(e.direction, "PA", part, e.time)
