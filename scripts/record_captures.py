@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from harness.peers import require
 from harness.peers.ffmpeg import ffprobe
 from harness.peers.players import rtmpdump_play, vlc_play
-from harness.peers.servers import NginxRtmp, NodeMediaServer, free_port
+from harness.peers.servers import NginxRtmp, NodeMediaServer, free_port, stop_process
 
 CAPTURES = ROOT / "captures"
 MANIFEST = CAPTURES / "manifest.toml"
@@ -120,7 +120,7 @@ class ReferenceOnPort:
         _wait_port(self.port, 15.0)
 
     def stop(self) -> None:
-        _terminate(self.proc, signal.SIGINT)
+        stop_process(self.proc, signal.SIGINT)
 
 
 def _wait_port(port: int, timeout: float) -> None:
@@ -134,17 +134,6 @@ def _wait_port(port: int, timeout: float) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s")
-
-
-def _terminate(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def start_server(kind: str, port: int) -> Callable[[], None]:
@@ -206,7 +195,7 @@ class Tshark:
 
     def stop(self) -> None:
         time.sleep(0.5)  # let the last FIN/ACK segments reach the capture
-        _terminate(self.proc, signal.SIGINT)
+        stop_process(self.proc, signal.SIGINT)
 
 
 # -- programs ----------------------------------------------------------------------------------

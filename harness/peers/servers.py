@@ -61,7 +61,8 @@ def _tail(path: Path, n: int = 2000) -> str:
         return "(no log)"
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    """Signal ``proc`` and wait; kill it if it has not exited within 5 s."""
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(sig)
@@ -141,7 +142,7 @@ rtmp {{
         return self.proc.pid if self.proc else None
 
     def stop(self) -> None:
-        _stop(self.proc, signal.SIGQUIT)
+        stop_process(self.proc, signal.SIGQUIT)
         self.proc = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -203,7 +204,7 @@ class NodeMediaServer:
         return self.proc.pid if self.proc else None
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
         self.proc = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -242,7 +243,7 @@ class FfmpegListen:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        _stop(self.proc, signal.SIGINT)
+        stop_process(self.proc, signal.SIGINT)
         self.proc = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
