@@ -50,10 +50,10 @@ from harness.impair.scenarios import (
     slow_consumer,
     split_header_groups,
 )
-from harness.scenarios import publish_stream
+from harness.scenarios import end_notice_then_republish, publish_stream
 from harness.testmedia import make_h264_aac
 from harness.verdict import Finding, Verdict
-from rtmp.messages import UserControl, UserControlEvent, Video, status_info
+from rtmp.messages import Video
 
 # The marker lets `pytest cases -m impairment` pick these cases. It is registered nowhere (cases/
 # has no conftest and the plugin is not ours), so fetch it once with the unknown-mark warning off.
@@ -343,17 +343,7 @@ async def test_publisher_link_cut_mid_chunk(rtmp, mode):
             cut_time = time.monotonic()
             with contextlib.suppress(PeerClosed, StepTimeout, ConnectionError):
                 await pub.send_raw(data)
-            try:
-                await player.wait_for(_is_end_notice, "end-of-stream notice", timeout=3.0 + slack_s(proxy.profile))
-            except (PeerClosed, StepTimeout):
-                pass
-            republish: dict[str, Any] | None = None
-            try:
-                await again.handshake()
-                await again.connect()
-                republish = await again.publish(name)
-            except (PeerClosed, StepTimeout):
-                pass
+            republish = await end_notice_then_republish(player, again, name, 3.0 + slack_s(proxy.profile))
             forwarded = conn.up.stats.bytes_out
     findings = check_publisher_reset(player.log, republish, reset_time=cut_time, republish_log=again.log)
     if forwarded != cut_at:
@@ -362,9 +352,3 @@ async def test_publisher_link_cut_mid_chunk(rtmp, mode):
     rtmp.judge(findings)
 
 
-def _is_end_notice(ev: Any) -> bool:
-    msg = ev.message
-    if isinstance(msg, UserControl) and msg.event == UserControlEvent.STREAM_EOF:
-        return True
-    st = status_info(msg)
-    return st is not None and st.get("code") in ("NetStream.Play.UnpublishNotify", "NetStream.Play.Stop")

@@ -27,7 +27,7 @@ from harness.checks.robustness import (
     open_fresh_session,
 )
 from harness.client import PeerClosed, RtmpClient, StepTimeout
-from harness.scenarios import probe_all, start_playing
+from harness.scenarios import end_notice_then_republish, probe_all, start_playing
 from harness.testmedia import MediaTag, make_h264_aac
 from harness.wirelog import C2S
 from rtmp.chunk import basic_header, message_header
@@ -35,8 +35,6 @@ from rtmp.messages import (
     Audio,
     Command,
     SetChunkSize,
-    UserControl,
-    UserControlEvent,
     Video,
     WindowAckSize,
     status_info,
@@ -211,26 +209,9 @@ async def test_publisher_reset_frees_name(rtmp, cut):
             await pub.send_raw(data[:first_header + 128 + 1 + 60])
         reset_at = time.monotonic()
         pub.abort()
-        try:
-            await player.wait_for(_is_end_notice, "end-of-stream notice", timeout=3.0)
-        except (PeerClosed, StepTimeout):
-            pass
-        republish: dict[str, Any] | None = None
-        try:
-            await again.handshake()
-            await again.connect()
-            republish = await again.publish(name)
-        except (PeerClosed, StepTimeout):
-            pass
+        republish = await end_notice_then_republish(player, again, name)
     rtmp.judge(check_publisher_reset(player.log, republish, reset_time=reset_at, republish_log=again.log))
 
-
-def _is_end_notice(ev: Any) -> bool:
-    msg = ev.message
-    if isinstance(msg, UserControl) and msg.event == UserControlEvent.STREAM_EOF:
-        return True
-    st = status_info(msg)
-    return st is not None and st.get("code") in ("NetStream.Play.UnpublishNotify", "NetStream.Play.Stop")
 
 
 # -- ROB-6 stray media ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from harness.testmedia import MediaTag, TestStream, make_h264_aac
 from harness.wirelog import S2C, WireLog
 from rtmp import amf0
 from rtmp.errors import ProtocolError
-from rtmp.messages import Audio, Data, Video
+from rtmp.messages import Audio, Data, UserControl, UserControlEvent, Video, status_info
 
 T = TypeVar("T")
 
@@ -244,3 +244,28 @@ def index_at(tags: Sequence[MediaTag], ms: int) -> int:
     """Index of the first tag at or after ``ms`` past the first tag."""
     t0 = tags[0].timestamp
     return next(i for i, t in enumerate(tags) if t.timestamp - t0 >= ms)
+
+
+def is_end_notice(ev: Any) -> bool:
+    """StreamEOF, Play.UnpublishNotify or Play.Stop: a player told its publisher went away (CMD-19)."""
+    msg = ev.message
+    if isinstance(msg, UserControl) and msg.event == UserControlEvent.STREAM_EOF:
+        return True
+    st = status_info(msg)
+    return st is not None and st.get("code") in ("NetStream.Play.UnpublishNotify", "NetStream.Play.Stop")
+
+
+async def end_notice_then_republish(player: RtmpClient, again: RtmpClient, name: str,
+                                    timeout: float = 3.0) -> dict[str, Any] | None:
+    """After a publisher vanished: wait for the player's end notice, then republish ``name`` with
+    ``again``; returns the republish onStatus info (None if the target closed or stayed silent)."""
+    try:
+        await player.wait_for(is_end_notice, "end-of-stream notice", timeout=timeout)
+    except (PeerClosed, StepTimeout):
+        pass
+    try:
+        await again.handshake()
+        await again.connect()
+        return await again.publish(name)
+    except (PeerClosed, StepTimeout):
+        return None

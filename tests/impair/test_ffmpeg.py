@@ -18,7 +18,7 @@ from harness.verdict import Verdict
 from harness.wirelog import C2S, WireLog
 from reference_server.server import ServerThread
 from rtmp import media
-from tests.integration.conftest import run
+from tests.integration.conftest import run, wait_published
 
 DRIBBLE = DirectionImpairment(segment_bytes=1, delay_ms=80, jitter_ms=20)
 #: The player's own path: the same delay and jitter, whole segments.
@@ -52,16 +52,6 @@ def published_tags(log: WireLog, player: WireLog) -> list[MediaTag]:
     return out[:end + 1]
 
 
-def wait_published(srv: ServerThread, name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        def check() -> bool:
-            s = srv.server.registry.get("live", name)
-            return s is not None and s.publisher is not None and bool(s.gop.messages)
-        if srv.call(check):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{name} was not published through the proxy within {timeout} s")
 
 
 def test_ffmpeg_through_one_byte_segments_and_jitter(server: ServerThread) -> None:

@@ -48,3 +48,18 @@ async def connected(target: Target, label: str = "", **kw: Any) -> RtmpClient:
     await c.handshake()
     await c.connect()
     return c
+
+
+def wait_published(srv: ServerThread, name: str, timeout: float = 10.0) -> None:
+    """Block until ``name`` has a publisher and a cached GOP on the in-process server."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        def check() -> bool:
+            s = srv.server.registry.get("live", name)
+            return s is not None and s.publisher is not None and bool(s.gop.messages)
+        if srv.call(check):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} was not published within {timeout} s")

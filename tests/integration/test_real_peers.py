@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from harness.client import RtmpClient, Target
+from harness.client import Target
 from harness.peers import require_or_skip
 from harness.peers.ffmpeg import FfmpegPublisher, ffprobe
 from harness.peers.pyav import play
 from rtmp import media
 from rtmp.messages import Data
 from reference_server.server import ServerThread
-from tests.integration.conftest import connected, run
+from tests.integration.conftest import connected, run, wait_published
 
 
 @pytest.fixture(autouse=True)
@@ -22,16 +22,6 @@ def _need_ffmpeg() -> None:
     require_or_skip("ffmpeg", "ffprobe")
 
 
-def wait_published(srv: ServerThread, name: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        def check() -> bool:
-            s = srv.server.registry.get("live", name)
-            return s is not None and s.publisher is not None and bool(s.gop.messages)
-        if srv.call(check):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{name} was not published within {timeout} s")
 
 
 def test_ffmpeg_publish_ffprobe_mid_stream_under_a_second(server: ServerThread) -> None:
