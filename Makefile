@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check rtmp reference_server harness bench
+	$(BIN)/ruff check rtmpconf bench
 
 type: $(STAMP)
 	$(BIN)/mypy

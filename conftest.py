@@ -7,4 +7,4 @@ try:
     distribution("rtmp-conformance")
     pytest_plugins: list[str] = ["pytester"]  # pytester: tests/plugin drive pytest itself
 except PackageNotFoundError:
-    pytest_plugins = ["pytester", "harness.pytest_plugin"]
+    pytest_plugins = ["pytester", "rtmpconf.harness.pytest_plugin"]

@@ -49,13 +49,13 @@ def best_of(fn: Callable[[], Any], repeat: int = REPEAT) -> tuple[float, Any]:
 
 
 def run_analyzer(path: Path) -> int:
-    from harness.capture.analyze import analyze_file
+    from rtmpconf.harness.capture.analyze import analyze_file
 
     report = analyze_file(path)
     return sum(c.directions[d].messages for c in report.connections for d in ("c2s", "s2c"))
 
 
-def run_cli(path: Path, module: str = "harness.cli") -> int:
+def run_cli(path: Path, module: str = "rtmpconf.harness.cli") -> int:
     proc = subprocess.run([sys.executable, "-m", module, "analyze", str(path), "--json"], cwd=ROOT,
                           check=False, capture_output=True, timeout=120)
     if proc.returncode != 0:
@@ -98,7 +98,7 @@ def main() -> dict[str, Any]:
     size = path.stat().st_size
     t_inproc, messages = best_of(lambda: run_analyzer(path))
     t_cli, _ = best_of(lambda: run_cli(path))
-    t_direct, _ = best_of(lambda: run_cli(path, "harness.capture"))
+    t_direct, _ = best_of(lambda: run_cli(path, "rtmpconf.harness.capture"))
     t_tshark, ts_msgs = best_of(lambda: run_tshark_fields(path, port))
     t_pyshark, py_msgs = best_of(lambda: run_pyshark(path, port), repeat=1)
 

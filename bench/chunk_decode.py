@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from bench.common import write_result
-from rtmp.chunk import ChunkReader, ChunkWriter
+from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter
 
 READ_SIZE = 64 * 1024
 

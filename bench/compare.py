@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.common import raise_fd_limit, write_result
 from bench.servers import SERVERS, key, running
-from harness.load.runner import MAX_DROP_FRACTION, LoadConfig, run
+from rtmpconf.harness.load.runner import MAX_DROP_FRACTION, LoadConfig, run
 
 STEPS = (100, 250, 500, 750, 1000, 1500, 2000, 3000)
 STEP_SECONDS = 6.0

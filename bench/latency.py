@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.common import raise_fd_limit, write_result
 from bench.servers import SERVERS, key, running
-from harness.load.runner import LoadConfig, run
+from rtmpconf.harness.load.runner import LoadConfig, run
 
 PLAYER_COUNTS = (1, 10, 100)
 SECONDS = 10.0

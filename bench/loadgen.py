@@ -13,7 +13,7 @@ import json
 import sys
 
 from bench.common import raise_fd_limit
-from harness.load.player import PlayerPool
+from rtmpconf.harness.load.player import PlayerPool
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -23,12 +23,12 @@ class RunningServer:
 def running(name: str) -> Iterator[RunningServer]:
     """Start ``name`` on a free loopback port; stop it afterwards.
 
-    reference: ``python -m reference_server`` (stdlib event loop, logging at WARNING so a
+    reference: ``python -m rtmpconf.reference_server`` (stdlib event loop, logging at WARNING so a
     thousand joins do not measure the logger); nginx-rtmp: one worker, no master process, so
     its pid is the process doing the work; node-media-server 4.x: one node process.
     """
-    from harness.peers.servers import NginxRtmp, NodeMediaServer
-    from harness.targets import ReferenceServerProcess
+    from rtmpconf.harness.peers.servers import NginxRtmp, NodeMediaServer
+    from rtmpconf.harness.targets import ReferenceServerProcess
 
     driver: Any
     if name == "reference":

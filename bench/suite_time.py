@@ -20,7 +20,7 @@ _COUNTS = re.compile(r"(\d+) (passed|failed|skipped|error|errors|xfailed|xpassed
 
 
 def main() -> dict[str, Any]:
-    args = [sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider"]
+    args = [sys.executable, "-m", "pytest", "rtmpconf/cases", "-q", "-p", "no:cacheprovider"]
     t0 = time.monotonic()
     try:
         proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)

@@ -30,10 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.peers import require
-from harness.peers.ffmpeg import ffprobe
-from harness.peers.players import rtmpdump_play, vlc_play
-from harness.peers.servers import NginxRtmp, NodeMediaServer, free_port, stop_process
+from rtmpconf.harness.peers import require
+from rtmpconf.harness.peers.ffmpeg import ffprobe
+from rtmpconf.harness.peers.players import rtmpdump_play, vlc_play
+from rtmpconf.harness.peers.servers import NginxRtmp, NodeMediaServer, free_port, stop_process
 
 CAPTURES = ROOT / "captures"
 MANIFEST = CAPTURES / "manifest.toml"
@@ -105,7 +105,7 @@ RECORDINGS = [
 
 
 class ReferenceOnPort:
-    """``python -m reference_server --port N`` (the harness's own driver picks port 0)."""
+    """``python -m rtmpconf.reference_server --port N`` (the harness's own driver picks port 0)."""
 
     name = "reference"
 
@@ -114,7 +114,7 @@ class ReferenceOnPort:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "reference_server", "--port", str(self.port),
+        self.proc = subprocess.Popen([sys.executable, "-m", "rtmpconf.reference_server", "--port", str(self.port),
                                       "--log-level", "WARNING"], cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, 15.0)
@@ -339,7 +339,7 @@ def _toml_key(key: str) -> str:
 
 def facts_of(path: Path) -> dict[str, Any]:
     """Key facts of one capture, from our own analyzer."""
-    from harness.capture.analyze import analyze_file
+    from rtmpconf.harness.capture.analyze import analyze_file
 
     report = analyze_file(path)
     conns = []

@@ -10,8 +10,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtmp.chunk import ChunkWriter
-from rtmp.messages import (
+from rtmpconf.rtmp.chunk import ChunkWriter
+from rtmpconf.rtmp.messages import (
     Audio,
     Command,
     Data,
@@ -239,7 +239,7 @@ def run_cli(argv: list[str]) -> int:
     (kept independent of the other packages' subcommands)."""
     import argparse
 
-    from harness.capture.cli import register
+    from rtmpconf.harness.capture.cli import register
 
     parser = argparse.ArgumentParser(prog="rtmpconf")
     handlers = register(parser.add_subparsers(dest="command", required=True))

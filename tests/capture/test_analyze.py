@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.capture.analyze import analyze_file
-from harness.capture.sessions import read_capture
-from harness.verdict import Verdict
+from rtmpconf.harness.capture.analyze import analyze_file
+from rtmpconf.harness.capture.sessions import read_capture
+from rtmpconf.harness.verdict import Verdict
 from tests.capture.builders import (
     CLIENT,
     SERVER,

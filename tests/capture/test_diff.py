@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from harness.capture.diff import diff_sessions, render_diff
-from harness.verdict import Verdict
-from harness.wirelog import WireLog
-from rtmp.chunk import ChunkWriter
-from rtmp.messages import (
+from rtmpconf.harness.capture.diff import diff_sessions, render_diff
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.wirelog import WireLog
+from rtmpconf.rtmp.chunk import ChunkWriter
+from rtmpconf.rtmp.messages import (
     Audio,
     Command,
     Data,
@@ -159,7 +159,7 @@ def test_end_of_sequence_is_not_a_first_frame():
 
 
 def test_is_coded_video():
-    from harness.capture.analyze import is_coded_video
+    from rtmpconf.harness.capture.analyze import is_coded_video
 
     assert is_coded_video(KEY.payload) and is_coded_video(INTER.payload)
     assert not is_coded_video(SH.payload) and not is_coded_video(b"\x17\x02\x00\x00\x00")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capture.pcap import CaptureFormatError, FrameStats, detect_format, read_frames, read_segments
+from rtmpconf.harness.capture.pcap import CaptureFormatError, FrameStats, detect_format, read_frames, read_segments
 from tests.capture.builders import (
     ACK,
     CLIENT,

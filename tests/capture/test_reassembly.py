@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from harness.capture.pcap import TcpSegment
-from harness.capture.reassembly import reassemble
+from rtmpconf.harness.capture.pcap import TcpSegment
+from rtmpconf.harness.capture.reassembly import reassemble
 from tests.capture.builders import CLIENT, SERVER, Segment, conversation
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.capture.cli import parse_speed
-from harness.capture.replay import Rewriter, build_steps, replay_capture
-from harness.capture.sessions import read_capture
-from harness.client import Target
-from harness.targets import ReferenceServerProcess
-from rtmp.messages import Command
+from rtmpconf.harness.capture.cli import parse_speed
+from rtmpconf.harness.capture.replay import Rewriter, build_steps, replay_capture
+from rtmpconf.harness.capture.sessions import read_capture
+from rtmpconf.harness.client import Target
+from rtmpconf.harness.targets import ReferenceServerProcess
+from rtmpconf.rtmp.messages import Command
 from tests.capture.builders import run_cli as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def test_divergence_gives_nonzero_exit_and_readable_diff(refusing, capsys):
 
 
 def test_unreachable_target_is_reported(capsys):
-    from harness.peers.servers import free_port
+    from rtmpconf.harness.peers.servers import free_port
 
     code = cli_main(["replay", str(PUBLISH_PLAY), "--target", f"rtmp://127.0.0.1:{free_port()}/live",
                      "--timeout", "0.5"])

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.capture.analyze import analyze_file
-from harness.report.pcap import wirelog_to_pcapng
-from harness.wirelog import WireLog
-from rtmp.chunk import ChunkWriter, chunk_message
-from rtmp.messages import Command, SetChunkSize, encode_message
+from rtmpconf.harness.capture.analyze import analyze_file
+from rtmpconf.harness.report.pcap import wirelog_to_pcapng
+from rtmpconf.harness.wirelog import WireLog
+from rtmpconf.rtmp.chunk import ChunkWriter, chunk_message
+from rtmpconf.rtmp.messages import Command, SetChunkSize, encode_message
 from tests.capture.wireshark import (
     MAX_PACKET_SIZE,
     analyzer_counts,

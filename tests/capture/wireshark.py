@@ -14,7 +14,7 @@ import asyncio
 import shutil
 from collections import Counter
 
-from harness.peers import PeerMissing, in_ci
+from rtmpconf.harness.peers import PeerMissing, in_ci
 
 #: Large enough for every message of the corpus (the largest keyframes are ~200 KB).
 MAX_PACKET_SIZE = 1 << 20

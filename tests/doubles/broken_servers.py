@@ -13,12 +13,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from reference_server.config import ServerConfig
-from reference_server.server import ServerThread
+from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.server import ServerThread
 
 
 def _s2_not_echoing_c1(mp: pytest.MonkeyPatch) -> None:
-    from rtmp.handshake import ServerHandshake
+    from rtmpconf.rtmp.handshake import ServerHandshake
 
     orig = ServerHandshake.data_to_send
 
@@ -33,8 +33,8 @@ def _s2_not_echoing_c1(mp: pytest.MonkeyPatch) -> None:
 
 
 def _data_before_c2(mp: pytest.MonkeyPatch) -> None:
-    from rtmp.chunk import chunk_message
-    from rtmp.handshake import ServerHandshake
+    from rtmpconf.rtmp.chunk import chunk_message
+    from rtmpconf.rtmp.handshake import ServerHandshake
 
     orig = ServerHandshake.data_to_send
 
@@ -49,7 +49,7 @@ def _data_before_c2(mp: pytest.MonkeyPatch) -> None:
 
 
 def _fmt3_with_changed_delta(mp: pytest.MonkeyPatch) -> None:
-    from rtmp.chunk import ChunkWriter
+    from rtmpconf.rtmp.chunk import ChunkWriter
 
     orig = ChunkWriter.choose
 
@@ -62,17 +62,17 @@ def _fmt3_with_changed_delta(mp: pytest.MonkeyPatch) -> None:
 
 
 def _no_acknowledgement(mp: pytest.MonkeyPatch) -> None:
-    from rtmp.session import Connection
+    from rtmpconf.rtmp.session import Connection
 
     mp.setattr(Connection, "_maybe_ack", lambda self: None)
 
 
 def _late_joiner_mid_gop(mp: pytest.MonkeyPatch) -> None:
-    from reference_server.streams import LiveStream
+    from rtmpconf.reference_server.streams import LiveStream
 
     def catch_up_mid_gop(self: Any, player: Any) -> None:
-        from rtmp.chunk import ChunkWriter
-        from reference_server.streams import MEDIA_CSID
+        from rtmpconf.rtmp.chunk import ChunkWriter
+        from rtmpconf.reference_server.streams import MEDIA_CSID
 
         writer = ChunkWriter(player.chunk_size)
         parts = self._headers_bytes(player, writer, None)
@@ -87,7 +87,7 @@ def _late_joiner_mid_gop(mp: pytest.MonkeyPatch) -> None:
 
 
 def _non_monotonic_video(mp: pytest.MonkeyPatch) -> None:
-    from reference_server.timestamps import StreamClock
+    from rtmpconf.reference_server.timestamps import StreamClock
 
     orig = StreamClock.correct
     count = {"n": 0}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.peers import in_ci
+from rtmpconf.harness.peers import in_ci
 from tests.integration.conftest import server, server_factory  # noqa: F401 - the reference server fixtures
 
 
@@ -133,7 +133,7 @@ def recv_exactly(sock: socket.socket, n: int, timeout: float = 10.0) -> bytes:
 @pytest.fixture
 def kernel_mode() -> None:
     """Kernel mode must work where the tests run as root (CI); elsewhere the test is skipped."""
-    from harness.impair.kernel import kernel_unavailable_reason
+    from rtmpconf.harness.impair.kernel import kernel_unavailable_reason
 
     reason = kernel_unavailable_reason()
     if reason:

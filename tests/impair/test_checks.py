@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.checks.media import synthetic_stream
-from harness.impair.checks import (
+from rtmpconf.harness.checks.media import synthetic_stream
+from rtmpconf.harness.impair.checks import (
     SlowConsumerFigures,
     check_latency,
     check_slow_consumer,
@@ -11,9 +11,9 @@ from harness.impair.checks import (
     frame_latencies,
     percentile,
 )
-from harness.testmedia import MediaTag
-from harness.verdict import Verdict, failed, info, passed, worst
-from rtmp.messages import Audio, Command, Video
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Verdict, failed, info, passed, worst
+from rtmpconf.rtmp.messages import Audio, Command, Video
 from tests.unit.checks.fakes import LogBuilder
 
 

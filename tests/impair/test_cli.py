@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from harness.cli import main
-from harness.impair import profile_table
+from rtmpconf.harness.cli import main
+from rtmpconf.harness.impair import profile_table
 from tests.impair.conftest import TcpPeer, recv_exactly
 
 
@@ -32,7 +32,7 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 
 def start_cli(peer: TcpPeer, *extra: str) -> tuple[subprocess.Popen[str], int, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "impair", "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "rtmpconf.harness.cli", "impair", "--listen", "127.0.0.1:0",
          "--upstream", f"127.0.0.1:{peer.port}", "--interval", "0.1", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -68,7 +68,7 @@ def test_standalone_proxy_with_knobs_and_status_line(peer: TcpPeer) -> None:
 
 
 def test_standalone_kernel_profile(peer: TcpPeer, kernel_mode: None) -> None:
-    from harness.impair.kernel import NS_PREFIX, _netns_names
+    from rtmpconf.harness.impair.kernel import NS_PREFIX, _netns_names
 
     proc, port, first = start_cli(peer, "--profile", "kernel-lossy", "--duration", "3")
     try:

@@ -7,17 +7,17 @@ import time
 
 import pytest
 
-from harness.checks.gop import check_gop_start
-from harness.checks.timestamps import check_first_fmt0_per_csid, check_monotonic, check_relayed_timing
-from harness.client import RtmpClient, Target
-from harness.impair import DirectionImpairment, Profile, ProxyThread
-from harness.peers import PeerMissing, in_ci, require
-from harness.peers.ffmpeg import FfmpegPublisher
-from harness.testmedia import MediaTag
-from harness.verdict import Verdict
-from harness.wirelog import C2S, WireLog
-from reference_server.server import ServerThread
-from rtmp import media
+from rtmpconf.harness.checks.gop import check_gop_start
+from rtmpconf.harness.checks.timestamps import check_first_fmt0_per_csid, check_monotonic, check_relayed_timing
+from rtmpconf.harness.client import RtmpClient, Target
+from rtmpconf.harness.impair import DirectionImpairment, Profile, ProxyThread
+from rtmpconf.harness.peers import PeerMissing, in_ci, require
+from rtmpconf.harness.peers.ffmpeg import FfmpegPublisher
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.wirelog import C2S, WireLog
+from rtmpconf.reference_server.server import ServerThread
+from rtmpconf.rtmp import media
 from tests.integration.conftest import run, wait_published
 
 DRIBBLE = DirectionImpairment(segment_bytes=1, delay_ms=80, jitter_ms=20)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.impair import kernel
-from harness.impair.kernel import (
+from rtmpconf.harness.impair import kernel
+from rtmpconf.harness.impair.kernel import (
     NS_PREFIX,
     KernelLink,
     NetnsReferenceServer,
@@ -25,7 +25,7 @@ from harness.impair.kernel import (
     _netns_names,
     cleanup_stale,
 )
-from harness.impair.profiles import KernelImpairment
+from rtmpconf.harness.impair.profiles import KernelImpairment
 from tests.impair.conftest import recv_exactly
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def test_real_rate_cap_and_real_retransmissions() -> None:
 def test_stale_link_of_a_killed_process_is_removed() -> None:
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import os, sys, time
-        from harness.impair.kernel import KernelLink
+        from rtmpconf.harness.impair.kernel import KernelLink
         link = KernelLink().create()
         print(link.ns, link.veth_host, flush=True)
         time.sleep(60)
@@ -115,7 +115,7 @@ def test_stale_link_of_a_killed_process_is_removed() -> None:
 def test_sigterm_cleans_up() -> None:
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import time
-        from harness.impair.kernel import KernelLink
+        from rtmpconf.harness.impair.kernel import KernelLink
         with KernelLink() as link:
             print(link.ns, flush=True)
             time.sleep(60)
@@ -146,7 +146,7 @@ def test_without_kernel_mode_the_reason_is_given(monkeypatch: pytest.MonkeyPatch
 def run_cases(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> dict:
     summary = ROOT / "reports" / f"impair-kernel-{os.getpid()}.json"
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider",
+        proc = subprocess.run([sys.executable, "-m", "pytest", "rtmpconf/cases", "-q", "-p", "no:cacheprovider",
                                "--summary", str(summary), *args], cwd=ROOT, capture_output=True, text=True, check=False,
                               timeout=timeout, env={**os.environ, **(env or {})})
         assert summary.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.impair import (
+from rtmpconf.harness.impair import (
     PROFILES,
     DirectionImpairment,
     KernelImpairment,

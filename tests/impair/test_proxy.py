@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from harness.client import Target
-from harness.impair import (
+from rtmpconf.harness.client import Target
+from rtmpconf.harness.impair import (
     DOWN,
     UP,
     Profile,
@@ -21,11 +21,11 @@ from harness.impair import (
     start_proxy_for,
     upstream_of,
 )
-from harness.impair import (
+from rtmpconf.harness.impair import (
     DirectionImpairment as D,
 )
-from harness.impair.proxy import LOSS_MSS
-from harness.wirelog import C2S, S2C
+from rtmpconf.harness.impair.proxy import LOSS_MSS
+from rtmpconf.harness.wirelog import C2S, S2C
 from tests.impair.conftest import TcpPeer, recv_exactly
 
 

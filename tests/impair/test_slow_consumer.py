@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from harness.client import RtmpClient, Target
-from harness.impair.checks import check_slow_consumer
-from harness.impair.kernel import KernelLink, NetnsNginxRtmp, NetnsReferenceServer
-from harness.impair.profiles import KernelImpairment
-from harness.impair.scenarios import slow_consumer
-from harness.peers import PeerMissing, in_ci
-from harness.verdict import Verdict
+from rtmpconf.harness.client import RtmpClient, Target
+from rtmpconf.harness.impair.checks import check_slow_consumer
+from rtmpconf.harness.impair.kernel import KernelLink, NetnsNginxRtmp, NetnsReferenceServer
+from rtmpconf.harness.impair.profiles import KernelImpairment
+from rtmpconf.harness.impair.scenarios import slow_consumer
+from rtmpconf.harness.peers import PeerMissing, in_ci
+from rtmpconf.harness.verdict import Verdict
 from tests.integration.conftest import run
 
 #: 26 s at a 1.6 Mbit/s deficit fills the reference server's 4 MiB player queue (about 21 s) and

@@ -16,7 +16,7 @@ def run_cases(*args: str, env: dict[str, str] | None = None, timeout: float = 90
     summary = ROOT / "reports" / f"impair-suite-{os.getpid()}.json"
     clean_env = {k: v for k, v in os.environ.items() if k != "RTMPCONF_IMPAIRMENT"}
     try:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "cases", "-q", "-p", "no:cacheprovider",
+        proc = subprocess.run([sys.executable, "-m", "pytest", "rtmpconf/cases", "-q", "-p", "no:cacheprovider",
                                "--summary", str(summary), *args], cwd=ROOT, capture_output=True, text=True, check=False,
                               timeout=timeout, env={**clean_env, **(env or {})})
         assert summary.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -5,9 +5,9 @@ from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
-from harness.client import RtmpClient, Target
-from reference_server.config import ServerConfig
-from reference_server.server import ServerThread
+from rtmpconf.harness.client import RtmpClient, Target
+from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.server import ServerThread
 
 
 @pytest.fixture

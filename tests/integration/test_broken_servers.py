@@ -27,7 +27,7 @@ MATRIX = {
 def run_cases(url: str, case_glob: str, tmp_path: Path) -> dict:
     summary = tmp_path / "summary.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "cases"), "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(ROOT / "rtmpconf" / "cases"), "-q", "-p", "no:cacheprovider",
          "--target", url, "--case", case_glob, "--summary", str(summary), "--rtmp-timeout", "3"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert summary.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -52,8 +52,8 @@ def test_broken_server_fails_matching_case(fault: str, tmp_path: Path) -> None:
 
 def test_reference_server_passes_the_same_cases(tmp_path: Path) -> None:
     """Control: the unpatched server passes every case the matrix uses."""
-    from reference_server.config import ServerConfig
-    from reference_server.server import ServerThread
+    from rtmpconf.reference_server.config import ServerConfig
+    from rtmpconf.reference_server.server import ServerThread
     srv = ServerThread(ServerConfig(port=0)).start()
     try:
         for case_glob, _rule in MATRIX.values():

@@ -67,7 +67,7 @@ def run_suite(port: int, tmp_path: Path, *extra: str, timeout: float) -> tuple[d
     summary = tmp_path / "summary.json"
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "cases"), "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(ROOT / "rtmpconf" / "cases"), "-q", "-p", "no:cacheprovider",
          "--target", f"rtmp://127.0.0.1:{port}/live", "--summary", str(summary), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     elapsed = time.monotonic() - t0

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(url: str, manifest: Path, tmp: Path, *cases: str) -> tuple[int, dict, str]:
     summary = tmp / "summary.json"
-    args = [sys.executable, "-m", "pytest", str(ROOT / "cases"), "-q", "-p", "no:cacheprovider", "--target", url,
+    args = [sys.executable, "-m", "pytest", str(ROOT / "rtmpconf" / "cases"), "-q", "-p", "no:cacheprovider", "--target", url,
             "--manifest", str(manifest), "--summary", str(summary)]
     for c in cases:
         args += ["--case", c]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-from harness.peers import require_or_skip
+from rtmpconf.harness.peers import require_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ def test_case_pcapng_attachment_is_dissected_by_tshark(tmp_path: Path) -> None:
     [tshark] = require_or_skip("tshark")
     results = tmp_path / "allure"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "cases"), "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(ROOT / "rtmpconf" / "cases"), "-q", "-p", "no:cacheprovider",
          "--case", "CMD-14/duplicate-publish-refused", "--alluredir", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]

@@ -8,15 +8,15 @@ from typing import Any, Callable
 
 import pytest
 
-from harness.client import RtmpClient, Target
-from harness.peers import require_or_skip
-from harness.peers.ffmpeg import FfmpegPublisher, ffprobe
-from harness.peers.players import rtmpdump_play, vlc_play
-from harness.peers.recorder import RecordingProxy
-from harness.profiles import FFMPEG, RTMPDUMP, VLC, ClientProfile
-from harness.profiles.features import SessionFeatures, session_features
-from harness.testmedia import make_h264_aac
-from reference_server.server import ServerThread
+from rtmpconf.harness.client import RtmpClient, Target
+from rtmpconf.harness.peers import require_or_skip
+from rtmpconf.harness.peers.ffmpeg import FfmpegPublisher, ffprobe
+from rtmpconf.harness.peers.players import rtmpdump_play, vlc_play
+from rtmpconf.harness.peers.recorder import RecordingProxy
+from rtmpconf.harness.profiles import FFMPEG, RTMPDUMP, VLC, ClientProfile
+from rtmpconf.harness.profiles.features import SessionFeatures, session_features
+from rtmpconf.harness.testmedia import make_h264_aac
+from rtmpconf.reference_server.server import ServerThread
 
 
 def commands_until(f: SessionFeatures, last: str) -> list[str]:

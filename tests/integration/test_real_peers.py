@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from harness.client import Target
-from harness.peers import require_or_skip
-from harness.peers.ffmpeg import FfmpegPublisher, ffprobe
-from harness.peers.pyav import play
-from rtmp import media
-from rtmp.messages import Data
-from reference_server.server import ServerThread
+from rtmpconf.harness.client import Target
+from rtmpconf.harness.peers import require_or_skip
+from rtmpconf.harness.peers.ffmpeg import FfmpegPublisher, ffprobe
+from rtmpconf.harness.peers.pyav import play
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.messages import Data
+from rtmpconf.reference_server.server import ServerThread
 from tests.integration.conftest import connected, run, wait_published
 
 

@@ -7,16 +7,16 @@ import struct
 import time
 from typing import Any
 
-from harness.client import RtmpClient, Target
-from harness.testmedia import MediaTag, make_h264_aac
-from rtmp import media
-from rtmp.chunk import basic_header
-from rtmp.messages import (
+from rtmpconf.harness.client import RtmpClient, Target
+from rtmpconf.harness.testmedia import MediaTag, make_h264_aac
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.chunk import basic_header
+from rtmpconf.rtmp.messages import (
     Acknowledgement, Command, Data, SetChunkSize, SetPeerBandwidth, UserControl, UserControlEvent, Video,
     WindowAckSize,
 )
-from rtmp.session import MessageReceived
-from reference_server.server import ServerThread
+from rtmpconf.rtmp.session import MessageReceived
+from rtmpconf.reference_server.server import ServerThread
 from tests.integration.conftest import connected, run
 
 
@@ -34,7 +34,7 @@ async def start_publisher(target: Target, name: str, seconds: float = 2.0, **kw:
     await pub.send(Data(("@setDataFrame", "onMetaData", {"width": 320.0, "height": 180.0})), msid=msid)
     await pub.send(Video(stream.video_sequence_header), msid=msid, timestamp=stream.tags[0].timestamp)
     assert stream.audio_sequence_header is not None
-    from rtmp.messages import Audio
+    from rtmpconf.rtmp.messages import Audio
     await pub.send(Audio(stream.audio_sequence_header), msid=msid, timestamp=stream.tags[0].timestamp)
     return pub, stream
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.targets import ReferenceServerProcess
+from rtmpconf.harness.targets import ReferenceServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ def test_load_command_players_and_publishers(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "load", "--target", f"rtmp://{target.host}:{target.port}/live",
+            [sys.executable, "-m", "rtmpconf.harness.cli", "load", "--target", f"rtmp://{target.host}:{target.port}/live",
              "--players", "6", "--publishers", "2", "--duration", "2.5", "--procs", "2",
              "--server-pid", str(server.proc.pid), "--json", str(out), "--per-player"],
             cwd=ROOT, capture_output=True, text=True, timeout=90, check=False)
@@ -51,7 +51,7 @@ def test_idle_connections(tmp_path: Path) -> None:
     assert server.proc is not None
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "load", "--target", f"rtmp://{target.host}:{target.port}/live",
+            [sys.executable, "-m", "rtmpconf.harness.cli", "load", "--target", f"rtmp://{target.host}:{target.port}/live",
              "--players", "20", "--idle", "--duration", "0.5", "--server-pid", str(server.proc.pid), "--quiet"],
             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     finally:

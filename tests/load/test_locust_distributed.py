@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.targets import ReferenceServerProcess
+from rtmpconf.harness.targets import ReferenceServerProcess
 
 if not os.environ.get("CI"):
     pytest.importorskip("locust")  # with CI=true a missing locust is an error, not a skip

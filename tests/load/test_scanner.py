@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load.media import MARKER_PEEK, LoopFrame, marked_payload
-from harness.load.scanner import ChunkScanner, LatencyHistogram
-from rtmp import media
-from rtmp.chunk import ChunkReader, ChunkWriter
-from rtmp.messages import Command, SetChunkSize, UserControl, WindowAckSize, encode_message
+from rtmpconf.harness.load.media import MARKER_PEEK, LoopFrame, marked_payload
+from rtmpconf.harness.load.scanner import ChunkScanner, LatencyHistogram
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter
+from rtmpconf.rtmp.messages import Command, SetChunkSize, UserControl, WindowAckSize, encode_message
 
 SENT_NS = 1_000_000_000_000
 

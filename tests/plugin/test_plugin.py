@@ -9,12 +9,12 @@ from typing import Iterator
 
 import pytest
 
-from reference_server.config import ServerConfig
-from reference_server.server import ServerThread
+from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.server import ServerThread
 
 CASES = '''
 import pytest
-from harness.verdict import Finding, Verdict, passed, failed, info
+from rtmpconf.harness.verdict import Finding, Verdict, passed, failed, info
 
 @pytest.mark.rule("HS-8", level="MUST", section="5.2.4")
 async def test_passes(rtmp):

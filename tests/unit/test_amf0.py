@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtmp import amf0, amf3
-from rtmp.amf0 import (
+from rtmpconf.rtmp import amf0, amf3
+from rtmpconf.rtmp.amf0 import (
     UNDEFINED,
     UNSUPPORTED,
     Amf0Decoder,
@@ -26,7 +26,7 @@ from rtmp.amf0 import (
     encode_all,
     encode_value,
 )
-from rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
+from rtmpconf.rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 
 
 def assert_same(actual: Any, expected: Any) -> None:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtmp import amf0, amf3
-from rtmp.amf0 import UNDEFINED, Date, XmlDocument
-from rtmp.amf3 import (
+from rtmpconf.rtmp import amf0, amf3
+from rtmpconf.rtmp.amf0 import UNDEFINED, Date, XmlDocument
+from rtmpconf.rtmp.amf3 import (
     Amf3Array,
     Amf3Decoder,
     Amf3Dictionary,
@@ -22,7 +22,7 @@ from rtmp.amf3 import (
     decode_value,
     encode_value,
 )
-from rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
+from rtmpconf.rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 
 
 def assert_same(actual: Any, expected: Any) -> None:

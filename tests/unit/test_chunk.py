@@ -7,10 +7,10 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rtmp.chunk import (
+from rtmpconf.rtmp.chunk import (
     ChunkReader, ChunkWriter, ExtTsDialect, MessagePlan, RawMessage, basic_header, chunk_message,
 )
-from rtmp.errors import LimitExceeded, RemoteProtocolError
+from rtmpconf.rtmp.errors import LimitExceeded, RemoteProtocolError
 
 
 def decode(data: bytes, **kw: object) -> list[RawMessage]:

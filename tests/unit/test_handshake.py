@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtmp.errors import LocalProtocolError, RemoteProtocolError
-from rtmp.handshake import (
+from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
+from rtmpconf.rtmp.handshake import (
     CLIENT_KEY_PARTIAL,
     ClientHandshake,
     DigestScheme,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.report.matrix import build, render_html
+from rtmpconf.harness.report.matrix import build, render_html
 
 
 def result(name: str, rc: int, cases: list[tuple[str, str, str | None]]) -> dict:

@@ -1,4 +1,4 @@
-"""rtmp.media: byte vectors per catalogue rule (AV, TS-14, ERTMP), every-prefix truncation, fuzzing.
+"""rtmpconf.rtmp.media: byte vectors per catalogue rule (AV, TS-14, ERTMP), every-prefix truncation, fuzzing.
 
 Truncation policy under test (see the rtmp.media docstring): a header cut short raises
 RemoteProtocolError with the header's rule; nothing else ever escapes; a zero-length message gives a tag
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtmp import media
-from rtmp.errors import LocalProtocolError, RemoteProtocolError
-from rtmp.media import (
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
+from rtmpconf.rtmp.media import (
     AudioPacketType,
     AudioSpecificConfig,
     AvcDecoderConfig,

@@ -6,12 +6,12 @@ import struct
 
 import pytest
 
-from rtmp.errors import LocalProtocolError, RemoteProtocolError
-from rtmp.messages import (
+from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
+from rtmpconf.rtmp.messages import (
     Acknowledgement, Aggregate, Command, Data, SetPeerBandwidth, UserControl, UserControlEvent,
     WindowAckSize, decode_message, encode_message, SetChunkSize, Audio,
 )
-from rtmp.session import NEED_DATA, Connection, HandshakeComplete, MessageReceived, Role
+from rtmpconf.rtmp.session import NEED_DATA, Connection, HandshakeComplete, MessageReceived, Role
 
 
 def pair() -> tuple[Connection, Connection]:

@@ -1,4 +1,4 @@
-"""harness.testmedia: generated streams are well-formed, deterministic and decode back with PyAV."""
+"""rtmpconf.harness.testmedia: generated streams are well-formed, deterministic and decode back with PyAV."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness import testmedia
-from rtmp import media
+from rtmpconf.harness import testmedia
+from rtmpconf.rtmp import media
 
 av = pytest.importorskip("av")
 
@@ -136,7 +136,7 @@ def test_aac_decode_round_trip() -> None:
 
 
 def test_metadata_fields() -> None:
-    amf0 = pytest.importorskip("rtmp.amf0")
+    amf0 = pytest.importorskip("rtmpconf.rtmp.amf0")
     stream = testmedia.make_h264_aac()
     command, name, fields = amf0.decode_all(stream.metadata)
     assert (command, name) == ("@setDataFrame", "onMetaData")
@@ -147,7 +147,7 @@ def test_metadata_fields() -> None:
 
 
 def test_fallback_amf0_encoder_matches_rtmp_amf0() -> None:
-    amf0 = pytest.importorskip("rtmp.amf0")
+    amf0 = pytest.importorskip("rtmpconf.rtmp.amf0")
     fields: dict[str, float | bool | str] = {"width": 320.0, "stereo": True, "encoder": "x"}
     expected = amf0.encode_all("@setDataFrame", "onMetaData", amf0.EcmaArray(fields))
     assert testmedia._amf0_fallback("@setDataFrame", "onMetaData", fields) == expected
@@ -251,7 +251,7 @@ def test_ex_audio_option() -> None:
 
 
 def test_ertmp_metadata_uses_fourcc_numbers() -> None:
-    amf0 = pytest.importorskip("rtmp.amf0")
+    amf0 = pytest.importorskip("rtmpconf.rtmp.amf0")
     _, _, fields = amf0.decode_all(testmedia.make_av1(seconds=0.4, ex_audio=True).metadata)
     assert fields["videocodecid"] == 1635135537.0  # 'av01' (ERTMP-12)
     assert fields["audiocodecid"] == media.FourCC.as_number("mp4a")

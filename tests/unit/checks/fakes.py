@@ -7,12 +7,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from harness.testmedia import MediaTag
-from harness.verdict import Finding, Verdict, worst
-from harness.wirelog import C2S, S2C, WireLog
-from rtmp import media
-from rtmp.chunk import ChunkWriter, MessagePlan
-from rtmp.messages import (
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Finding, Verdict, worst
+from rtmpconf.harness.wirelog import C2S, S2C, WireLog
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.chunk import ChunkWriter, MessagePlan
+from rtmpconf.rtmp.messages import (
     Audio,
     Command,
     Message,
@@ -23,7 +23,7 @@ from rtmp.messages import (
     WindowAckSize,
     encode_message,
 )
-from rtmp.session import default_csid
+from rtmpconf.rtmp.session import default_csid
 
 
 class LogBuilder:

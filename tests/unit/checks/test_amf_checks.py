@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checks.amf import (
+from rtmpconf.harness.checks.amf import (
     check_malformed_rejected,
     check_metadata_values,
     raw_ecma,
@@ -11,9 +11,9 @@ from harness.checks.amf import (
     raw_string,
     raw_value,
 )
-from harness.verdict import Verdict
-from rtmp import amf0
-from rtmp.messages import Command, Data
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.rtmp import amf0
+from rtmpconf.rtmp.messages import Command, Data
 from tests.unit.checks.fakes import (
     LogBuilder,
     closed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.chunking import (
+from rtmpconf.harness.checks.chunking import (
     SentMedia,
     check_answered,
     check_chunk_headers,
@@ -16,11 +16,11 @@ from harness.checks.chunking import (
     check_relayed,
     check_survived_or_closed,
 )
-from harness.checks.session import check_still_serving
-from harness.verdict import Verdict, worst
-from harness.wirelog import S2C
-from rtmp.chunk import MessagePlan
-from rtmp.messages import (
+from rtmpconf.harness.checks.session import check_still_serving
+from rtmpconf.harness.verdict import Verdict, worst
+from rtmpconf.harness.wirelog import S2C
+from rtmpconf.rtmp.chunk import MessagePlan
+from rtmpconf.rtmp.messages import (
     Audio,
     Command,
     SetChunkSize,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checks.commands import (
+from rtmpconf.harness.checks.commands import (
     check_app_variant,
     check_aux_command,
     check_checkbw,
@@ -29,9 +29,9 @@ from harness.checks.commands import (
     check_unknown_app,
     check_unpublish_cleanup,
 )
-from harness.verdict import Verdict
-from rtmp import amf0, media
-from rtmp.messages import Audio, Command, Data, UserControl, Video
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.rtmp import amf0, media
+from rtmpconf.rtmp.messages import Audio, Command, Data, UserControl, Video
 from tests.unit.checks.fakes import (
     CONNECT_OK,
     FMS_PROPS,

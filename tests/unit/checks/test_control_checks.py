@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checks.control import (
+from rtmpconf.harness.checks.control import (
     check_ack_sequence,
     check_acknowledgements,
     check_aggregate_delivery,
@@ -15,11 +15,11 @@ from harness.checks.control import (
     check_window_reply_not_required,
     expected_window_replies,
 )
-from harness.checks.session import ALIVE, CLOSED, RESET, SILENT, session_outcome
-from harness.verdict import Verdict
-from harness.wirelog import WireLog
-from rtmp import media
-from rtmp.messages import (
+from rtmpconf.harness.checks.session import ALIVE, CLOSED, RESET, SILENT, session_outcome
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.wirelog import WireLog
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.messages import (
     Acknowledgement,
     Aggregate,
     Command,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.checks import ertmp
-from harness.testmedia import MediaTag
-from harness.verdict import Finding, Verdict, worst
-from harness.wirelog import C2S, S2C, WireLog
-from rtmp import amf0, media
-from rtmp.messages import Audio, Command, Data, UserControl, Video
+from rtmpconf.harness.checks import ertmp
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Finding, Verdict, worst
+from rtmpconf.harness.wirelog import C2S, S2C, WireLog
+from rtmpconf.rtmp import amf0, media
+from rtmpconf.rtmp.messages import Audio, Command, Data, UserControl, Video
 from tests.unit.checks.fakes import LogBuilder, fresh, info_obj
 
 HVC1 = media.FourCC.HVC1

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.checks import gop
-from harness.checks.media import avc_sequence_header, synthetic_stream, video_tag
-from harness.testmedia import MediaTag
-from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
-from rtmp import amf0
-from rtmp.messages import Audio, Data
+from rtmpconf.harness.checks import gop
+from rtmpconf.harness.checks.media import avc_sequence_header, synthetic_stream, video_tag
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.wirelog import S2C, WireLog
+from rtmpconf.rtmp import amf0
+from rtmpconf.rtmp.messages import Audio, Data
 from tests.unit.checks.fakes import LogBuilder, player_builder, send, v
 
 STREAM = synthetic_stream(start_ms=0, seconds=2.4, gop=25)  # keyframes at 0, 1000, 2000 ms

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from harness.checks.handshake import (
+from rtmpconf.harness.checks.handshake import (
     check_c2_boundary,
     check_digest_fallback,
     check_digest_handshake,
@@ -20,16 +20,16 @@ from harness.checks.handshake import (
     check_stall,
     check_version_reply,
 )
-from harness.verdict import Verdict, worst
-from harness.wirelog import C2S, S2C, WireLog
-from rtmp.handshake import (
+from rtmpconf.harness.verdict import Verdict, worst
+from rtmpconf.harness.wirelog import C2S, S2C, WireLog
+from rtmpconf.rtmp.handshake import (
     HANDSHAKE_SIZE,
     ClientHandshake,
     DigestScheme,
     HandshakeMode,
     ServerHandshake,
 )
-from rtmp.messages import Command
+from rtmpconf.rtmp.messages import Command
 from tests.unit.checks.fakes import LogBuilder, verdicts
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from harness.checks import media as mc
-from harness.testmedia import MediaTag
-from harness.verdict import Verdict
-from rtmp import media
+from rtmpconf.harness.checks import media as mc
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.rtmp import media
 from tests.unit.checks.fakes import player_builder, player_log, send, v
 
 # -- synthetic media --------------------------------------------------------------------------------

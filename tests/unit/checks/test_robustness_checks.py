@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.checks import robustness as rob
-from harness.verdict import Verdict
-from harness.wirelog import C2S, S2C, WireLog
-from rtmp.messages import Acknowledgement, Audio, Command, UserControl, Video, WindowAckSize
+from rtmpconf.harness.checks import robustness as rob
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.wirelog import C2S, S2C, WireLog
+from rtmpconf.rtmp.messages import Acknowledgement, Audio, Command, UserControl, Video, WindowAckSize
 from tests.unit.checks.fakes import LogBuilder, fresh, info_obj, v
 
 

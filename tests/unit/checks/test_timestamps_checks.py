@@ -9,14 +9,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from harness.checks import relay
-from harness.checks import timestamps as ts
-from harness.checks.media import audio_tag, synthetic_stream, video_tag
-from harness.testmedia import MediaTag
-from harness.verdict import Verdict
-from harness.wirelog import S2C, WireLog
-from rtmp.chunk import MessagePlan
-from rtmp.messages import SetChunkSize
+from rtmpconf.harness.checks import relay
+from rtmpconf.harness.checks import timestamps as ts
+from rtmpconf.harness.checks.media import audio_tag, synthetic_stream, video_tag
+from rtmpconf.harness.testmedia import MediaTag
+from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.wirelog import S2C, WireLog
+from rtmpconf.rtmp.chunk import MessagePlan
+from rtmpconf.rtmp.messages import SetChunkSize
 from tests.unit.checks.fakes import MSID, LogBuilder, play_start, player_builder, player_log, send, v
 
 STREAM = synthetic_stream(start_ms=3_600_000, seconds=0.6)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rtmp import media
-from rtmp.chunk import ChunkReader, RawMessage
-from reference_server.config import ServerConfig
-from reference_server.streams import GopCache, CachedMessage, LiveStream
+from rtmpconf.rtmp import media
+from rtmpconf.rtmp.chunk import ChunkReader, RawMessage
+from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.streams import GopCache, CachedMessage, LiveStream
 
 
 class FakeSink:

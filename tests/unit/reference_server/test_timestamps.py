@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference_server.timestamps import StreamClock, serial_delta
+from rtmpconf.reference_server.timestamps import StreamClock, serial_delta
 
 
 def test_serial_delta_wraps() -> None:

@@ -1,0 +1,87 @@
+"""``rtmpconf analyze`` and ``rtmpconf replay`` (registered by harness/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+
+from rtmpconf.harness.verdict import Verdict
+
+
+def register(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:  # type: ignore[type-arg]
+    p_an = subparsers.add_parser("analyze", help="decode and check the RTMP sessions of a pcap/pcapng capture")
+    p_an.add_argument("file", help="capture file (pcap or pcapng; any port; Ethernet, Linux cooked, raw IP)")
+    p_an.add_argument("--json", action="store_true", help="print the report as JSON (schema: README)")
+    p_an.add_argument("--all-findings", action="store_true", help="also list PASS findings in the text report")
+    p_an.add_argument("--no-checks", action="store_true", help="decode only; do not run the checkers")
+    p_an.add_argument("--fail-on", choices=["never", "fail"], default="never",
+                      help="exit 1 when a checker reports FAIL/ERROR (default: exit 0 once the file was read)")
+
+    p_re = subparsers.add_parser("replay", help="replay a capture's client side against a target; diff the replies")
+    p_re.add_argument("file", help="capture file (pcap or pcapng)")
+    p_re.add_argument("--target", required=True, help="rtmp://host[:port]/app of the server to replay against")
+    p_re.add_argument("--speed", default="max", help="1 = original pacing, max = as fast as the replies allow")
+    p_re.add_argument("--session", type=int, default=None, help="replay only RTMP session N (0-based, see analyze)")
+    p_re.add_argument("--timeout", type=float, default=3.0, help="deadline for each awaited reply (s)")
+    p_re.add_argument("--json", action="store_true", help="print the result as JSON")
+    p_re.add_argument("--strict", action="store_true",
+                      help="NON-STRICT differences (conventions such as a GOP cache) also give exit code 1")
+    return {"analyze": analyze_command, "replay": replay_command}
+
+
+def analyze_command(args: argparse.Namespace) -> int:
+    from rtmpconf.harness.capture.analyze import analyze_file, render_json, render_text
+    from rtmpconf.harness.capture.pcap import CaptureFormatError
+
+    try:
+        report = analyze_file(args.file, checks=not args.no_checks)
+    except (OSError, CaptureFormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render_json(report) if args.json else render_text(report, show_passes=args.all_findings))
+    if args.fail_on == "fail" and any(f.verdict in (Verdict.FAIL, Verdict.ERROR) for f in report.all_findings):
+        return 1
+    return 0
+
+
+def parse_speed(text: str) -> float | None:
+    """"max" -> None (no pacing), else a positive factor of the original pacing."""
+    if text.lower() == "max":
+        return None
+    value = float(text)
+    if value <= 0:
+        raise ValueError("speed must be > 0 or 'max'")
+    return value
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    import json
+
+    from rtmpconf.harness.capture.pcap import CaptureFormatError
+    from rtmpconf.harness.capture.replay import render_replay, replay_capture, replay_json
+    from rtmpconf.harness.capture.sessions import read_capture
+    from rtmpconf.harness.client import Target
+
+    try:
+        target = Target.parse(args.target)
+        speed = parse_speed(args.speed)
+        found = read_capture(args.file)
+    except (OSError, ValueError, CaptureFormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not found.sessions:
+        print(f"error: no RTMP session in {args.file}", file=sys.stderr)
+        return 2
+    if args.session is not None and not 0 <= args.session < len(found.sessions):
+        print(f"error: --session {args.session}: the capture has sessions 0..{len(found.sessions) - 1}",
+              file=sys.stderr)
+        return 2
+    result = asyncio.run(replay_capture(found, target, speed=speed, only=args.session, timeout=args.timeout))
+    print(json.dumps(replay_json(result), indent=2, default=str) if args.json else render_replay(result))
+    from rtmpconf.harness.verdict import worst
+
+    verdicts = [worst(s.diff.findings) for s in result.sessions]
+    bad = {Verdict.FAIL, Verdict.ERROR} | ({Verdict.NON_STRICT} if args.strict else set())
+    return 1 if any(v in bad for v in verdicts) else 0

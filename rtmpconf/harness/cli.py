@@ -1,0 +1,76 @@
+"""``rtmpconf``: the command-line entry point (DESIGN.md, "CLI contract")."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rtmpconf", description="RTMP conformance suite and reference server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from rtmpconf.reference_server.__main__ import build_parser, serve
+
+    p_serve = sub.add_parser("serve", help="run the reference live server")
+    build_parser(p_serve)
+
+    p_run = sub.add_parser("run", help="run the conformance suite against a target")
+    from rtmpconf.harness import runner
+
+    runner.add_run_arguments(p_run)
+    p_report = sub.add_parser("report", help="build the Allure HTML report and summary")
+    runner.add_report_arguments(p_report)
+
+    p_matrix = sub.add_parser("matrix", help="run the suite against several servers; side-by-side matrix")
+    p_matrix.add_argument("--targets", required=True,
+                          help="comma-separated: reference, nginx-rtmp, node-media-server, ffmpeg-listen")
+    p_matrix.add_argument("--interop", action="store_true", help="include the interop cases")
+    p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
+    p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
+
+    # Subcommands owned by other harness packages register themselves (analyze, replay, impair, load).
+    import importlib
+
+    handlers = {}
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv_list if not a.startswith("-")), None)
+    # Import only the package a subcommand needs (start-up time matters for `analyze`).
+    owners = {"analyze": "rtmpconf.harness.capture.cli", "replay": "rtmpconf.harness.capture.cli", "impair": "rtmpconf.harness.impair.cli",
+              "load": "rtmpconf.harness.load.cli"}
+    modules = [owners[first]] if first in owners else list(dict.fromkeys(owners.values()))
+    for module in modules:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module.startswith(exc.name)):
+                raise
+            continue
+        for name, handler in mod.register(sub).items():
+            handlers[name] = handler
+
+    args = parser.parse_args(argv_list)
+    if args.command in handlers:
+        return int(handlers[args.command](args))
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "run":
+        return runner.run(args)
+    if args.command == "report":
+        return runner.report(args)
+    if args.command == "matrix":
+        from rtmpconf.harness.peers.servers import SERVER_NAMES
+        from rtmpconf.harness.report.matrix import matrix
+
+        names = [t.strip() for t in args.targets.split(",") if t.strip()]
+        unknown = [n for n in names if n not in SERVER_NAMES]
+        if unknown:
+            parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(SERVER_NAMES)}")
+        extra = (["--interop"] if args.interop else []) + [f"--case={g}" for g in args.case]
+        return matrix(names, extra, build_html=not args.no_html)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

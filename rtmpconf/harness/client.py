@@ -1,0 +1,476 @@
+"""Scriptable asyncio RTMP client over the ``rtmp`` core, recording a wire log.
+
+Every step that waits on the network has a deadline; a missed deadline raises
+:class:`StepTimeout` naming the step, so a silent target never hangs a run. The client can
+send anything the core's writer can produce, including illegal encodings (``send_raw``,
+``send_planned``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+from rtmpconf.rtmp.chunk import ExtTsDialect, MessagePlan
+from rtmpconf.rtmp.errors import ProtocolError
+from rtmpconf.rtmp.handshake import ClientHandshake, DigestScheme, HandshakeMode
+from rtmpconf.rtmp.messages import (
+    Audio, Command, Data, Message, UserControl, Video, encode_message, status_info,
+)
+from rtmpconf.rtmp.session import (
+    CSID_COMMAND, Connection, ConnectionClosed, HandshakeComplete, MessageReceived, NEED_DATA, Role,
+    default_csid,
+)
+from rtmpconf.harness.wirelog import C2S, S2C, WireLog
+
+T = TypeVar("T")
+
+#: Default per-step deadline (s); cases and the CLI's --timeout override it.
+DEFAULT_STEP_TIMEOUT = 5.0
+#: How long probe() waits for a first PingResponse before deciding a target does not answer pings.
+PING_DISCOVERY_S = 1.0
+#: (host, port) -> whether the target answers PingRequest; learned by probe().
+_PING_ANSWERED: dict[tuple[str, int], bool] = {}
+READ_SIZE = 256 * 1024
+
+
+class StepTimeout(Exception):
+    """A step did not complete within its deadline."""
+
+    def __init__(self, step: str, seconds: float, detail: str = "") -> None:
+        super().__init__(f"step '{step}' got no answer within {seconds:g} s" + (f": {detail}" if detail else ""))
+        self.step = step
+        self.seconds = seconds
+
+
+class PeerClosed(Exception):
+    """The target closed the connection while a step was waiting."""
+
+    def __init__(self, step: str, reset: bool = False) -> None:
+        super().__init__(f"target {'reset' if reset else 'closed'} the connection during '{step}'")
+        self.step = step
+        self.reset = reset
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a client connects: host, port, app and the tcUrl to announce."""
+
+    host: str
+    port: int
+    app: str = "live"
+
+    @property
+    def tc_url(self) -> str:
+        return f"rtmp://{self.host}:{self.port}/{self.app}"
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        """``rtmp://host[:port]/app`` -> Target (default port 1935, app "live")."""
+        if not url.startswith("rtmp://"):
+            raise ValueError(f"target must be rtmp://host[:port]/app, got {url!r}")
+        rest = url[len("rtmp://"):]
+        hostport, _, app = rest.partition("/")
+        host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "1935")
+        return cls(host or hostport, int(port or 1935), app.strip("/") or "live")
+
+
+class RtmpClient:
+    """One client connection. Use ``async with RtmpClient(target) as c:``."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        timeout: float = DEFAULT_STEP_TIMEOUT,
+        label: str = "",
+        ext_ts_on_fmt3: bool = True,
+        ext_ts_dialect: ExtTsDialect = ExtTsDialect.AUTO,
+        auto_ack: bool = True,
+        auto_pong: bool = True,
+        auto_window_reply: bool = True,
+        handshake: ClientHandshake | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.log = WireLog(label)
+        self.conn = Connection(
+            Role.CLIENT,
+            handshake=handshake or ClientHandshake(time_ms=0),
+            ext_ts_on_fmt3=ext_ts_on_fmt3,
+            ext_ts_dialect=ext_ts_dialect,
+            auto_ack=auto_ack,
+            auto_pong=auto_pong,
+            auto_window_reply=auto_window_reply,
+        )
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.received: list[MessageReceived] = []  #: every message received, in order
+        self._cursor = 0
+        self.closed = False
+        self.close_reset = False
+        self.protocol_error: ProtocolError | None = None
+        self.handshake_done = False
+        self._tid = 1.0
+        self.stream_id: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> RtmpClient:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """TCP connect (deadline: the step timeout)."""
+        try:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(self.target.host, self.target.port, limit=READ_SIZE), self.timeout)
+        except asyncio.TimeoutError:
+            raise StepTimeout("tcp connect", self.timeout) from None
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.log.client_port = sock.getsockname()[1]
+        self.log.note(f"connected to {self.target.host}:{self.target.port}")
+
+    async def close(self) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.close()
+            try:
+                await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+            except (asyncio.TimeoutError, OSError):
+                pass
+        self.closed = True
+
+    def abort(self) -> None:
+        """Close with a TCP RST (SO_LINGER 0), as a crashed publisher would (ROB-5)."""
+        if self.writer is None:
+            return
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            import struct as _s
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _s.pack("ii", 1, 0))
+        self.writer.transport.abort()
+        self.closed = True
+        self.log.note("client aborted the connection (RST)")
+
+    # -- raw I/O -----------------------------------------------------------------------------
+
+    async def send_raw(self, data: bytes, *, drain: bool = True) -> None:
+        """Write bytes exactly as given (recorded in the wire log)."""
+        assert self.writer is not None, "open() first"
+        if not data:
+            return
+        self.log.add(C2S, data, time.monotonic())
+        self.writer.write(data)
+        if drain:
+            try:
+                await asyncio.wait_for(self.writer.drain(), self.timeout)
+            except asyncio.TimeoutError:
+                raise StepTimeout("write", self.timeout, "target stopped reading") from None
+            except (ConnectionError, OSError):
+                self.closed = True
+                self.close_reset = True
+                # The target closed first; record it so checkers see a closed session.
+                self.log.mark_closed(S2C, time.monotonic(), reset=True)
+
+    async def send_split(self, data: bytes, sizes: int | list[int], delay: float = 0.0) -> None:
+        """Write ``data`` in pieces (an int = fixed piece size), with ``delay`` s between them."""
+        pieces: list[bytes] = []
+        if isinstance(sizes, int):
+            pieces = [data[i:i + sizes] for i in range(0, len(data), sizes)]
+        else:
+            pos = 0
+            for s in sizes:
+                pieces.append(data[pos:pos + s])
+                pos += s
+            if pos < len(data):
+                pieces.append(data[pos:])
+        for p in pieces:
+            await self.send_raw(p)
+            if delay:
+                await asyncio.sleep(delay)
+
+    async def _read_once(self, step: str, deadline: float, auto_send: bool = True) -> bool:
+        """Read what is available (until ``deadline``); False once the peer closed."""
+        assert self.reader is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StepTimeout(step, self.timeout)
+        try:
+            data = await asyncio.wait_for(self.reader.read(READ_SIZE), remaining)
+        except asyncio.TimeoutError:
+            raise StepTimeout(step, self.timeout) from None
+        except (ConnectionResetError, BrokenPipeError):
+            self.closed = True
+            self.close_reset = True
+            self.log.mark_closed(S2C, time.monotonic(), reset=True)
+            self.conn.receive_data(b"")
+            self._drain_events()
+            return False
+        now = time.monotonic()
+        if not data:
+            self.closed = True
+            self.log.mark_closed(S2C, now)
+            self.conn.receive_data(b"")
+            self._drain_events()
+            return False
+        self.log.add(S2C, data, now)
+        self.conn.receive_data(data)
+        self._drain_events()
+        if auto_send:
+            out = self.conn.data_to_send()
+            if out:
+                await self.send_raw(out)
+        return True
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                ev = self.conn.next_event()
+            except ProtocolError as exc:
+                self.protocol_error = exc
+                return
+            if ev is NEED_DATA:
+                return
+            if isinstance(ev, MessageReceived):
+                self.received.append(ev)
+            elif isinstance(ev, HandshakeComplete):
+                self.handshake_done = True
+            elif isinstance(ev, ConnectionClosed):
+                pass
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    async def handshake(self, *, c0c1_split: int | list[int] | None = None, c2_with: bytes = b"",
+                        c2_delay: float = 0.0, timeout: float | None = None) -> None:
+        """C0+C1, wait for S0+S1 (the client sends C2 as soon as S1 is in), then for S2."""
+        hs = self.conn.handshake
+        assert isinstance(hs, ClientHandshake)
+        first = self.conn.data_to_send()
+        if c0c1_split is None:
+            await self.send_raw(first)
+        else:
+            await self.send_split(first, c0c1_split)
+        deadline = time.monotonic() + (timeout or self.timeout)
+        sent_c2 = False
+        while not hs.done:
+            if not await self._read_once("handshake", deadline, auto_send=False):
+                raise PeerClosed("handshake", self.close_reset)
+            # The Connection moved C2 into its output buffer once S1 was complete.
+            out = self.conn.data_to_send()
+            if out and not sent_c2:
+                sent_c2 = True
+                if c2_delay:
+                    # HS-4 probe: hold C2 back and see whether the server sends anything meanwhile.
+                    await self._read_window(c2_delay)
+                await self.send_raw(out + c2_with)
+                c2_with = b""
+        if self.protocol_error is not None:
+            raise self.protocol_error
+        # Anything after C2 the caller wanted glued to it (C2 + connect in one write, HS-6).
+        if c2_with:
+            await self.send_raw(c2_with)
+
+    async def _read_window(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.closed and time.monotonic() < deadline:
+            try:
+                await self._read_once("hold", deadline, auto_send=False)
+            except StepTimeout:
+                return
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def next_tid(self) -> float:
+        self._tid += 1.0
+        return self._tid
+
+    async def send(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> None:
+        await self.send_raw(self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid))
+
+    async def send_planned(self, msg: Message, plan: MessagePlan, *, msid: int = 0, timestamp: int = 0,
+                           csid: int | None = None) -> list[bytes]:
+        """Encode with an explicit plan (possibly illegal) and send; returns the chunks."""
+        type_id, payload = encode_message(msg)
+        chunks = self.conn.writer.encode_planned(csid or default_csid(type_id), type_id, msid, timestamp,
+                                                 payload, plan)
+        await self.send_raw(b"".join(chunks))
+        return chunks
+
+    async def command(self, name: str, *args: Any, obj: Any = None, msid: int = 0,
+                      tid: float | None = None, csid: int = CSID_COMMAND) -> float:
+        t = self.next_tid() if tid is None else tid
+        await self.send(Command(name, t, obj, tuple(args)), msid=msid, csid=csid)
+        return t
+
+    async def wait_for(self, predicate: Callable[[MessageReceived], bool], step: str,
+                       timeout: float | None = None) -> MessageReceived:
+        """The next received message (after earlier waits) matching ``predicate``."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            while self._cursor < len(self.received):
+                ev = self.received[self._cursor]
+                self._cursor += 1
+                if predicate(ev):
+                    return ev
+            if self.protocol_error is not None:
+                raise self.protocol_error
+            if self.closed:
+                raise PeerClosed(step, self.close_reset)
+            if not await self._read_once(step, deadline):
+                continue
+
+    async def collect(self, seconds: float) -> list[MessageReceived]:
+        """Read for ``seconds`` (or until closed) and return what arrived in that time."""
+        start = len(self.received)
+        deadline = time.monotonic() + seconds
+        while not self.closed and time.monotonic() < deadline:
+            try:
+                await self._read_once("collect", deadline)
+            except StepTimeout:
+                break
+        self._cursor = len(self.received)
+        return self.received[start:]
+
+    async def wait_closed(self, timeout: float) -> bool:
+        """True if the target closed within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not self.closed:
+            try:
+                await self._read_once("wait for close", deadline)
+            except StepTimeout:
+                return False
+        return True
+
+    async def probe(self, step: str = "probe", timeout: float | None = None) -> bool:
+        """Is the session alive and has the target processed everything sent so far?
+
+        Sends a PingRequest with a unique value and waits for its PingResponse (CTRL-10). A target
+        that never answers pings (learned once per target, within ``PING_DISCOVERY_S``) is probed
+        with a createStream round trip instead, which every server answers. True once the answer
+        came, False if the deadline passed with the connection still open. Raises PeerClosed if
+        the target closed the connection.
+        """
+        key = (self.target.host, self.target.port)
+        answers_pings = _PING_ANSWERED.get(key)
+        if answers_pings is not False:
+            self._probe_seq = getattr(self, "_probe_seq", 0x5EED0000) + 1
+            value = self._probe_seq & 0xFFFFFFFF
+            await self.send(UserControl.ping_request(value))
+            want = value.to_bytes(4, "big")
+            wait = timeout if answers_pings else min(timeout or self.timeout, PING_DISCOVERY_S)
+            try:
+                await self.wait_for(lambda e: isinstance(e.message, UserControl) and e.message.event == 7
+                                    and e.message.data[:4] == want, step, wait)
+                _PING_ANSWERED[key] = True
+                return True
+            except StepTimeout:
+                if answers_pings:
+                    return False
+                _PING_ANSWERED[key] = False
+        if not self.handshake_done:
+            return False
+        tid = await self.command("createStream")
+        try:
+            await self.wait_reply(tid, step, timeout)
+        except StepTimeout:
+            return False
+        return True
+
+    async def wait_reply(self, tid: float, step: str, timeout: float | None = None) -> Command:
+        ev = await self.wait_for(
+            lambda e: isinstance(e.message, Command) and e.message.name in ("_result", "_error")
+            and e.message.transaction_id == tid, step, timeout)
+        assert isinstance(ev.message, Command)
+        return ev.message
+
+    async def wait_status(self, step: str, codes: tuple[str, ...] | None = None,
+                          timeout: float | None = None) -> dict[str, Any]:
+        """The next onStatus (optionally one of ``codes``); returns its info object."""
+        def match(e: MessageReceived) -> bool:
+            info = status_info(e.message)
+            return info is not None and (codes is None or info.get("code") in codes)
+        ev = await self.wait_for(match, step, timeout)
+        info = status_info(ev.message)
+        assert info is not None
+        return info
+
+    # -- NetConnection / NetStream flows ------------------------------------------------------
+
+    async def connect(self, app: str | None = None, *, extra: dict[str, Any] | None = None,
+                      tc_url: str | None = None) -> Command:
+        app = self.target.app if app is None else app
+        obj: dict[str, Any] = {
+            "app": app, "flashVer": "FMLE/3.0 (compatible; rtmp-conformance)",
+            "tcUrl": tc_url or f"rtmp://{self.target.host}:{self.target.port}/{app}",
+            "fpad": False, "capabilities": 15.0, "audioCodecs": 4071.0, "videoCodecs": 252.0,
+            "videoFunction": 1.0, "objectEncoding": 0.0,
+        }
+        obj.update(extra or {})
+        await self.send(Command("connect", 1.0, obj))
+        return await self.wait_reply(1.0, "connect")
+
+    async def create_stream(self) -> int:
+        tid = await self.command("createStream")
+        reply = await self.wait_reply(tid, "createStream")
+        if reply.name != "_result" or not reply.arguments:
+            raise ProtocolError(f"createStream refused: {reply}", rule="CMD-9")
+        self.stream_id = int(reply.arguments[0])
+        return self.stream_id
+
+    async def publish(self, name: str, *, kind: str = "live", fmle: bool = True) -> dict[str, Any]:
+        """FMLE/OBS/FFmpeg order (CMD-12): releaseStream, FCPublish, createStream, publish."""
+        if fmle:
+            await self.command("releaseStream", name)
+            await self.command("FCPublish", name)
+        msid = await self.create_stream()
+        await self.command("publish", name, kind, msid=msid, tid=0.0)
+        return await self.wait_status("publish", ("NetStream.Publish.Start", "NetStream.Publish.BadName"))
+
+    async def play(self, name: str, *, start: float = -2.0, buffer_ms: int = 1000) -> dict[str, Any]:
+        msid = await self.create_stream()
+        await self.command("play", name, start, msid=msid, tid=0.0)
+        await self.send(UserControl.set_buffer_length(msid, buffer_ms))
+        return await self.wait_status("play", ("NetStream.Play.Start", "NetStream.Play.StreamNotFound"))
+
+    async def publish_media(self, tags: Any, *, msid: int | None = None, realtime: bool = False,
+                            speed: float = 1.0) -> None:
+        """Send MediaTag-like objects (type_id, timestamp, payload); paced when ``realtime``."""
+        msid = self.stream_id if msid is None else msid
+        assert msid is not None
+        start = time.monotonic()
+        first_ts: int | None = None
+        for tag in tags:
+            if realtime:
+                if first_ts is None:
+                    first_ts = tag.timestamp
+                due = start + ((tag.timestamp - first_ts) & 0xFFFFFFFF) / 1000.0 / speed
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            msg: Message
+            if tag.type_id == 8:
+                msg = Audio(tag.payload)
+            elif tag.type_id == 9:
+                msg = Video(tag.payload)
+            else:
+                from rtmpconf.rtmp import amf0
+                msg = Data(tuple(amf0.decode_all(tag.payload)))
+            await self.send(msg, msid=msid, timestamp=tag.timestamp)
+
+    async def read_for(self, seconds: float) -> None:
+        await self.collect(seconds)
+
+
+async def with_deadline(aw: Awaitable[T], seconds: float, step: str) -> T:
+    try:
+        return await asyncio.wait_for(aw, seconds)
+    except asyncio.TimeoutError:
+        raise StepTimeout(step, seconds) from None

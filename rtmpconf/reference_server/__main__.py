@@ -1,0 +1,64 @@
+"""``python -m rtmpconf.reference_server``: run the reference live server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from rtmpconf.reference_server.config import ServerConfig
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(prog="python -m rtmpconf.reference_server", description=__doc__)
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="TCP port (default 1935; 0 = any free port)")
+    p.add_argument("--config", default=None, help="TOML config file (see README, 'Reference server')")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING ...")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    overrides = {"host": args.host, "port": args.port}
+    if args.config:
+        return ServerConfig.from_file(args.config, **overrides)
+    return ServerConfig.from_mapping({k: v for k, v in overrides.items() if v is not None})
+
+
+def serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = config_from_args(args)
+    except (OSError, ValueError) as exc:
+        print(f"error: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    from rtmpconf.reference_server.server import RtmpServer  # imported here: `rtmpconf analyze` needs none of it
+
+    server = RtmpServer(config)
+
+    async def main() -> None:
+        await server.start()
+        # The harness waits for this line to learn the port when started with --port 0.
+        print(f"listening on rtmp://{config.host}:{server.port}", file=sys.stderr, flush=True)
+        await server.serve_forever()
+
+    try:
+        try:  # optional: uvloop when installed (DESIGN.md); the stdlib loop otherwise
+            import uvloop  # type: ignore[import-not-found]
+            uvloop.install()
+        except ImportError:
+            pass
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve(build_parser().parse_args()))

@@ -1,0 +1,280 @@
+"""asyncio glue: sockets, timers and the server lifecycle. No protocol decisions here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.session import ServerSession
+from rtmpconf.reference_server.streams import StreamRegistry
+
+log = logging.getLogger("rtmpconf.rtmp.server")
+
+#: Read size handed to the protocol; asyncio's selector transport reads up to 256 KiB.
+#: Transport write-buffer high-water mark: we never pause reading on it, fan-out decides drops.
+WRITE_BUFFER_HIGH = 64 * 1024 * 1024
+
+
+class _ConnectionProtocol(asyncio.Protocol):
+    """Feeds one socket into a ServerSession and enforces the handshake and idle timeouts.
+
+    Write coalescing: while the server handles one read (``data_received``), every write to any
+    connection is appended to that connection's pending list; when the read is handled, each
+    touched connection gets one ``transport.write`` of everything pending. A publisher read that
+    carries several messages (a burst, or a server that fell behind) thus costs each player one
+    ``send`` instead of one per message, and a player's play replies plus GOP catch-up go out in
+    one segment. Order is kept (all of a connection's writes go through ``write``), nothing
+    waits for a later loop iteration, and writes outside a read (timers, connection loss) go
+    straight to the transport.
+    """
+
+    __slots__ = ("_closed", "_pending", "_pending_bytes", "_timer", "last_rx", "server", "session", "transport")
+
+    def __init__(self, server: RtmpServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.session: ServerSession | None = None
+        self.last_rx = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+        #: Writes held until the current read is handled: one bytes object, or a list of them.
+        self._pending: bytes | list[bytes] | None = None
+        self._pending_bytes = 0
+        self._closed = False  # close() was called: drop later writes (the transport may still flush)
+
+    # Transport facade for the session
+    def write(self, data: bytes) -> None:
+        pending = self._pending
+        if pending is not None:
+            # A second write within the read; most players get exactly one, so the single
+            # case keeps the bytes object itself and no list.
+            if pending.__class__ is list:
+                pending.append(data)  # type: ignore[union-attr]
+            else:
+                self._pending = [pending, data]  # type: ignore[list-item]
+            self._pending_bytes += len(data)
+            return
+        server = self.server
+        if server.batching:
+            self._pending = data
+            self._pending_bytes = len(data)
+            server.dirty.append(self)
+            return
+        transport = self.transport
+        if transport is not None and not self._closed and not transport.is_closing():
+            transport.write(data)
+
+    def flush(self) -> None:
+        """Hand everything pending to the transport as one buffer (one send when it is empty)."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        self._pending_bytes = 0
+        transport = self.transport
+        # Once the transport fails it reports connection_lost (transport = None) right after;
+        # a write in between is dropped by the transport itself, so _closed is the only check.
+        if transport is not None and not self._closed:
+            transport.write(pending if pending.__class__ is not list else b"".join(pending))  # type: ignore[arg-type]
+
+    def fanout_io(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
+        """write/backlog for streams.py's fan-out loop (see ``streams._direct_io``).
+
+        The backlog is the transport's buffer alone: it leaves out bytes pending within the
+        current read (at most one read's worth, 256 KiB, against a 4 MiB queue limit) and saves
+        a Python call per player per message.
+        """
+        assert self.transport is not None
+        return self.write, self.transport.get_write_buffer_size
+
+    def backlog(self) -> int:
+        transport = self.transport
+        if transport is None:
+            return 0
+        return transport.get_write_buffer_size() + self._pending_bytes
+
+    def close(self) -> None:
+        self.flush()  # replies written just before the close (e.g. _error, CMD-8) go first
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        peer = transport.get_extra_info("peername")
+        self.session = ServerSession(self.server.config, self.server.registry, self,
+                                     f"{peer[0]}:{peer[1]}" if peer else "?")
+        self.server.sessions.add(self.session)
+        self._arm(self.server.config.handshake_timeout_s)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        session = self.session
+        assert session is not None
+        was_done = session.handshake_done
+        server = self.server
+        server.batching = True
+        try:
+            session.data_received(data)
+        finally:
+            server.batching = False
+            dirty = server.dirty
+            if dirty:
+                server.dirty = []
+                for conn in dirty:
+                    # conn.flush(), inlined: this loop runs once per player per published read.
+                    pending = conn._pending
+                    conn._pending = None
+                    conn._pending_bytes = 0
+                    transport = conn.transport
+                    if transport is not None and not conn._closed and pending is not None:
+                        transport.write(pending if pending.__class__ is not list else b"".join(pending))  # type: ignore[arg-type]
+        if session.handshake_done and not was_done:
+            self._arm(self.server.config.idle_timeout_s)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        session = self.session
+        if session is not None:
+            if not session.closed:
+                session.closed = True
+                session.close_reason = f"peer closed ({exc or 'EOF'})"
+                session.cleanup()
+            self.server.sessions.discard(session)
+        self._pending = None
+        self._pending_bytes = 0
+        self.transport = None
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        session = self.session
+        if session is None or session.closed:
+            return
+        cfg = self.server.config
+        if not session.handshake_done:
+            # ROB-4 / HS-16: a stalled handshake is closed, never kept forever.
+            session.close(f"handshake not finished within {cfg.handshake_timeout_s:g} s (HS-16)")
+            return
+        if session.is_player:
+            self._arm(cfg.idle_timeout_s)  # players legitimately send nothing
+            return
+        idle = time.monotonic() - self.last_rx
+        if idle >= cfg.idle_timeout_s:
+            session.close(f"idle for {idle:.1f} s (ROB-4)")
+        else:
+            self._arm(cfg.idle_timeout_s - idle)
+
+
+class RtmpServer:
+    """The reference live server."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.registry = StreamRegistry(self.config)
+        self.sessions: set[ServerSession] = set()
+        self._server: asyncio.base_events.Server | None = None
+        #: True while a read is being handled: connection writes are coalesced (see above).
+        self.batching = False
+        self.dirty: list[_ConnectionProtocol] = []
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _ConnectionProtocol(self), self.config.host, self.config.port,
+            reuse_address=True, backlog=4096,
+        )
+        log.info("listening on rtmp://%s:%d", self.config.host, self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for s in list(self.sessions):
+                s.close("server shutting down")
+            await self._server.wait_closed()
+            self._server = None
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        try:
+            await self._server.serve_forever()
+        finally:
+            await self.close()
+
+
+class ServerThread:
+    """The server on its own event loop in a daemon thread (tests and the embedded target)."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        cfg = config or ServerConfig(port=0)
+        self.server = RtmpServer(cfg)
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rtmp-reference-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as exc:  # noqa: BLE001 - reported to the starter
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.server.close())
+        self.loop.close()
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("reference server did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"reference server failed to start: {self._error}") from self._error
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def call(self, fn: Any, *args: Any, timeout: float = 5.0) -> Any:
+        """Run ``fn(*args)`` on the server's loop and return its result (for inspection)."""
+        fut: asyncio.Future[Any] = asyncio.run_coroutine_threadsafe(_call(fn, *args), self.loop)  # type: ignore[arg-type]
+        return fut.result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _call(fn: Any, *args: Any) -> Any:
+    return fn(*args)

@@ -1,0 +1,411 @@
+"""One client connection of the reference server: commands, publish and play.
+
+Transport-agnostic: the asyncio glue in server.py feeds bytes in and gives us ``write``,
+``backlog`` and ``close`` through a small transport object.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rtmpconf.rtmp import amf0
+from rtmpconf.rtmp.chunk import ChunkReader
+from rtmpconf.rtmp.errors import ProtocolError
+from rtmpconf.rtmp.handshake import ServerHandshake
+from rtmpconf.rtmp.messages import (
+    Aggregate, Audio, Command, Data, LimitType, SetChunkSize, SetPeerBandwidth, UserControl,
+    Video, WindowAckSize,
+)
+from rtmpconf.rtmp.session import (
+    CSID_COMMAND, Connection, ConnectionClosed, HandshakeComplete, MessageReceived, NEED_DATA, Role,
+)
+from rtmpconf.reference_server.streams import LiveStream, StreamRegistry
+
+if TYPE_CHECKING:
+    from rtmpconf.reference_server.config import ServerConfig
+
+log = logging.getLogger("rtmpconf.rtmp.server")
+_ids = itertools.count(1)
+
+#: §7.2.1.1 reply properties, as FMS and most servers send them (CMD-5).
+FMS_VERSION = "FMS/3,0,1,123"
+CAPABILITIES = 31.0
+#: Aux commands from FMLE/FFmpeg/OBS that get an empty ``_result`` (CMD-11, CMD-20, CMD-21).
+AUX_COMMANDS = frozenset({
+    "releaseStream", "FCPublish", "FCUnpublish", "FCSubscribe", "FCUnsubscribe", "_checkbw",
+    "getStreamLength", "checkBandwidth", "setPeerInfo",
+})
+_UNSAFE_NAME_CHARS = frozenset("/\\") | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def backlog(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def status(code: str, level: str, description: str, **extra: Any) -> dict[str, Any]:
+    """An onStatus info object (CMD-18)."""
+    info: dict[str, Any] = {"level": level, "code": code, "description": description}
+    info.update(extra)
+    return info
+
+
+class ServerSession:
+    """Protocol logic for one connection."""
+
+    def __init__(self, config: ServerConfig, registry: StreamRegistry, transport: Transport,
+                 peer: str = "?") -> None:
+        self.id = next(_ids)
+        self.config = config
+        self.registry = registry
+        self.transport = transport
+        self.peer = peer
+        reader = ChunkReader(
+            max_message_length=config.max_message_length,
+            max_chunk_streams=config.max_chunk_streams,
+            max_open_messages=config.max_open_messages,
+            max_partial_bytes=config.max_partial_bytes,
+            min_chunk_size=config.min_in_chunk_size,
+            max_chunk_size=config.max_in_chunk_size,
+        )
+        self.conn = Connection(
+            Role.SERVER,
+            handshake=ServerHandshake(time_ms=int(time.monotonic() * 1000) & 0xFFFFFFFF),
+            reader=reader,
+            ext_ts_on_fmt3=config.ext_ts_on_fmt3,
+            max_amf_depth=config.max_amf_depth,
+        )
+        self.handshake_done = False
+        self.connected = False
+        self.app: str | None = None
+        self.object_encoding = 0.0
+        self.next_stream_id = 1
+        self.created: set[int] = set()
+        self.publishing: dict[int, LiveStream] = {}
+        self.playing: dict[int, LiveStream] = {}
+        self.closed = False
+        self.close_reason: str | None = None
+        self.ignored_media = 0
+
+    def __repr__(self) -> str:
+        return f"<conn {self.id} {self.peer}>"
+
+    # -- I/O ---------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and data:
+            self.transport.write(data)
+
+    def backlog(self) -> int:
+        return self.transport.backlog()
+
+    def _send(self, msg: Any, *, msid: int = 0, csid: int | None = None) -> None:
+        self.write(self.conn.send(msg, msid=msid, csid=csid))
+
+    def _command(self, name: str, tid: float, obj: Any, *args: Any, msid: int = 0) -> None:
+        self.write(self.conn.send(Command(name, tid, obj, args), msid=msid, csid=CSID_COMMAND))
+
+    def _on_status(self, msid: int, code: str, level: str, description: str, **extra: Any) -> None:
+        self._command("onStatus", 0.0, None, status(code, level, description, **extra), msid=msid)
+
+    def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.close_reason = reason
+        log.info("%r closing: %s", self, reason)
+        self.closed = True
+        self.transport.close()
+        self.cleanup()
+
+    @property
+    def is_player(self) -> bool:
+        return bool(self.playing)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.conn.receive_data(data)
+        try:
+            while True:
+                ev = self.conn.next_event()
+                if ev is NEED_DATA:
+                    break
+                if isinstance(ev, MessageReceived):
+                    self._on_message(ev)
+                elif isinstance(ev, HandshakeComplete):
+                    self.handshake_done = True
+                    log.debug("%r handshake complete: %s", self, ev.info)
+                elif isinstance(ev, ConnectionClosed):
+                    break
+                if self.closed:
+                    return
+        except ProtocolError as exc:
+            self.close(f"protocol error: {exc}")
+            return
+        out = self.conn.data_to_send()
+        if out:
+            self.write(out)
+
+    def cleanup(self) -> None:
+        """Leave every stream: a publisher's players are notified, the name is freed (ROB-5)."""
+        for msid, stream in list(self.publishing.items()):
+            self._unpublish(msid, stream)
+        for msid, stream in list(self.playing.items()):
+            self._stop_play(msid, stream)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _on_message(self, ev: MessageReceived) -> None:
+        msg = ev.message
+        raw = ev.raw
+        if isinstance(msg, (Audio, Video)):
+            stream = self.publishing.get(raw.msid)
+            if stream is None:
+                # ROB-6: media before publish or on a stream never created is ignored.
+                self.ignored_media += 1
+                if self.ignored_media == 1:
+                    log.info("%r ignoring media on msid %d: not publishing there", self, raw.msid)
+                return
+            stream.on_media(raw.type_id, raw.timestamp, msg.payload)
+        elif isinstance(msg, Command):
+            self._on_command(msg, raw.msid)
+        elif isinstance(msg, Data):
+            stream = self.publishing.get(raw.msid)
+            if stream is not None:
+                stream.on_metadata(msg.values, raw.timestamp)
+        elif isinstance(msg, Aggregate):
+            stream = self.publishing.get(raw.msid)
+            if stream is None:
+                return
+            for sub in msg.sub_messages(raw.msid, raw.timestamp):
+                if sub.type_id in (8, 9):
+                    stream.on_media(sub.type_id, sub.timestamp, sub.payload)
+                elif sub.type_id == 18:
+                    stream.on_metadata(tuple(amf0.decode_all(sub.payload)), sub.timestamp)
+        # Control messages were handled by the Connection (chunk size, acks, pings); unknown
+        # types are ignored (CTRL-12).
+
+    def _on_command(self, cmd: Command, msid: int) -> None:
+        name = cmd.name
+        if not self.connected:
+            if name == "connect":
+                self._connect(cmd)
+            else:
+                # CMD-8: the first command must be connect.
+                if cmd.transaction_id:
+                    self._command("_error", cmd.transaction_id, None,
+                                  status("NetConnection.Call.Failed", "error", "connect first"))
+                self.close(f"command {name!r} before connect")
+            return
+        if name == "connect":
+            self._command("_error", cmd.transaction_id, None,
+                          status("NetConnection.Connect.Rejected", "error", "already connected"))
+            self.close("second connect on one connection (CMD-8)")
+        elif name == "createStream":
+            self._create_stream(cmd)
+        elif name == "publish":
+            self._publish(cmd, msid)
+        elif name in ("play", "play2"):
+            self._play(cmd, msid)
+        elif name in ("deleteStream", "closeStream"):
+            target = msid if name == "closeStream" else _number(cmd.arguments[0] if cmd.arguments else msid)
+            self._delete_stream(int(target))
+        elif name == "pause":
+            self._pause(cmd, msid)
+        elif name in ("receiveAudio", "receiveVideo"):
+            stream = self.playing.get(msid)
+            if stream is not None and stream.players.get(self) is not None and cmd.arguments:
+                player = stream.players[self]
+                setattr(player, "receive_audio" if name == "receiveAudio" else "receive_video",
+                        bool(cmd.arguments[0]))
+        elif name in AUX_COMMANDS:
+            if name == "FCPublish" and cmd.arguments:
+                self._command("onFCPublish", 0.0, None,
+                              status("NetStream.Publish.Start", "status", f"FCPublish {cmd.arguments[0]}"))
+            if cmd.transaction_id:
+                # FFmpeg reads getStreamLength's reply as a number (rtmpproto.c); 0 = live.
+                value = 0.0 if name == "getStreamLength" else amf0.UNDEFINED
+                self._command("_result", cmd.transaction_id, None, value)
+        elif name in ("_result", "_error", "onStatus", "onBWDone"):
+            pass  # replies to nothing we asked; ignore (CMD-10)
+        else:
+            # CMD-20: unknown commands get an _error on the same transaction id, never a close.
+            if cmd.transaction_id:
+                self._command("_error", cmd.transaction_id, None,
+                              status("NetConnection.Call.Failed", "error", f"unknown command {name!r}"))
+
+    def _connect(self, cmd: Command) -> None:
+        obj = cmd.command_object if isinstance(cmd.command_object, dict) else {}
+        app = str(obj.get("app", "") or "")
+        app = app.split("?", 1)[0].rstrip("/")
+        if app.endswith("/_definst_"):
+            app = app[: -len("/_definst_")]
+        app = app.rstrip("/")  # CMD-7: "live/", "live/_definst_", "live?token=x" are all "live"
+        if self.config.apps and app not in self.config.apps:
+            self._command("_error", cmd.transaction_id, None,
+                          status("NetConnection.Connect.Rejected", "error", f"unknown app {app!r}"))
+            self.close(f"connect to unknown app {app!r} (CMD-6)")
+            return
+        enc = obj.get("objectEncoding", 0)
+        # CMD-5: objectEncoding 3 is echoed, anything else comes back as 0.
+        self.object_encoding = 3.0 if enc == 3 else 0.0
+        self.app = app
+        self.connected = True
+        # CMD-4: WinAck, SetPeerBW(Dynamic), SetChunkSize, StreamBegin(0), then _result.
+        self._send(WindowAckSize(self.config.window_ack_size))
+        self._send(SetPeerBandwidth(self.config.peer_bandwidth, LimitType.DYNAMIC))
+        self._send(SetChunkSize(self.config.out_chunk_size))
+        self._send(UserControl.stream_begin(0))
+        self._command(
+            "_result", cmd.transaction_id,
+            {"fmsVer": FMS_VERSION, "capabilities": CAPABILITIES, "mode": 1.0},
+            status("NetConnection.Connect.Success", "status", "Connection succeeded.",
+                   objectEncoding=self.object_encoding),
+        )
+        log.info("%r connected to app %r", self, app)
+
+    def _create_stream(self, cmd: Command) -> None:
+        if len(self.created) >= self.config.max_streams_per_connection:
+            self._command("_error", cmd.transaction_id, None,
+                          status("NetConnection.Call.Failed", "error", "too many streams"))
+            return
+        sid = self.next_stream_id
+        self.next_stream_id += 1
+        self.created.add(sid)
+        # CMD-9: _result [tid, null, streamId].
+        self._command("_result", cmd.transaction_id, None, float(sid))
+
+    def _stream_name(self, cmd: Command) -> str | None:
+        raw = cmd.arguments[0] if cmd.arguments else None
+        if not isinstance(raw, str):
+            return None
+        # CMD-13: the name may carry "?query"; it is not part of the name.
+        return raw.split("?", 1)[0]
+
+    def _name_problem(self, name: str | None) -> str | None:
+        # ROB-7: empty and path-unsafe names are refused.
+        if not name:
+            return "empty stream name"
+        if len(name) > self.config.max_stream_name:
+            return "stream name too long"
+        if ".." in name or any(c in _UNSAFE_NAME_CHARS for c in name):
+            return "unsafe stream name"
+        return None
+
+    def _publish(self, cmd: Command, msid: int) -> None:
+        name = self._stream_name(cmd)
+        problem = self._name_problem(name)
+        if msid not in self.created:
+            problem = problem or f"publish on message stream {msid}, which was never created"
+        if problem is not None or name is None:
+            self._on_status(msid, "NetStream.Publish.BadName", "error", problem or "bad name")
+            return
+        assert self.app is not None
+        stream = self.registry.get_or_create(self.app, name)
+        if stream.publisher is not None or msid in self.publishing or msid in self.playing:
+            # CMD-14: BadName, level error, the connection is kept.
+            self._on_status(msid, "NetStream.Publish.BadName", "error", f"{name} is already published")
+            log.info("%r duplicate publish of %s/%s refused", self, self.app, name)
+            return
+        stream.start_publish(self)
+        self.publishing[msid] = stream
+        self._send(UserControl.stream_begin(msid))
+        self._on_status(msid, "NetStream.Publish.Start", "status", f"{name} is now published",
+                        details=name)
+        log.info("%r publishing %s/%s", self, self.app, name)
+
+    def _play(self, cmd: Command, msid: int) -> None:
+        name = self._stream_name(cmd)
+        problem = self._name_problem(name)
+        if problem is not None or name is None or msid not in self.created or msid in self.playing:
+            self._on_status(msid, "NetStream.Play.StreamNotFound", "error", problem or "bad play request")
+            return
+        assert self.app is not None
+        stream = self.registry.get(self.app, name)
+        if (stream is None or stream.publisher is None) and self.config.play_unknown == "not_found":
+            # §7.2.2.1 step 5 / CMD-17.
+            self._on_status(msid, "NetStream.Play.StreamNotFound", "error", f"{name} is not published")
+            if stream is not None:
+                self.registry.release_if_unused(stream)
+            return
+        stream = self.registry.get_or_create(self.app, name)
+        # CMD-16 (spec order): StreamBegin, Play.Reset, Play.Start, |RtmpSampleAccess, media.
+        self._send(UserControl.stream_begin(msid))
+        self._on_status(msid, "NetStream.Play.Reset", "status", f"Playing and resetting {name}", details=name)
+        self._on_status(msid, "NetStream.Play.Start", "status", f"Started playing {name}", details=name)
+        self.write(self.conn.send(Data(("|RtmpSampleAccess", True, True)), msid=msid, csid=CSID_COMMAND))
+        self.playing[msid] = stream
+        stream.add_player(self, msid, self.conn.writer.chunk_size)
+        log.info("%r playing %s/%s (publisher %s)", self, self.app, name,
+                 "present" if stream.publisher is not None else "awaited")
+
+    def _pause(self, cmd: Command, msid: int) -> None:
+        stream = self.playing.get(msid)
+        player = stream.players.get(self) if stream is not None else None
+        if stream is None or player is None:
+            return
+        pause = bool(cmd.arguments[0]) if cmd.arguments else True
+        if pause:
+            player.paused = True
+            self._on_status(msid, "NetStream.Pause.Notify", "status", "Paused")
+        else:
+            player.paused = False
+            player.desync()
+            player.waiting_keyframe = True
+            self._send(UserControl.stream_begin(msid))
+            self._on_status(msid, "NetStream.Unpause.Notify", "status", "Unpaused")
+
+    def _delete_stream(self, msid: int) -> None:
+        # §7.2.2.3: deleteStream gets no reply.
+        stream = self.publishing.get(msid)
+        if stream is not None:
+            self._unpublish(msid, stream)
+        stream = self.playing.get(msid)
+        if stream is not None:
+            self._stop_play(msid, stream)
+        self.created.discard(msid)
+
+    def _unpublish(self, msid: int, stream: LiveStream) -> None:
+        self.publishing.pop(msid, None)
+        if stream.publisher is self:
+            stream.end_publish()
+            log.info("%r unpublished %s/%s", self, stream.app, stream.name)
+            if not self.closed:
+                self._on_status(msid, "NetStream.Unpublish.Success", "status", f"{stream.name} unpublished")
+        self.registry.release_if_unused(stream)
+
+    def _stop_play(self, msid: int, stream: LiveStream) -> None:
+        self.playing.pop(msid, None)
+        stream.remove_player(self)
+        self.registry.release_if_unused(stream)
+
+    # -- Sink callbacks from the stream ------------------------------------------------------
+
+    def _msid_of(self, stream: LiveStream) -> int | None:
+        for msid, s in self.playing.items():
+            if s is stream:
+                return msid
+        return None
+
+    def notify_unpublish(self, stream: LiveStream) -> None:
+        msid = self._msid_of(stream)
+        if msid is None:
+            return
+        # CMD-19: StreamEOF and Play.UnpublishNotify.
+        self._send(UserControl.stream_eof(msid))
+        self._on_status(msid, "NetStream.Play.UnpublishNotify", "status", f"{stream.name} is now unpublished")
+
+    def notify_publish(self, stream: LiveStream) -> None:
+        msid = self._msid_of(stream)
+        if msid is None:
+            return
+        self._send(UserControl.stream_begin(msid))
+        self._on_status(msid, "NetStream.Play.PublishNotify", "status", f"{stream.name} is now published")
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0

@@ -1,0 +1,510 @@
+"""Live-stream logic: registry of published names, GOP cache, encode-once fan-out.
+
+Fan-out model
+-------------
+Players of one stream that share a chunk size and a message stream id form a
+:class:`FanoutGroup`. The group owns one :class:`rtmp.chunk.ChunkWriter`-like header state per
+media chunk stream, and encodes every published message **once** in the compressed form that
+follows the previous message of the group (the *relative* variant). The very same bytes
+object is written to every player that is in step.
+
+A player is *in step* on a chunk stream once it has received a message there with a header
+that leaves its receive state equal to the group's. Two more variants cover the other cases
+and are encoded lazily, at most once per message:
+
+* *absolute* (fmt 0): for a player's first message on a chunk stream (TS-13: "the first
+  message a player receives on each csid must be fmt0"), after a join, a drop or a pause;
+* *explicit* (fmt 2 instead of fmt 3): right after an absolute header the receiver's stored
+  delta is the absolute timestamp (§5.3.1.2.4), so a fmt-3 "same delta" header would be
+  misread; the explicit variant states the delta.
+
+Hot path: ``_fanout`` runs once per published message per player, so it is kept to a few
+attribute checks and one write of a shared bytes object for a player in step; everything else
+(joins, drops, pauses, variants) goes through ``_deliver``. Writes go to the sink's transport
+directly when the sink is only a pass-through to it (see :func:`_direct_io`), and the server glue
+coalesces a connection's writes made while handling one read into one ``send`` (server.py).
+
+Slow players (GOP-8): the transport's write buffer is the player's bounded queue. Past
+``player_queue_bytes`` the player stops receiving media; once its backlog is under
+``player_resume_bytes`` it resumes at the next video keyframe, with fresh sequence headers
+if they changed meanwhile. Memory per player is bounded by the queue limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.timestamps import StreamClock
+from rtmpconf.rtmp import amf0, media
+from rtmpconf.rtmp.chunk import HALF_RANGE, TIMESTAMP_MASK, ChunkWriter, encode_chunks_joined
+from rtmpconf.rtmp.session import CSID_AUDIO, CSID_DATA, CSID_VIDEO
+
+log = logging.getLogger("rtmpconf.rtmp.server.streams")
+
+MEDIA_CSID = {8: CSID_AUDIO, 9: CSID_VIDEO, 18: CSID_DATA}
+
+# Per-player, per-csid receive-state relative to the group.
+NEED_ABSOLUTE = 0
+AFTER_ABSOLUTE = 1
+IN_STEP = 2
+
+
+class Sink(Protocol):
+    """What streams need from a player connection (implemented by the server session)."""
+
+    def write(self, data: bytes) -> None: ...
+    def backlog(self) -> int: ...
+    def notify_unpublish(self, stream: LiveStream) -> None: ...
+    def notify_publish(self, stream: LiveStream) -> None: ...
+
+
+@dataclass(slots=True)
+class CachedMessage:
+    """A published message kept for late joiners."""
+
+    type_id: int
+    timestamp: int
+    payload: bytes
+
+
+class GopCache:
+    """Everything since the latest video keyframe, audio included (GOP-2), bounded (GOP-5)."""
+
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self.messages: list[CachedMessage] = []
+        self.bytes = 0
+        self.generation = 0  #: bumped whenever the cache restarts
+        self.overflowed = 0  #: times the bounds were hit
+        self._encoded: dict[tuple[int, int], _EncodedGop] = {}
+
+    def clear(self) -> None:
+        self.messages = []
+        self.bytes = 0
+        self.generation += 1
+        self._encoded.clear()
+
+    def add(self, msg: CachedMessage, keyframe: bool) -> None:
+        if keyframe:
+            self.clear()
+        elif not self.messages:
+            return  # GOP-2/lal: caching starts at a keyframe
+        if len(self.messages) >= self.max_frames or self.bytes + len(msg.payload) > self.max_bytes:
+            # GOP-5: past the bounds the cache is dropped; joiners wait for the next keyframe.
+            self.clear()
+            self.overflowed += 1
+            return
+        self.messages.append(msg)
+        self.bytes += len(msg.payload)
+
+    def encoded(self, chunk_size: int, msid: int, ext_ts_on_fmt3: bool) -> bytes:
+        """The cache as chunk bytes for (chunk size, msid); encoded once, extended as it grows.
+
+        The writer starts fresh, so each chunk stream's first cached message is fmt 0.
+        """
+        key = (chunk_size, msid)
+        enc = self._encoded.get(key)
+        if enc is None:
+            enc = self._encoded[key] = _EncodedGop(ChunkWriter(chunk_size, ext_ts_on_fmt3=ext_ts_on_fmt3))
+        if enc.count < len(self.messages):
+            w = enc.writer
+            new = [w.encode(MEDIA_CSID[m.type_id], m.type_id, msid, m.timestamp, m.payload)
+                   for m in self.messages[enc.count:]]
+            enc.data = b"".join([enc.data, *new])
+            enc.count = len(self.messages)
+        return enc.data
+
+
+class _EncodedGop:
+    __slots__ = ("writer", "count", "data")
+
+    def __init__(self, writer: ChunkWriter) -> None:
+        self.writer = writer
+        self.count = 0
+        self.data = b""
+
+
+class OutgoingMessage:
+    """One published message prepared for a group: its variants, each encoded at most once."""
+
+    __slots__ = ("csid", "type_id", "msid", "timestamp", "payload", "chunk_size", "ext",
+                 "relative", "relative_fmt", "delta", "_absolute", "_explicit", "keyframe")
+
+    def __init__(self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes,
+                 chunk_size: int, ext: bool, relative: bytes, relative_fmt: int, delta: int,
+                 keyframe: bool) -> None:
+        self.csid = csid
+        self.type_id = type_id
+        self.msid = msid
+        self.timestamp = timestamp
+        self.payload = payload
+        self.chunk_size = chunk_size
+        self.ext = ext
+        self.relative = relative
+        self.relative_fmt = relative_fmt
+        self.delta = delta
+        self.keyframe = keyframe
+        self._absolute: bytes | None = None
+        self._explicit: bytes | None = None
+
+    def absolute(self) -> bytes:
+        if self._absolute is None:
+            if self.relative_fmt == 0:
+                self._absolute = self.relative
+            else:
+                self._absolute = encode_chunks_joined(
+                    self.csid, 0, self.timestamp, self.type_id, self.msid, self.payload,
+                    self.chunk_size, self.ext)
+        return self._absolute
+
+    def explicit(self) -> bytes:
+        if self._explicit is None:
+            if self.relative_fmt != 3:
+                self._explicit = self.relative
+            else:
+                self._explicit = encode_chunks_joined(
+                    self.csid, 2, self.delta, self.type_id, self.msid, self.payload,
+                    self.chunk_size, self.ext)
+        return self._explicit
+
+
+@dataclass(eq=False, slots=True)
+class Player:
+    """A playing connection's view, as the fan-out sees it."""
+
+    sink: Sink
+    msid: int
+    chunk_size: int
+    csid_state: dict[int, int] = field(default_factory=lambda: {CSID_AUDIO: 0, CSID_DATA: 0, CSID_VIDEO: 0})
+    waiting_keyframe: bool = False  #: dropped or joined without a usable GOP: wait for a keyframe
+    dropping: bool = False
+    paused: bool = False
+    receive_audio: bool = True
+    receive_video: bool = True
+    headers: dict[int, bytes] = field(default_factory=dict)  #: type id -> header payload it has
+    drops: int = 0  #: times this player fell behind and was dropped to a keyframe
+    delivered: int = 0  #: media messages written
+    #: The sink's write/backlog as the fan-out loop calls them (see _direct_io).
+    write: Callable[[bytes], None] = field(init=False, repr=False)
+    backlog: Callable[[], int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.write, self.backlog = _direct_io(self.sink)
+
+    def desync(self) -> None:
+        for k in self.csid_state:
+            self.csid_state[k] = NEED_ABSOLUTE
+
+
+def _direct_io(sink: Sink) -> tuple[Callable[[bytes], None], Callable[[], int]]:
+    """write/backlog for the fan-out loop.
+
+    A server session's ``write`` only forwards to its transport after a closed-check, and a
+    closed session has already left every stream (``cleanup``), so when the session's transport
+    offers ``fanout_io()`` (server.py's connection) the loop uses that pair directly, saving
+    several Python calls per player per message. Any other sink (tests, doubles) is used as is.
+    """
+    fanout_io = getattr(getattr(sink, "transport", None), "fanout_io", None)
+    if fanout_io is not None:
+        return fanout_io()  # type: ignore[no-any-return]
+    return sink.write, sink.backlog
+
+
+class FanoutGroup:
+    """Players sharing (chunk size, msid): one header state, one encoding per message."""
+
+    def __init__(self, chunk_size: int, msid: int, ext: bool) -> None:
+        self.chunk_size = chunk_size
+        self.msid = msid
+        self.ext = ext
+        self.writer = ChunkWriter(chunk_size, ext_ts_on_fmt3=ext)
+        self.players: list[Player] = []
+
+    def prepare(self, type_id: int, timestamp: int, payload: bytes, keyframe: bool) -> OutgoingMessage:
+        csid = MEDIA_CSID[type_id]
+        fmt, field_ = self.writer.choose(csid, type_id, self.msid, timestamp, len(payload))
+        if fmt == 3 and field_ >= 0xFFFFFF and not self.ext:
+            fmt = 2
+        rel = encode_chunks_joined(csid, fmt, field_, type_id, self.msid, payload, self.chunk_size, self.ext)
+        self.writer._remember(csid, fmt, field_, type_id, self.msid, len(payload))
+        delta = field_ if fmt != 0 else 0
+        return OutgoingMessage(csid, type_id, self.msid, timestamp, payload, self.chunk_size, self.ext,
+                               rel, fmt, delta, keyframe)
+
+
+class LiveStream:
+    """One published name: publisher, cached headers and GOP, players."""
+
+    def __init__(self, app: str, name: str, config: ServerConfig) -> None:
+        self.app = app
+        self.name = name
+        self.config = config
+        self.publisher: Any = None
+        self.metadata: CachedMessage | None = None  #: ["onMetaData", obj] without @setDataFrame
+        self.video_sh: CachedMessage | None = None
+        self.audio_sh: CachedMessage | None = None
+        self.gop = GopCache(config.gop_max_frames, config.gop_max_bytes)
+        self.clock = StreamClock(
+            max_forward_jump_ms=config.max_forward_jump_ms,
+            max_backward_jump_ms=config.max_backward_jump_ms,
+            aac_cadence=config.aac_cadence,
+        )
+        self.groups: dict[tuple[int, int], FanoutGroup] = {}
+        self.players: dict[Sink, Player] = {}
+        self.messages_in = 0
+        self.dropped_player_messages = 0
+
+    # -- publishing ------------------------------------------------------------------------
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.app, self.name)
+
+    def start_publish(self, publisher: Any) -> None:
+        self.publisher = publisher
+        self.metadata = None
+        self.video_sh = None
+        self.audio_sh = None
+        self.gop.clear()
+        self.clock = StreamClock(
+            max_forward_jump_ms=self.config.max_forward_jump_ms,
+            max_backward_jump_ms=self.config.max_backward_jump_ms,
+            aac_cadence=self.config.aac_cadence,
+        )
+        for group in self.groups.values():
+            group.writer.forget()
+        for player in self.players.values():
+            # GOP-7: existing players get the new headers and a keyframe before any frame.
+            player.desync()
+            player.waiting_keyframe = True
+            player.headers.clear()
+            player.sink.notify_publish(self)
+
+    def end_publish(self) -> None:
+        self.publisher = None
+        # GOP-7: clear metadata, sequence headers and GOP; notify players (CMD-19).
+        self.metadata = None
+        self.video_sh = None
+        self.audio_sh = None
+        self.gop.clear()
+        for player in list(self.players.values()):
+            player.sink.notify_unpublish(self)
+            player.desync()
+            player.waiting_keyframe = True
+            player.headers.clear()
+
+    def on_metadata(self, values: tuple[Any, ...], timestamp: int) -> None:
+        """CMD-23: store ["onMetaData", obj] without "@setDataFrame" and relay it."""
+        if values and values[0] == "@setDataFrame":
+            values = values[1:]
+        if not values or values[0] != "onMetaData":
+            return
+        obj = values[1] if len(values) > 1 else amf0.EcmaArray()
+        payload = amf0.encode_all("onMetaData", obj)
+        ts = self.clock.correct(18, timestamp, header=True)
+        self.metadata = CachedMessage(18, ts, payload)
+        self._fanout(18, ts, payload, keyframe=False, is_header=True)
+
+    def on_media(self, type_id: int, timestamp: int, payload: bytes) -> None:
+        self.messages_in += 1
+        if type_id == 9:
+            if media.is_video_sequence_header(payload):
+                ts = self.clock.correct(9, timestamp, header=True)
+                changed = self.video_sh is None or self.video_sh.payload != payload
+                self.video_sh = CachedMessage(9, ts, payload)
+                if changed:
+                    # AV-5: a new sequence header replaces the cache; old frames can't decode.
+                    self.gop.clear()
+                self._fanout(9, ts, payload, keyframe=False, is_header=True)
+                return
+            keyframe = media.is_video_keyframe(payload)
+            ts = self.clock.correct(9, timestamp)
+            self.gop.add(CachedMessage(9, ts, payload), keyframe)
+            self._fanout(9, ts, payload, keyframe=keyframe)
+        else:
+            if media.is_audio_sequence_header(payload):
+                ts = self.clock.correct(8, timestamp, header=True)
+                self.audio_sh = CachedMessage(8, ts, payload)
+                self.clock.set_aac_rate(_aac_rate(payload))
+                self._fanout(8, ts, payload, keyframe=False, is_header=True)
+                return
+            aac = len(payload) > 1 and (payload[0] >> 4) == 10
+            ts = self.clock.correct(8, timestamp, aac_frame=aac)
+            self.gop.add(CachedMessage(8, ts, payload), False)
+            self._fanout(8, ts, payload, keyframe=False)
+
+    # -- players ---------------------------------------------------------------------------
+
+    def add_player(self, sink: Sink, msid: int, chunk_size: int) -> Player:
+        player = Player(sink, msid, chunk_size)
+        key = (chunk_size, msid)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = FanoutGroup(chunk_size, msid, self.config.ext_ts_on_fmt3)
+        group.players.append(player)
+        self.players[sink] = player
+        if self.publisher is not None:
+            self._catch_up(player)
+        else:
+            player.waiting_keyframe = True
+        return player
+
+    def remove_player(self, sink: Sink) -> None:
+        player = self.players.pop(sink, None)
+        if player is None:
+            return
+        key = (player.chunk_size, player.msid)
+        group = self.groups.get(key)
+        if group is not None:
+            group.players = [p for p in group.players if p is not player]
+            if not group.players:
+                del self.groups[key]
+
+    def _headers_bytes(self, player: Player, writer: ChunkWriter, first_ts: int | None) -> list[bytes]:
+        """Metadata and sequence headers the player does not have yet, in GOP-1 order."""
+        out: list[bytes] = []
+        for cached in (self.metadata, self.video_sh, self.audio_sh):
+            if cached is None or player.headers.get(cached.type_id) == cached.payload:
+                continue
+            player.headers[cached.type_id] = cached.payload
+            ts = cached.timestamp
+            if first_ts is not None and _serial_lt(first_ts, ts):
+                ts = first_ts  # GOP-6: header timestamp <= first frame timestamp
+            out.append(writer.encode(MEDIA_CSID[cached.type_id], cached.type_id, player.msid, ts, cached.payload))
+        return out
+
+    def _catch_up(self, player: Player) -> None:
+        """GOP-1: onMetaData, video SH, audio SH, then the cached GOP from its keyframe."""
+        writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
+        first_ts = self.gop.messages[0].timestamp if self.gop.messages else None
+        parts = self._headers_bytes(player, writer, first_ts)
+        if self.gop.messages:
+            parts.append(self.gop.encoded(player.chunk_size, player.msid, self.config.ext_ts_on_fmt3))
+            player.waiting_keyframe = False
+        else:
+            player.waiting_keyframe = self.video_sh is not None
+        if parts:
+            player.sink.write(b"".join(parts))
+        player.desync()
+
+    def _fanout(self, type_id: int, ts: int, payload: bytes, *, keyframe: bool, is_header: bool = False) -> None:
+        limit = self.config.player_queue_bytes
+        audio = type_id == 8
+        video = type_id == 9
+        deliver = self._deliver
+        for group in self.groups.values():
+            players = group.players
+            if not players:
+                continue
+            om = group.prepare(type_id, ts, payload, keyframe)
+            csid = om.csid
+            data = om.relative
+            for player in players:
+                # Fast path, taken by every player in step that is not paused, dropping or
+                # waiting for a keyframe and wants this track: the shared bytes, unless the
+                # queue is over the limit (then _deliver drops it, GOP-8). Same outcome as
+                # _deliver, minus its calls.
+                if (player.csid_state[csid] == IN_STEP and not (player.paused or player.dropping
+                                                                or player.waiting_keyframe)
+                        and not (audio and not player.receive_audio) and not (video and not player.receive_video)
+                        and player.backlog() <= limit):
+                    player.write(data)
+                    if is_header:
+                        player.headers[type_id] = payload
+                    player.delivered += 1
+                else:
+                    deliver(player, om, is_header)
+
+    def _deliver(self, player: Player, om: OutgoingMessage, is_header: bool) -> None:
+        if player.paused:
+            return
+        if (om.type_id == 8 and not player.receive_audio) or (om.type_id == 9 and not player.receive_video):
+            # The player misses this message, so its receive state on the csid no longer matches
+            # the group's compressed encoding: its next message there must be absolute.
+            player.csid_state[om.csid] = NEED_ABSOLUTE
+            return
+        sink = player.sink
+        if player.dropping:
+            if player.backlog() > self.config.player_resume_bytes:
+                self.dropped_player_messages += 1
+                return
+            player.dropping = False
+            player.waiting_keyframe = True
+        elif player.backlog() > self.config.player_queue_bytes:
+            # GOP-8: drop, never buffer without bound; resume at a keyframe.
+            player.dropping = True
+            player.drops += 1
+            player.desync()
+            self.dropped_player_messages += 1
+            log.info("player %r fell behind (%d bytes queued); dropping to the next keyframe",
+                     sink, player.backlog())
+            return
+        if player.waiting_keyframe:
+            if is_header:
+                pass  # headers always go through (they may be the ones the player lacks)
+            elif om.type_id == 9 and om.keyframe:
+                player.waiting_keyframe = False
+                writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
+                missing = self._headers_bytes(player, writer, om.timestamp)
+                if missing:
+                    player.write(b"".join(missing))
+                    player.desync()
+            elif om.type_id == 8 and self.video_sh is None:
+                pass  # GOP-4: audio-only stream, nothing to wait for
+            else:
+                self.dropped_player_messages += 1
+                player.csid_state[om.csid] = NEED_ABSOLUTE  # it missed a message on this csid
+                return
+        state = player.csid_state
+        cs = state[om.csid]
+        if cs == IN_STEP:
+            data = om.relative
+        elif cs == AFTER_ABSOLUTE:
+            data = om.explicit()
+            state[om.csid] = IN_STEP
+        else:
+            data = om.absolute()
+            state[om.csid] = AFTER_ABSOLUTE if om.relative_fmt != 0 else IN_STEP
+        player.write(data)
+        if is_header:
+            player.headers[om.type_id] = om.payload
+        player.delivered += 1
+
+
+def _serial_lt(a: int, b: int) -> bool:
+    return a != b and ((b - a) & TIMESTAMP_MASK) < HALF_RANGE
+
+
+def _aac_rate(payload: bytes) -> int | None:
+    try:
+        tag = media.parse_audio_tag(payload)
+        return media.AudioSpecificConfig.parse(bytes(tag.body)).sample_rate
+    except Exception:  # noqa: BLE001 - a bad ASC only disables cadence correction
+        return None
+
+
+class StreamRegistry:
+    """Published names -> LiveStream; a stream object lives while it has a publisher or players."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.streams: dict[tuple[str, str], LiveStream] = {}
+
+    def get_or_create(self, app: str, name: str) -> LiveStream:
+        s = self.streams.get((app, name))
+        if s is None:
+            s = self.streams[(app, name)] = LiveStream(app, name, self.config)
+        return s
+
+    def get(self, app: str, name: str) -> LiveStream | None:
+        return self.streams.get((app, name))
+
+    def release_if_unused(self, stream: LiveStream) -> None:
+        if stream.publisher is None and not stream.players:
+            self.streams.pop(stream.key, None)
+
