@@ -30,7 +30,7 @@ def corpus() -> list[Any]:
         return []
     entries = tomllib.loads(MANIFEST.read_text()).get("capture", [])
     return [pytest.param(e, id=Path(e["file"]).stem,
-                         marks=pytest.mark.rule(e["rule"], level=e.get("level", "MUST"), section=e.get("section", "")))
+                         marks=pytest.mark.rule(e["rule"]))
             for e in entries]
 
 

@@ -5,7 +5,7 @@ Registered through the ``pytest11`` entry point. It only acts on test items that
 
 Case anatomy (DESIGN.md)::
 
-    @pytest.mark.rule("CH-7", level="MUST", section="5.3.1.2.4")
+    @pytest.mark.rule("CH-7")          # level, section, title and spec link: the catalogue
     async def test_fmt3_new_message_delta(rtmp):
         '''Sends ... Requirement: "..."'''
         async with rtmp.client() as c: ...
@@ -28,7 +28,8 @@ import pytest
 
 from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout, Target
 from rtmpconf.rtmp.errors import RemoteProtocolError
-from rtmpconf.harness.verdict import Finding, Level, Verdict, worst
+from rtmpconf.harness.catalogue import CatalogueError, Rule, catalogue
+from rtmpconf.harness.verdict import Finding, Verdict, cap, worst
 from rtmpconf.harness.wirelog import WireLog
 
 try:  # allure-pytest is a dependency, but keep the plugin importable without it
@@ -43,13 +44,7 @@ CASE_TIMEOUT_S = 30.0
 #: Whole-run budget default (s) (--run-budget).
 RUN_BUDGET_S = 900.0
 
-SECTIONS = {
-    "HS": "1. Handshake", "CH": "2. Chunking", "TS": "3. Timestamps", "CTRL": "4. Control",
-    "CMD": "5. Commands", "AMF": "6. AMF0", "AV": "7. Audio/video payload", "GOP": "8. GOP cache",
-    "ERTMP": "9. Enhanced RTMP", "ROB": "10. Robustness", "INTEROP": "11. Interop", "REPLAY": "12. Replay",
-}
 SEVERITY = {"MUST": "critical", "SHOULD": "normal", "CONV": "minor", "MAY": "trivial", "OBS": "trivial"}
-SPEC_LINK = "https://github.com/veovera/enhanced-rtmp/blob/main/docs/legacy/rtmp-v1-0-spec.pdf"
 
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
@@ -60,9 +55,10 @@ class CaseInfo:
 
     case_id: str
     rule: str
-    level: str
-    section: str
-    requirement: str
+    level: str  #: the rule's level, from the catalogue
+    section: str  #: the catalogue section label ("2. Chunking")
+    requirement: str  #: the case's docstring: what it sends, what it expects
+    rule_info: Rule | None = None
     findings: list[Finding] = field(default_factory=list)
     verdict: Verdict | None = None
     message: str = ""
@@ -123,18 +119,26 @@ def _slug(name: str) -> str:
 
 
 def case_info_for(item: pytest.Item) -> CaseInfo | None:
+    """The case's identity; its rule must be in the catalogue, and the marker names only the rule
+    (and optionally the case slug): level and section come from the catalogue, never the marker."""
     marker = item.get_closest_marker("rule")
     if marker is None:
         return None
-    rule = marker.args[0] if marker.args else marker.kwargs.get("rule_id", "?")
-    level = marker.kwargs.get("level", marker.args[1] if len(marker.args) > 1 else "MUST")
-    section = marker.kwargs.get("section", marker.args[2] if len(marker.args) > 2 else "")
+    rule_id = marker.args[0] if marker.args else marker.kwargs.get("rule_id", "?")
+    extra = (set(marker.kwargs) - {"rule_id", "id"}) | ({"level/section"} if len(marker.args) > 1 else set())
+    if extra:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.rule takes the rule ID only (and id=); "
+                                f"{', '.join(sorted(extra))} come from the catalogue")
+    try:
+        rule = catalogue().rule(rule_id)
+    except CatalogueError as exc:
+        raise pytest.UsageError(f"{item.nodeid}: {exc}") from exc
     func = getattr(item, "function", None)
     slug = marker.kwargs.get("id") or _slug(getattr(func, "__name__", item.name))
     callspec = getattr(item, "callspec", None)
-    case_id = f"{rule}/{slug}" + (f"[{callspec.id}]" if callspec is not None else "")
+    case_id = f"{rule_id}/{slug}" + (f"[{callspec.id}]" if callspec is not None else "")
     doc = inspect.getdoc(func) or ""
-    return CaseInfo(case_id, rule, level, section, doc)
+    return CaseInfo(case_id, rule_id, rule.level.value, rule.section.label, doc, rule)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
@@ -166,7 +170,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if info is None:
                 continue
             req = " ".join(info.requirement.split())
-            tw.line(f"{info.case_id:60s} {info.level:6s} §{info.section:10s} {req[:160]}")
+            title = info.rule_info.title if info.rule_info else ""
+            tw.line(f"{info.case_id:60s} {info.level:6s} {title[:60]:60s} {req[:100]}")
         tw.line(f"{sum(1 for i in selected if _CASE_KEY in i.stash)} cases")
         deselected.extend(selected)
         selected = []
@@ -311,21 +316,17 @@ class CaseContext:
         return c
 
     def judge(self, *findings: Finding | list[Finding]) -> Verdict:
-        """Record findings and turn the verdict into the pytest outcome."""
+        """Record findings (each capped by its rule's level) and turn the verdict into the pytest
+        outcome."""
         flat: list[Finding] = []
         for f in findings:
             flat.extend(f if isinstance(f, list) else [f])
-        self.info.findings.extend(flat)
-        verdict = worst(self.info.findings)
-        self.info.verdict = verdict
-        bad = [f for f in self.info.findings if f.verdict.rank >= Verdict.NON_STRICT.rank]
-        self.info.message = "; ".join(f.line() for f in (bad or self.info.findings))[:2000]
-        strict = self.item.config.getoption("--rtmp-strict")
-        if verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
-            pytest.fail(self.info.message, pytrace=False)
-        if verdict is Verdict.ERROR and not self.info.findings:
-            self.info.error = "the checker produced no findings"
-        return verdict
+        self.info.findings.extend(capped(self.info, f) for f in flat)
+        if not self.info.findings:
+            self.info.verdict = Verdict.ERROR
+            self.info.error = self.info.message = "the checker produced no findings"
+            return Verdict.ERROR
+        return conclude(self.info, self.item.config)
 
 
 @pytest.fixture
@@ -368,8 +369,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     budget = config.getoption("--run-budget")
     elapsed = time.monotonic() - config._rtmp_start  # type: ignore[attr-defined]
     if elapsed > budget:
-        info.verdict = Verdict.ERROR
-        info.error = info.message = f"not run: the run budget of {budget:g} s was used up"
+        info.findings.append(Finding(info.rule, Verdict.NOT_RUN, f"the run budget of {budget:g} s was used up"))
+        conclude(info, config)
         return True
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     watchdog = min(config.getoption("--case-timeout"), max(1.0, budget - elapsed))
@@ -377,21 +378,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     try:
         asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), watchdog))
     except asyncio.TimeoutError:
-        _fail(info, f"case watchdog: no verdict within {watchdog:g} s (target too slow or hung)")
+        _fail(info, f"case watchdog: no verdict within {watchdog:g} s (target too slow or hung)", config)
     except StepTimeout as exc:
-        _fail(info, f"no answer from the target: {exc}")
+        _fail(info, f"no answer from the target: {exc}", config)
     except PeerClosed as exc:
-        _fail(info, f"{exc}")
+        _fail(info, f"{exc}", config)
     except (pytest.fail.Exception, pytest.skip.Exception):
         raise
     except ConnectionRefusedError as exc:
-        _fail(info, f"target refused the connection: {exc}")
+        _fail(info, f"target refused the connection: {exc}", config)
     except RemoteProtocolError as exc:
         # The target sent bytes the client could not decode: the target's fault, with a rule.
-        info.findings.append(Finding(exc.rule or info.rule, Verdict.FAIL, f"target sent malformed data: {exc}"))
-        info.verdict = Verdict.FAIL
-        info.message = f"target sent malformed data: {exc}"
-        pytest.fail(info.message, pytrace=False)
+        rule = exc.rule if exc.rule and exc.rule in catalogue() else info.rule
+        info.findings.append(capped(info, Finding(rule, Verdict.FAIL, f"target sent malformed data: {exc}")))
+        conclude(info, config)
     except Exception as exc:  # noqa: BLE001 - a harness bug must not look like a target failure
         info.verdict = Verdict.ERROR
         info.error = info.message = f"{type(exc).__name__}: {exc}"
@@ -403,28 +403,60 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-def _fail(info: CaseInfo, message: str) -> None:
-    info.findings.append(Finding(info.rule, Verdict.FAIL, message))
-    info.verdict = Verdict.FAIL
-    info.message = message
-    pytest.fail(message, pytrace=False)
+def capped(info: CaseInfo, finding: Finding) -> Finding:
+    """``finding`` at most as severe as its rule's level allows (DESIGN.md: the catalogue level
+    caps the verdict; a checker never decides severity on its own)."""
+    try:
+        rule = catalogue().rule(finding.rule)
+    except CatalogueError:
+        # A checker citing a rule the catalogue lacks is a harness bug: never a verdict on the target.
+        return Finding(finding.rule, Verdict.ERROR, f"harness bug: finding cites a rule the catalogue lacks: "
+                       f"{finding.line()}")
+    return cap(finding, rule.level)
+
+
+def conclude(info: CaseInfo, config: pytest.Config) -> Verdict:
+    """The case verdict from its findings, turned into the pytest outcome: FAIL (or NON-STRICT
+    with --strict) fails the test, NOT-RUN skips it (JUnit <skipped>), a harness ERROR errors."""
+    verdict = worst(info.findings)
+    info.verdict = verdict
+    bad = [f for f in info.findings if f.verdict.rank >= Verdict.NON_STRICT.rank]
+    shown = bad or [f for f in info.findings if f.verdict is Verdict.NOT_RUN] or info.findings
+    info.message = "; ".join(f.line() for f in shown)[:2000]
+    strict = config.getoption("--rtmp-strict")
+    if verdict is Verdict.ERROR:
+        info.error = info.message
+    elif verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
+        pytest.fail(info.message, pytrace=False)
+    elif verdict is Verdict.NOT_RUN:
+        pytest.skip(f"NOT-RUN: {info.message}")
+    return verdict
+
+
+def _fail(info: CaseInfo, message: str, config: pytest.Config) -> None:
+    """The scenario itself showed a violation (no answer, a close, malformed bytes): a finding
+    against the case's rule, capped by its level like any other."""
+    info.findings.append(capped(info, Finding(info.rule, Verdict.FAIL, message)))
+    conclude(info, config)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     info = item.stash.get(_CASE_KEY, None)
     if info is None or allure is None:
         return
-    prefix = info.rule.split("-")[0]
-    allure.dynamic.epic(SECTIONS.get(prefix, prefix))
-    allure.dynamic.feature(info.rule)
+    rule = info.rule_info
+    assert rule is not None
     # The report's tree: catalogue section > rule > case.
-    allure.dynamic.parent_suite(SECTIONS.get(prefix, prefix))
-    allure.dynamic.suite(info.rule)
+    allure.dynamic.epic(rule.section.label)
+    allure.dynamic.feature(rule.label)
+    allure.dynamic.parent_suite(rule.section.label)
+    allure.dynamic.suite(rule.label)
     allure.dynamic.title(info.case_id)
     allure.dynamic.story(info.case_id)
-    allure.dynamic.severity(SEVERITY.get(Level.parse(info.level).value, "normal"))
+    allure.dynamic.severity(SEVERITY.get(rule.level.value, "normal"))
     allure.dynamic.tag(info.level)
-    allure.dynamic.link(SPEC_LINK, name=f"RTMP 1.0 §{info.section}" if info.section else "RTMP 1.0 spec")
+    for link in rule.spec:
+        allure.dynamic.link(link.url, name=link.name)
     if info.requirement:
         allure.dynamic.description(info.requirement)
 
@@ -463,7 +495,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call":
         if info.verdict is None:
             if report.skipped:
-                info.verdict = Verdict.UNIMPLEMENTED
+                # Skipped before a verdict (a program is missing, root is needed): not a verdict
+                # on the target.
+                info.verdict = Verdict.NOT_RUN
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                info.message = info.message or str(reason).removeprefix("Skipped: ")
             elif report.failed:
                 info.verdict = Verdict.ERROR
                 info.message = info.message or str(report.longrepr)[-2000:]
@@ -496,8 +532,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tw = terminalreporter
     tw.section("RTMP conformance verdicts")
     for v in Verdict:
-        if counts.get(v.value):
+        if counts.get(v.value) and v is not Verdict.NOT_RUN:
             tw.line(f"{v.value:14s} {counts[v.value]}")
+    not_run = [c for c in cases if c.verdict is Verdict.NOT_RUN]
+    if not_run:
+        # Apart from the verdicts: these say nothing about the target.
+        tw.line(f"not run        {len(not_run)} (no verdict on the target)")
+        reasons: dict[str, list[str]] = {}
+        for c in not_run:
+            reasons.setdefault(c.message.removeprefix("NOT-RUN: ")[:160], []).append(c.case_id)
+        for reason, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1]))[:15]:
+            tw.line(f"  NOT-RUN     {len(ids):3d} x {reason}" + (f" ({ids[0]})" if len(ids) == 1 else ""))
     for c in cases:
         if c.expected:
             tw.line(f"  EXPECTED    {c.case_id}: {(c.verdict or Verdict.ERROR).value} — {c.expected[:200]}")
@@ -524,8 +569,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not cases or not path:
         return
     manifest = config._rtmp_manifest  # type: ignore[attr-defined]
+    from rtmpconf import __version__
+    from rtmpconf.harness.catalogue import version as catalogue_version
+
     out = {
         "target": config.getoption("--target") or config.getoption("--target-server") or "embedded reference server",
+        "suite_version": __version__,
+        "catalogue_version": catalogue_version(),
         "manifest": str(manifest.path) if manifest is not None else None,
         "target_restarts": list(getattr(getattr(config, "_rtmp_target_handle", None), "restarts", [])),
         "strict": bool(config.getoption("--rtmp-strict")),
@@ -537,7 +587,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         v = (c.verdict or Verdict.ERROR).value
         out["counts"][v] = out["counts"].get(v, 0) + 1  # type: ignore[index, union-attr]
         out["cases"].append({  # type: ignore[union-attr]
-            "id": c.case_id, "rule": c.rule, "level": c.level, "section": c.section, "verdict": v,
+            "id": c.case_id, "rule": c.rule, "rule_title": c.rule_info.title if c.rule_info else "",
+            "level": c.level, "section": c.section, "verdict": v,
             "duration": round(c.duration, 4), "message": c.message,
             "expected_deviation": c.expected, "stale_manifest_entry": c.stale,
             "target_died_after": c.crashed_target,
