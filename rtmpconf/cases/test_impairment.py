@@ -72,7 +72,7 @@ SLOW_S, RECOVER_S, LINK_KBPS = 14.0, 4.0, 500.0
 
 
 def enabled_profiles(config: pytest.Config, default: tuple[str, ...]) -> list[str]:
-    cli = config.getoption("--impair", None)
+    cli = config.getoption("--rtmp-impair", None)
     if cli:
         return [cli]
     env = os.environ.get(ENV, "").strip().lower()
@@ -85,7 +85,7 @@ def enabled_profiles(config: pytest.Config, default: tuple[str, ...]) -> list[st
 
 def impairment_requested(config: pytest.Config) -> bool:
     """--impair or RTMPCONF_IMPAIRMENT asked for the slow impairment cases."""
-    return bool(config.getoption("--impair", None)) or os.environ.get(ENV, "").strip().lower() not in (
+    return bool(config.getoption("--rtmp-impair", None)) or os.environ.get(ENV, "").strip().lower() not in (
         "", "0", "no", "false")
 
 
@@ -129,6 +129,7 @@ def client_maker(rtmp: Any, profile: Profile | None, tag: str) -> MakeClient:
     def make(target: Target, label: str) -> RtmpClient:
         c = RtmpClient(target, timeout=rtmp.timeout + slack_s(profile),
                        label=f"{rtmp.info.case_id} [{tag}] {label}")
+        c.roles = rtmp.roles
         rtmp.clients.append(c)
         rtmp.info.logs.append(c.log)
         return c

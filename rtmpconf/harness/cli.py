@@ -7,8 +7,37 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: no traceback reaches a user (RTMPCONF_DEBUG=1 shows one for a bug report)."""
+    import os
+
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("rtmpconf: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`rtmpconf analyze FILE | head -1`): stop quietly, as a CLI killed
+        # by SIGPIPE would.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, not a traceback
+        if os.environ.get("RTMPCONF_DEBUG"):
+            raise
+        print(f"rtmpconf: internal error: {type(exc).__name__}: {exc} (run with RTMPCONF_DEBUG=1 for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from rtmpconf import __version__
+
     parser = argparse.ArgumentParser(prog="rtmpconf", description="RTMP conformance suite and reference server")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"rtmpconf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from rtmpconf.reference_server.__main__ import build_parser, serve
 
@@ -73,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
         names = [t.strip() for t in args.targets.split(",") if t.strip()]
         unknown = [n for n in names if n not in SERVER_NAMES]
-        if unknown:
-            parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(SERVER_NAMES)}")
+        if unknown or not names:
+            p_matrix.error(f"argument --targets: unknown target(s) {', '.join(unknown) or '(none given)'}; "
+                           f"choose from {', '.join(SERVER_NAMES)}")
         extra = (["--interop"] if args.interop else []) + [f"--case={g}" for g in args.case]
         return matrix(names, extra, build_html=not args.no_html)
     parser.error(f"unknown command {args.command}")
