@@ -134,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
                               publish_name=config.getoption("--rtmp-publish-name", None),
                               play_name=config.getoption("--rtmp-play-name", None))
     except TargetError as exc:
-        raise pytest.UsageError(f"--rtmp-target: {exc}") from exc
+        raise pytest.UsageError(str(exc)) from exc
     #: The user's URL with app and name templates applied; for a started server, the templates only.
     config._rtmp_target_parsed = parsed  # type: ignore[attr-defined]
     path = config.getoption("--rtmp-manifest", None)

@@ -116,7 +116,7 @@ def _target_args(args: argparse.Namespace) -> list[str]:
 
 #: pytest's exit statuses -> ours (README, "Exit codes"): 0 no FAIL, 1 a FAIL (or ERROR, or
 #: NON-STRICT with --strict), 2 usage or configuration error, 3 target unreachable / not RTMP.
-_EXIT = {0: 0, 1: 1, 2: 130, 3: 3, 4: 2}
+_EXIT = {0: 0, 1: 1, 2: 2, 3: 3, 4: 2}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,11 +126,19 @@ def run(args: argparse.Namespace) -> int:
         print("rtmpconf run: error: give --target or --target-server, not both", file=sys.stderr)
         return 2
     url = args.target or os.environ.get("RTMP_TARGET")
-    if url:
-        try:
-            Target.parse(url, app=args.app, publish_name=args.publish_name, play_name=args.play_name)
-        except TargetError as exc:
-            print(f"rtmpconf run: error: --target: {exc}", file=sys.stderr)
+    try:
+        Target.parse(url or "rtmp://127.0.0.1/live", app=args.app, publish_name=args.publish_name,
+                     play_name=args.play_name)
+    except TargetError as exc:
+        print(f"rtmpconf run: error: {'--target: ' if 'template' not in str(exc) and '{name}' not in str(exc) else ''}"
+              f"{exc}", file=sys.stderr)
+        return 2
+    if args.impair:
+        from rtmpconf.harness.impair.profiles import PROFILES
+
+        if args.impair not in PROFILES:
+            print(f"rtmpconf run: error: --impair {args.impair!r}: choose one of {', '.join(PROFILES)}",
+                  file=sys.stderr)
             return 2
     if args.manifest and not Path(args.manifest).is_file():
         print(f"rtmpconf run: error: --manifest {args.manifest}: no such file", file=sys.stderr)
