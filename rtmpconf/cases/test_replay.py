@@ -20,7 +20,7 @@ from rtmpconf.harness.capture.replay import replay_capture
 from rtmpconf.harness.capture.sessions import read_capture
 from rtmpconf.harness.verdict import Finding, Verdict, failed
 
-CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+from rtmpconf.paths import CAPTURES  # noqa: E402 - beside the other module constants
 MANIFEST = CAPTURES / "manifest.toml"
 
 
