@@ -206,7 +206,6 @@ class RtmpServer:
             lambda: _ConnectionProtocol(self), self.config.host, self.config.port,
             reuse_address=True, backlog=4096,
         )
-        log.info("listening on rtmp://%s:%d", self.config.host, self.port)
         if self.config.http:
             from rtmpconf.reference_server.http.server import HttpServer
 
@@ -217,6 +216,8 @@ class RtmpServer:
                 self.http = None
                 await self.close()
                 raise
+        # Logged after the HTTP side: a starter reading stderr for this line then knows both ports.
+        log.info("listening on rtmp://%s:%d", self.config.host, self.port)
 
     @property
     def http_port(self) -> int | None:

@@ -139,7 +139,7 @@ def check_segment_timeline(segments: Sequence[FetchedSegment], *, max_gap_s: flo
         d = (tb[0] - ta[1]) & _MASK33
         if d >= 1 << 32:
             d -= 1 << 33
-        if d <= 0:
+        if d < 0:
             return [failed("HLS-7", f"segment {b.entry.seq} starts {d / 90:.1f} ms before the end of segment "
                                     f"{a.entry.seq} without EXT-X-DISCONTINUITY (negative timestamp delta)",
                            expected="DTS increasing across segments, or EXT-X-DISCONTINUITY",
@@ -172,7 +172,7 @@ def check_discontinuity_marked(before: Sequence[FetchedSegment], after: Sequence
     marked = entry.discontinuity or any(s.discontinuity for s in between)
     if marked:
         return [passed("HLS-7", f"EXT-X-DISCONTINUITY before segment {entry.seq} after the republish")]
-    if d <= 0 or d > 2 * 90000:
+    if d < 0 or d > 2 * 90000:
         return [failed("HLS-7", f"after the republish the timeline jumps {d / 90:.0f} ms between segments "
                                 f"{a.entry.seq} and {b.entry.seq} with no EXT-X-DISCONTINUITY",
                        expected="EXT-X-DISCONTINUITY", actual="none")]

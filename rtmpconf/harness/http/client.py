@@ -84,10 +84,13 @@ class HttpResponse:
 async def http_get(url: str, *, timeout: float = 5.0, read_for: float | None = None, max_bytes: int | None = None,
                    method: str = "GET", label: str = "", logs: list[HttpWireLog] | None = None,
                    headers: list[tuple[str, str]] | None = None,
-                   until: object = None) -> HttpResponse:
+                   until: object = None, idle: float | None = None,
+                   head_seen: asyncio.Event | None = None) -> HttpResponse:
     """GET ``url``. A live body is read for ``read_for`` seconds after the response head (or up
     to ``max_bytes``, or until ``until(body_so_far)`` is true), then the connection is closed.
-    ``timeout`` bounds the connect and the response head; every wait has a deadline."""
+    ``timeout`` bounds the connect and the response head; every wait has a deadline. With
+    ``idle``, a body that stays silent that long (after its first byte) is done. ``head_seen`` is
+    set when the response head arrived (the server has registered the viewer)."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise HttpError(f"not an http:// URL: {url}")
@@ -122,6 +125,8 @@ async def http_get(url: str, *, timeout: float = 5.0, read_for: float | None = N
             if event is h11.NEED_DATA:
                 now = time.monotonic()
                 deadline = body_deadline if body_deadline is not None else head_deadline
+                if idle is not None and result.first_byte is not None:
+                    deadline = min(deadline, (result.reads[-1][0] if result.reads else now) + idle)
                 if now >= deadline:
                     if resp is None:
                         raise HttpError(f"no response head from {url} within {timeout:g} s")
@@ -155,6 +160,8 @@ async def http_get(url: str, *, timeout: float = 5.0, read_for: float | None = N
                     body_deadline = time.monotonic() + read_for
                 else:
                     body_deadline = time.monotonic() + timeout
+                if head_seen is not None:
+                    head_seen.set()
             elif isinstance(event, h11.InformationalResponse):
                 continue
             elif isinstance(event, h11.Data):
