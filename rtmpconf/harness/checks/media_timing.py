@@ -92,6 +92,10 @@ def check_same_timing(rule: str, protocol: str, sent: Sequence[Frame], got: Sequ
                 out.append(passed(rule, f"{protocol}: CompositionTime honoured on {len(pairs)} video frames"))
     if not offsets:
         return [not_run(rule, f"{protocol}: no delivered frame matched a published one")]
+    if len(offsets) == 2 and abs(offsets["audio"] - offsets["video"]) > TOLERANCE_MS:
+        out.append(failed(rule, f"{protocol}: audio and video were shifted by different offsets",
+                          expected="one offset for both tracks",
+                          actual=f"video {offsets['video']:+.1f} ms, audio {offsets['audio']:+.1f} ms"))
     return out
 
 
