@@ -34,10 +34,10 @@ class MediaPlaylist:
 
 
 def parse_m3u8(text: str | bytes) -> MediaPlaylist:
+    early: list[str] = []
     if isinstance(text, bytes):
         if text.startswith(b"\xef\xbb\xbf"):
-            pl = MediaPlaylist(text.decode("utf-8", "replace"))
-            pl.errors.append("line 1: byte order mark (§4.1: MUST NOT contain a BOM)")
+            early.append("line 1: byte order mark (§4.1: MUST NOT contain a BOM)")
             text = text[3:]
         try:
             text = text.decode("utf-8")
@@ -46,6 +46,7 @@ def parse_m3u8(text: str | bytes) -> MediaPlaylist:
             pl.errors.append(f"not UTF-8 (§4.1): {exc}")
             return pl
     pl = MediaPlaylist(text)
+    pl.errors.extend(early)
     lines = text.splitlines()
     if not lines or lines[0].rstrip() != "#EXTM3U":
         pl.errors.append("line 1: the first line is not #EXTM3U (§4.3.1.1)")
