@@ -126,6 +126,9 @@ class _HttpConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if len(req.target) + sum(len(k) + len(v) + 4 for k, v in req.headers) > MAX_REQUEST_HEAD:
+            self._error(431, "request head too large")
+            return
         method = req.method.decode("ascii", "replace")
         target = req.target.decode("ascii", "replace").split("?", 1)[0]
         self.server.requests += 1
