@@ -90,6 +90,18 @@ async def test_target_duration_constant(rtmp, http):
     rtmp.judge(why if why else check_target_constant(run.playlists))
 
 
+@pytest.mark.rule("HLS-4", id="gop-longer-than-fragment")
+async def test_target_duration_constant_with_long_gop(rtmp, http):
+    """Publishes 15 s with a keyframe every 3 s in three steps, reloading the playlist after each
+    (servers that size the target from the longest segment seen are tempted to raise it).
+
+    Requirement (RFC 8216 §6.2.1): "The EXT-X-TARGETDURATION value MUST NOT change."
+    """
+    run, why = await run_hls(rtmp, http, "HLS-4", steps=(6000, 10000, 15000), download=False,
+                             stream=media(seconds=16.0, bframes=0, gop=75))
+    rtmp.judge(why if why else check_target_constant(run.playlists))
+
+
 @pytest.mark.rule("HLS-5")
 async def test_segments_carry_pat_pmt(rtmp, http):
     """Downloads every segment listed after 14 s of media.

@@ -20,15 +20,16 @@ from rtmpconf.harness.checks.media_timing import check_same_timing
 from rtmpconf.harness.http.flv import parse_flv
 from rtmpconf.harness.http.frames import flv_frames
 from rtmpconf.harness.http.scenarios import live_pull, sent_frames
+from rtmpconf.harness.testmedia import make_h264_aac
 from rtmpconf.harness.verdict import Finding, Verdict
 
 
-async def pull_flv(rtmp, http, rule: str):
+async def pull_flv(rtmp, http, rule: str, stream=None):
     """The live pull, or the finding that says why there is none."""
     missing = http.missing("flv", rule)
     if missing is not None:
         return None, missing
-    got = await live_pull(rtmp, http, ["flv"])
+    got = await live_pull(rtmp, http, ["flv"], stream=stream)
     pull = got["flv"]
     if pull.error is not None:
         return None, Finding(rule, Verdict.FAIL, f"HTTP-FLV request failed: {pull.error}")
@@ -67,6 +68,17 @@ async def test_flv_header_flags(rtmp, http):
     Requirement (FLV §E.2): TypeFlagsAudio/TypeFlagsVideo "audio/video tags are present".
     """
     got, why = await pull_flv(rtmp, http, "HFLV-3")
+    rtmp.judge(why if why else check_flv_flags(parse_flv(got["flv"].resp.body)))
+
+
+@pytest.mark.rule("HFLV-3", id="video-only-stream")
+async def test_flv_header_flags_video_only(rtmp, http):
+    """Publishes H.264 without any audio (no audio sequence header, no audio frame).
+
+    Requirement (FLV §E.2): TypeFlagsAudio means "audio tags are present": a video-only stream
+    must not announce audio (flv.js / mpegts.js wait for an audio track the header announces).
+    """
+    got, why = await pull_flv(rtmp, http, "HFLV-3", stream=make_h264_aac(seconds=4.0, audio=False, gop=25))
     rtmp.judge(why if why else check_flv_flags(parse_flv(got["flv"].resp.body)))
 
 

@@ -28,9 +28,9 @@ PLAYLIST_WAIT_S = 6.0
 
 
 @functools.lru_cache(maxsize=4)
-def media(seconds: float = 8.0, bframes: int = 2) -> TestStream:
-    """H.264 (1 s GOPs, B-frames: CompositionTime matters) + 48 kHz AAC, 25 fps."""
-    return make_h264_aac(seconds=seconds, bframes=bframes, gop=25)
+def media(seconds: float = 8.0, bframes: int = 2, gop: int = 25) -> TestStream:
+    """H.264 (1 s GOPs by default, B-frames: CompositionTime matters) + 48 kHz AAC, 25 fps."""
+    return make_h264_aac(seconds=seconds, bframes=bframes, gop=gop)
 
 
 def published(stream: TestStream, until_ms: int | None = None, from_ms: int = 0, *, shift: int = 0) -> list[MediaTag]:
