@@ -62,6 +62,9 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
+        if type(exc).__name__ == "HttpListenError":
+            print(f"error: {exc.strerror}", file=sys.stderr)
+            return 1
         print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0

@@ -284,6 +284,10 @@ class _HttpConnection(asyncio.Protocol):
                 self.close()
 
 
+class HttpListenError(OSError):
+    """The HTTP port could not be bound (the message names it)."""
+
+
 class HttpServer:
     """The HTTP listener sharing an RtmpServer's registry."""
 
@@ -303,8 +307,12 @@ class HttpServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _HttpConnection(self), self.config.host,
-                                                self.config.http_port, reuse_address=True, backlog=1024)
+        try:
+            self._server = await loop.create_server(lambda: _HttpConnection(self), self.config.host,
+                                                    self.config.http_port, reuse_address=True, backlog=1024)
+        except OSError as exc:
+            raise HttpListenError(exc.errno, f"cannot listen on http://{self.config.host}:{self.config.http_port}: "
+                                             f"{exc.strerror or exc}") from exc
         log.info("listening on http://%s:%d", self.config.host, self.port)
 
     async def close(self) -> None:
