@@ -221,7 +221,7 @@ def hls_run(server: str) -> dict[str, Any]:
     from rtmpconf.harness.targets import ReferenceServerProcess
 
     driver: Any = (ReferenceServerProcess(extra_args=("--log-level", "WARNING")) if server == "reference"
-                   else NginxRtmp())
+                   else NginxRtmp(hls=True))
     target = driver.start()
     try:
         return asyncio.run(hls_delay(target.port, f"http://127.0.0.1:{driver.http_port}/hls/avail.m3u8"))

@@ -100,9 +100,10 @@ class NginxRtmp:
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     extra_app_directives: list[str] = field(default_factory=list)
-    #: HLS (``hls on``, 2 s fragments) served by nginx's http module on this port (0 = off).
+    #: HLS (``hls on``, 2 s fragments) served by nginx's http module on ``http_port`` (a free port
+    #: at start). Off unless asked: --target-server nginx-rtmp asks (the HTTP cases judge it).
     http_port: int | None = None
-    hls: bool = True
+    hls: bool = False
 
     def config(self) -> str:
         module = nginx_rtmp_module()
@@ -291,7 +292,7 @@ def _port_listening(port: int) -> bool:
 def make_server(name: str) -> ServerDriver:
     """Driver by name, as used by --target-server."""
     if name == "nginx-rtmp":
-        return NginxRtmp()
+        return NginxRtmp(hls=True)
     if name == "node-media-server":
         return NodeMediaServer()
     if name == "ffmpeg-listen":
