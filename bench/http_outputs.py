@@ -3,10 +3,13 @@ run, the same generator), and HLS segment availability delay (reference vs nginx
 
 HTTP-FLV fan-out: one real-rate publisher (harness.load: 720p25 H.264 + AAC padded to 2.5 Mbit/s,
 keyframe every 2.4 s) publishes; N light HTTP-FLV players (HTTP/1.0 GET, close-delimited body;
-only FLV tag headers are walked) join once the stream runs. After a settle second, every player's
-video frames are counted over a measuring window against the publish rate; a step is *sustained*
-when every player got at least 99.9 % of the frames published in the window (one frame of slack
-at each edge). Steps: 25, 50, 100, 200, 400 ... players, stopping at the first step not sustained.
+only FLV tag headers and each video frame's latency marker are read) join once the stream runs.
+After a settle time, the frames each player receives in a measuring window are checked by the
+sequence numbers of the load publisher's markers; a step is *sustained* when less than 0.1 % are
+missing and the players together received at least 95 % of what was published in the window
+(they keep up); publish->play latency comes from the markers' send times. Steps: 25, 50, 100, 200, 400 ... players, stopping at the first step not sustained
+or when the player process itself used most of a core (then the count is the generator's limit,
+reported as such, and a floor for the server).
 Server CPU seconds over the window / (players x window) = CPU per player-second, compared at the
 largest step both servers sustained.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from statistics import median
 from typing import Any
@@ -33,24 +37,39 @@ STEPS = (25, 50, 100, 200, 400, 800)
 WINDOW_S = 6.0
 SETTLE_S = 1.5
 SUSTAIN_FRACTION = 0.999
+#: Players together must receive this share of the frames published in the window.
+KEEP_UP_FRACTION = 0.95
+#: The player process at this many cores is the bottleneck: the sweep stops, the figure is a floor.
+GENERATOR_SATURATED = 0.85
 HLS_SECONDS = 16.0
 POLL_S = 0.05
 
 
 class FlvCounter:
-    """Walks an FLV body's tag headers (skipping data by arithmetic): video frames with arrival times."""
+    """Walks an FLV body's tag headers, reading only each video frame's latency marker (the load
+    publisher's SEI: send time and sequence number) and skipping the rest by arithmetic."""
 
-    __slots__ = ("buf", "skip", "started", "video_times", "bytes", "error")
+    __slots__ = ("buf", "bytes", "error", "latencies_ms", "seqs", "skip", "started", "times")
 
     def __init__(self) -> None:
         self.buf = b""
         self.skip = 0
         self.started = False
-        self.video_times: list[float] = []
+        self.seqs: list[int] = []
+        self.times: list[float] = []
+        self.latencies_ms: list[float] = []
         self.bytes = 0
         self.error: str | None = None
 
-    def feed(self, data: bytes, now: float) -> None:
+    def feed(self, data: bytes, now: float, wall_ns: int) -> None:
+        from rtmpconf.harness.load.media import (
+            MARKER_PEEK,
+            MARKER_PREFIX,
+            MARKER_PREFIX_AT,
+            MARKER_SEQ_AT,
+            MARKER_TIME_AT,
+        )
+
         self.bytes += len(data)
         if self.skip >= len(data):
             self.skip -= len(data)
@@ -64,23 +83,39 @@ class FlvCounter:
                 return
             pos = 13
             self.started = True
-        while len(data) - pos >= 11:
+        n = len(data)
+        while n - pos >= 11:
             size = int.from_bytes(data[pos + 1:pos + 4], "big")
-            if data[pos] & 0x1F == 9 and len(data) > pos + 12 and data[pos + 12] == 1:  # AVC NALU (not the SH)
-                self.video_times.append(now)
-            end = pos + 11 + size + 4
-            if end > len(data):
-                self.skip = end - len(data)
-                pos = len(data)
+            body = pos + 11
+            if data[pos] & 0x1F == 9 and size >= MARKER_PEEK:
+                if n - body < MARKER_PEEK:
+                    break  # wait for the marker bytes
+                if data[body + 1] == 1 and data[body + MARKER_PREFIX_AT:body + MARKER_TIME_AT] == MARKER_PREFIX:
+                    self.seqs.append(int(data[body + MARKER_SEQ_AT + 2:body + MARKER_SEQ_AT + 8], 16))
+                    self.times.append(now)
+                    sent = int(data[body + MARKER_TIME_AT:body + MARKER_TIME_AT + 16], 16)
+                    self.latencies_ms.append((wall_ns - sent) / 1e6)
+            end = body + size + 4
+            if end > n:
+                self.skip = end - n
+                pos = n
                 break
             pos = end
         self.buf = data[pos:]
+
+    def missing(self, t0: float, t1: float) -> tuple[int, int]:
+        """(frames expected, frames missing) by sequence number over frames that arrived in [t0, t1)."""
+        seqs = sorted({s for s, t in zip(self.seqs, self.times) if t0 <= t < t1})
+        if not seqs:
+            return 0, 0
+        want = seqs[-1] - seqs[0] + 1
+        return want, want - len(seqs)
 
 
 async def flv_player(host: str, port: int, path: str, counter: FlvCounter, stop: asyncio.Event) -> None:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         counter.error = f"connect: {exc}"
         return
     writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
@@ -98,7 +133,7 @@ async def flv_player(host: str, port: int, path: str, counter: FlvCounter, stop:
             return
         loop = asyncio.get_running_loop()
         if rest:
-            counter.feed(rest, loop.time())
+            counter.feed(rest, loop.time(), time.time_ns())
         while not stop.is_set():
             read = asyncio.ensure_future(reader.read(262144))
             waiter = asyncio.ensure_future(stop.wait())
@@ -111,8 +146,8 @@ async def flv_player(host: str, port: int, path: str, counter: FlvCounter, stop:
             if not data:
                 counter.error = counter.error or "server closed the body"
                 break
-            counter.feed(data, loop.time())
-    except (OSError, asyncio.TimeoutError) as exc:
+            counter.feed(data, loop.time(), time.time_ns())
+    except (TimeoutError, OSError) as exc:
         counter.error = f"{type(exc).__name__}: {exc}"
     finally:
         writer.close()
@@ -132,22 +167,32 @@ async def flv_step(rtmp_port: int, http_port: int, pid: int, players: int, path_
         tasks = [asyncio.create_task(flv_player("127.0.0.1", http_port, path_of(name), c, stop)) for c in counters]
         loop = asyncio.get_running_loop()
         await asyncio.sleep(SETTLE_S)
-        t0, cpu0 = loop.time(), cpu_seconds(pid)
+        t0, cpu0, gen0 = loop.time(), cpu_seconds(pid), cpu_seconds(os.getpid())
         await asyncio.sleep(WINDOW_S)
-        t1, cpu1 = loop.time(), cpu_seconds(pid)
+        t1, cpu1, gen1 = loop.time(), cpu_seconds(pid), cpu_seconds(os.getpid())
         stop.set()
         await asyncio.wait(tasks, timeout=10)
     finally:
         await pub.stop()
     fps = media.frames_per_second
     expected = fps * (t1 - t0)
-    got = [sum(1 for t in c.video_times if t0 <= t < t1) for c in counters]
+    per_player = [c.missing(t0, t1) for c in counters]
+    want = sum(w for w, _ in per_player)
+    lost = sum(m for _, m in per_player)
     errors = [c.error for c in counters if c.error and "closed the body" not in c.error]
-    worst = min(got) if got else 0
-    sustained = not errors and worst >= expected * SUSTAIN_FRACTION - 2
+    starved = sum(1 for w, _ in per_player if w < expected * 0.5)  # got far fewer frames than published
+    # Keeping up: no frame lost (by sequence number) and the players together received what was
+    # published in the window (a generator or server that falls behind shows up here first).
+    keeps_up = want >= KEEP_UP_FRACTION * expected * players
+    sustained = not errors and not starved and keeps_up and want > 0 and lost / want < 1 - SUSTAIN_FRACTION
+    lat = sorted(x for c in counters for x, t in zip(c.latencies_ms, c.times) if t0 <= t < t1)
     cpu = cpu1 - cpu0
-    return {"players": players, "sustained": sustained, "frames_expected": round(expected, 1),
-            "frames_worst_player": worst, "frames_median_player": median(got) if got else 0,
+    gen = (gen1 - gen0) / (t1 - t0)
+    return {"players": players, "sustained": sustained, "generator_cores": round(gen, 3),
+            "generator_saturated": gen >= GENERATOR_SATURATED, "frames_expected": round(expected, 1),
+            "frames_in_window": want, "frames_missing": lost, "players_starved": starved,
+            "latency_ms_p50": round(lat[len(lat) // 2], 1) if lat else None,
+            "latency_ms_p99": round(lat[int(len(lat) * 0.99)], 1) if lat else None,
             "server_cpu_s": round(cpu, 3), "server_cores": round(cpu / (t1 - t0), 3),
             "cpu_s_per_player_s": round(cpu / (players * (t1 - t0)), 6),
             "received_mbit_s": round(sum(c.bytes for c in counters) * 8 / 1e6 / (t1 - t0 + SETTLE_S), 1),
@@ -168,13 +213,23 @@ def flv_sweep(server: str) -> dict[str, Any]:
                                      lambda name: f"/live/{name}.flv"))
             steps.append(r)
             print(f"   {server} http-flv {n:4d} players: sustained={r['sustained']} cores={r['server_cores']} "
-                  f"worst={r['frames_worst_player']}/{r['frames_expected']}", flush=True)
-            if not r["sustained"]:
+                  f"generator={r['generator_cores']} missing={r['frames_missing']}/{r['frames_in_window']} "
+                  f"latency p50={r['latency_ms_p50']} ms",
+                  flush=True)
+            if not r["sustained"] or r["generator_saturated"]:
                 break
     finally:
         driver.stop()
     best = max((s["players"] for s in steps if s["sustained"]), default=0)
-    return {"steps": steps, "max_players_sustained": best}
+    last = steps[-1] if steps else {}
+    if last.get("generator_saturated"):
+        limit = "generator (one process reading every player's body)"
+    elif last.get("server_cores", 0) >= GENERATOR_SATURATED:
+        limit = "server (a core busy)"
+    else:
+        limit = "neither process reached a core: CPU shared with other work on this machine"
+    return {"steps": steps, "max_players_sustained": best, "limit": limit,
+            "load_average": os.getloadavg()[0]}
 
 
 async def hls_delay(rtmp_port: int, playlist_url: str) -> dict[str, Any]:
@@ -244,6 +299,8 @@ def main() -> dict[str, Any]:
     headline = {
         "http_flv_max_players_reference": fanout["reference"]["max_players_sustained"],
         "http_flv_max_players_node_media_server": fanout["node-media-server"]["max_players_sustained"],
+        "http_flv_limit_reference": fanout["reference"]["limit"],
+        "http_flv_limit_node_media_server": fanout["node-media-server"]["limit"],
         "http_flv_cpu_s_per_player_s_compared_at": at,
         "http_flv_cpu_s_per_player_s_reference": cost["reference"],
         "http_flv_cpu_s_per_player_s_node_media_server": cost["node-media-server"],
