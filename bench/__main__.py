@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark; JSON in reports/bench/, headlines in summary.json.
 
-``python -m bench NAME ...`` runs only the named ones (chunk_decode, analyze, compare, latency,
+``python -m bench NAME ...`` runs only the named ones (chunk_decode, analyze, compare, latency, http_outputs,
 suite_time, determinism, plot).
 """
 
