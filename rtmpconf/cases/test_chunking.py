@@ -228,8 +228,9 @@ async def test_hundred_distinct_csids(rtmp):
     async with session(rtmp) as c:
         await ready(c)
         tids = [float(i + 2) for i in range(100)]
-        data = b"".join(c.conn.send(create_stream(t), csid=3 + i) for i, t in enumerate(tids))
-        await c.send_raw(data)
+        for i, t in enumerate(tids):
+            c.queue(create_stream(t), csid=3 + i)
+        await c.flush()
         await attempt(c.wait_reply(tids[-1], "createStream", timeout=ANSWER_S))
     rtmp.judge(check_answered(c.log, tids, rule="CH-4", what="100 commands on 100 csids",
                               close_verdict=Verdict.NON_STRICT))
@@ -733,12 +734,14 @@ async def test_set_chunk_size_and_message_in_one_write(rtmp, variant):
     """
     async with session(rtmp) as c:
         await ready(c)
-        data = c.conn.send(SetChunkSize(4096)) + c.conn.send(create_stream(2.0, 3000), csid=FRESH_CSID)
+        c.queue(SetChunkSize(4096))
+        c.queue(create_stream(2.0, 3000), csid=FRESH_CSID)
         tids = [2.0]
         if variant == "raise-then-lower":
-            data += c.conn.send(SetChunkSize(128)) + c.conn.send(create_stream(3.0, 1000), csid=FRESH_CSID)
+            c.queue(SetChunkSize(128))
+            c.queue(create_stream(3.0, 1000), csid=FRESH_CSID)
             tids.append(3.0)
-        await c.send_raw(data)
+        await c.flush()
         await attempt(c.wait_reply(tids[-1], "createStream", timeout=ANSWER_S))
     rtmp.judge(check_answered(c.log, tids, rule="CH-16", what="messages glued to Set Chunk Size in one write"))
 

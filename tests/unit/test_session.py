@@ -8,8 +8,8 @@ import pytest
 
 from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
 from rtmpconf.rtmp.messages import (
-    Acknowledgement, Aggregate, Command, Data, SetPeerBandwidth, UserControl, UserControlEvent,
-    WindowAckSize, decode_message, encode_message, SetChunkSize, Audio,
+    Acknowledgement, Aggregate, Audio, Command, Data, SetChunkSize, SetPeerBandwidth, UserControl,
+    UserControlEvent, WindowAckSize, decode_message, encode_message,
 )
 from rtmpconf.rtmp.session import NEED_DATA, Connection, HandshakeComplete, MessageReceived, Role
 
@@ -33,10 +33,9 @@ def test_bytes_after_c2_in_the_same_read_are_kept() -> None:
     client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
     server.receive_data(client.data_to_send())
     client.receive_data(server.data_to_send())
-    c2 = client.data_to_send()
     client.next_event()
-    connect = client.send(Command("connect", 1.0, {"app": "live"}))
-    server.receive_data(c2 + connect)
+    client.send(Command("connect", 1.0, {"app": "live"}))
+    server.receive_data(client.data_to_send())  # C2 + connect
     events = server.events()
     assert isinstance(events[0], HandshakeComplete)
     assert isinstance(events[1], MessageReceived) and events[1].message == Command("connect", 1.0, {"app": "live"})
@@ -47,10 +46,10 @@ def test_every_split_of_a_whole_session() -> None:
     c0c1 = client.data_to_send()
     server.receive_data(c0c1)
     client.receive_data(server.data_to_send())
-    c2 = client.data_to_send()
     client.next_event()
-    stream = c0c1 + c2 + client.send(SetChunkSize(64)) + client.send(
-        Command("connect", 1.0, {"app": "live", "tcUrl": "rtmp://x/live" * 10}))
+    client.send(SetChunkSize(64))
+    client.send(Command("connect", 1.0, {"app": "live", "tcUrl": "rtmp://x/live" * 10}))
+    stream = c0c1 + client.data_to_send()  # C0 C1, then C2 + Set Chunk Size + connect
     for cut in range(0, len(stream), 97):
         s = Connection(Role.SERVER)
         s.receive_data(stream[:cut]) if cut else None
@@ -61,10 +60,12 @@ def test_every_split_of_a_whole_session() -> None:
 
 def test_auto_ack_at_window() -> None:
     client, server = pair()
-    server.receive_data(client.send(WindowAckSize(1000)))
+    client.send(WindowAckSize(1000))
+    server.receive_data(client.data_to_send())
     received(server)
     for i in range(5):
-        server.receive_data(client.send(Audio(bytes(400)), msid=1, timestamp=i))
+        client.send(Audio(bytes(400)), msid=1, timestamp=i)
+        server.receive_data(client.data_to_send())
     client.receive_data(server.data_to_send())
     acks = [e.message for e in received(client) if isinstance(e.message, Acknowledgement)]
     assert len(acks) >= 2
@@ -73,7 +74,8 @@ def test_auto_ack_at_window() -> None:
 
 def test_ping_is_answered_byte_exactly() -> None:
     client, server = pair()
-    server.receive_data(client.send(UserControl.ping_request(0x01020304)))
+    client.send(UserControl.ping_request(0x01020304))
+    server.receive_data(client.data_to_send())
     received(server)
     client.receive_data(server.data_to_send())
     msgs = received(client)
@@ -84,7 +86,8 @@ def test_set_peer_bandwidth_limit_types() -> None:
     # CTRL-4: Hard 1e6 -> Dynamic 2e6 (applies) -> Soft 5e5 (applies) -> Dynamic 9e6 (ignored).
     client, server = pair()
     for size, kind in ((1_000_000, 0), (2_000_000, 2), (500_000, 1), (9_000_000, 2)):
-        client.receive_data(server.send(SetPeerBandwidth(size, kind)))
+        server.send(SetPeerBandwidth(size, kind))
+        client.receive_data(server.data_to_send())
     received(client)
     assert client.peer_bandwidth == 500_000
     server.receive_data(client.data_to_send())
@@ -100,9 +103,9 @@ def test_send_before_handshake_refused() -> None:
 
 def test_protocol_error_comes_after_earlier_events() -> None:
     client, server = pair()
-    good = client.send(Command("connect", 1.0, {"app": "live"}))
-    bad = bytes([0xC9]) + b"x"  # fmt 3 on a fresh chunk stream
-    server.receive_data(good + bad)
+    client.send(Command("connect", 1.0, {"app": "live"}))
+    client.send_raw(bytes([0xC9]) + b"x")  # fmt 3 on a fresh chunk stream
+    server.receive_data(client.data_to_send())
     assert isinstance(server.next_event(), MessageReceived)
     with pytest.raises(RemoteProtocolError):
         server.next_event()
@@ -142,9 +145,12 @@ def test_need_data_sentinel() -> None:
 def test_acks_stay_on_window_boundaries() -> None:
     # CTRL-1: 5400 bytes in 300-byte reads with a 1000-byte window cross 5 boundaries: 5 acks.
     client, server = pair()
-    server.receive_data(client.send(WindowAckSize(1000)))
+    client.send(WindowAckSize(1000))
+    server.receive_data(client.data_to_send())
     received(server)
-    data = b"".join(client.send(Audio(bytes(300 - 12)), msid=1, timestamp=i) for i in range(20))
+    for i in range(20):
+        client.send(Audio(bytes(300 - 12)), msid=1, timestamp=i)
+    data = client.data_to_send()
     expected = 1  # the read that carried Window Ack Size already crossed three windows
     for off in range(0, len(data), 300):
         before = server.bytes_received
@@ -154,3 +160,4 @@ def test_acks_stay_on_window_boundaries() -> None:
     acks = [e.message.sequence for e in received(client) if isinstance(e.message, Acknowledgement)]
     assert len(acks) == expected  # one per read that crosses a window boundary, no drift
     assert acks == sorted(acks)
+
