@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,14 @@ from rtmpconf.harness.checks.handshake import (
     check_version_reply,
 )
 from rtmpconf.harness.client import RtmpClient
-from rtmpconf.harness.scenarios import ANSWER_S, attempt, connect_object, fresh_session, session
+from rtmpconf.harness.scenarios import (
+    ANSWER_S,
+    ScriptedHandshake,
+    attempt,
+    connect_object,
+    fresh_session,
+    session,
+)
 from rtmpconf.harness.verdict import Verdict
 from rtmpconf.harness.wirelog import S2C
 from rtmpconf.rtmp.handshake import (
@@ -42,32 +47,6 @@ QUIET_S = 0.3
 
 
 # -- scenario helpers ------------------------------------------------------------------------------
-
-
-class ScriptedHandshake(ClientHandshake):
-    """A client handshake whose C1 can be altered and whose C2 can be held back.
-
-    With ``hold_c2`` the C2 the core computes is kept in ``held_c2`` instead of being sent, so a
-    case writes it itself: whole, split, altered or late.
-    """
-
-    def __init__(self, *, hold_c2: bool = False, c1_tamper: Callable[[bytes], bytes] | None = None,
-                 **kw: Any) -> None:
-        self.hold_c2 = hold_c2
-        self.held_c2: bytes | None = None
-        self._c1_tamper = c1_tamper
-        super().__init__(**kw)
-
-    def initial_bytes(self) -> bytes:
-        data = super().initial_bytes()
-        return self._c1_tamper(data) if self._c1_tamper is not None else data
-
-    def data_to_send(self) -> bytes:
-        out = super().data_to_send()
-        if self.hold_c2 and out and self.held_c2 is None and self.c2 is not None and out.endswith(self.c2):
-            self.held_c2 = self.c2
-            out = out[:-len(self.c2)]
-        return out
 
 
 def queue_connect(c: RtmpClient) -> None:
