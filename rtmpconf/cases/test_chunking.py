@@ -18,13 +18,21 @@ from rtmpconf.harness.checks.chunking import (
     check_answered,
     check_chunk_headers,
     check_chunk_size_announcement,
+    check_glued_trigger,
     check_header_efficiency,
     check_msid,
     check_relayed,
     check_survived_or_closed,
 )
 from rtmpconf.harness.client import RtmpClient
-from rtmpconf.harness.scenarios import ANSWER_S, attempt, fresh_session, session
+from rtmpconf.harness.scenarios import (
+    ANSWER_S,
+    ScriptedHandshake,
+    attempt,
+    connect_object,
+    fresh_session,
+    session,
+)
 from rtmpconf.harness.testmedia import TestStream, make_h264_aac
 from rtmpconf.harness.verdict import Verdict
 from rtmpconf.rtmp import amf0
@@ -34,10 +42,14 @@ from rtmpconf.rtmp.messages import (
     Audio,
     Command,
     Data,
+    LimitType,
     SetChunkSize,
+    SetPeerBandwidth,
     UnknownMessage,
     UserControl,
+    UserControlEvent,
     Video,
+    WindowAckSize,
     encode_message,
 )
 
@@ -228,8 +240,9 @@ async def test_hundred_distinct_csids(rtmp):
     async with session(rtmp) as c:
         await ready(c)
         tids = [float(i + 2) for i in range(100)]
-        data = b"".join(c.conn.send(create_stream(t), csid=3 + i) for i, t in enumerate(tids))
-        await c.send_raw(data)
+        for i, t in enumerate(tids):
+            c.queue(create_stream(t), csid=3 + i)
+        await c.flush()
         await attempt(c.wait_reply(tids[-1], "createStream", timeout=ANSWER_S))
     rtmp.judge(check_answered(c.log, tids, rule="CH-4", what="100 commands on 100 csids",
                               close_verdict=Verdict.NON_STRICT))
@@ -733,12 +746,14 @@ async def test_set_chunk_size_and_message_in_one_write(rtmp, variant):
     """
     async with session(rtmp) as c:
         await ready(c)
-        data = c.conn.send(SetChunkSize(4096)) + c.conn.send(create_stream(2.0, 3000), csid=FRESH_CSID)
+        c.queue(SetChunkSize(4096))
+        c.queue(create_stream(2.0, 3000), csid=FRESH_CSID)
         tids = [2.0]
         if variant == "raise-then-lower":
-            data += c.conn.send(SetChunkSize(128)) + c.conn.send(create_stream(3.0, 1000), csid=FRESH_CSID)
+            c.queue(SetChunkSize(128))
+            c.queue(create_stream(3.0, 1000), csid=FRESH_CSID)
             tids.append(3.0)
-        await c.send_raw(data)
+        await c.flush()
         await attempt(c.wait_reply(tids[-1], "createStream", timeout=ANSWER_S))
     rtmp.judge(check_answered(c.log, tids, rule="CH-16", what="messages glued to Set Chunk Size in one write"))
 
@@ -867,3 +882,121 @@ async def test_server_control_on_csid2(rtmp):
         await attempt(pub.probe())
     rtmp.judge(check_chunk_headers(pub.log))
 
+
+
+# -- CH-5: automatic replies glued to commands ------------------------------------------------------------
+#
+# Each case writes a trigger of an automatic reply (Set Peer Bandwidth -> Window Ack Size, PingRequest ->
+# PingResponse, crossing the ack window -> Acknowledgement) and commands in ONE write, before connect is
+# answered: the automatic reply is then the first message the server encodes on csid 2 and the connect
+# answer (Window Ack Size, Set Peer Bandwidth, Set Chunk Size on csid 2) is compressed against it. A
+# server that queues automatic replies apart from command replies writes the answer first, so csid 2
+# opens with a compressed header its peer cannot decode. (Later in a session the same reordering can
+# stay invisible on the wire: both headers may happen to be fmt 1.)
+
+#: Set Peer Bandwidth the glued-write case announces: odd, so no server's own window equals it.
+GLUED_PEER_BANDWIDTH = 1_234_567
+#: PingRequest value of the glued-write case (the probe's values start at 0x5EED0001).
+GLUED_PING = 0x0BADCAFE
+
+
+def _window_reply(m: Any) -> bool:
+    return m.raw.type_id == 5 and int.from_bytes(m.raw.payload[:4], "big") == GLUED_PEER_BANDWIDTH
+
+
+def _ack(m: Any) -> bool:
+    return m.raw.type_id == 3
+
+
+async def _answers(c: RtmpClient, last_tid: float) -> None:
+    """Wait for the last transaction's answer, then a ping round trip: whatever the server wrote
+    for the glued read (an automatic reply it held back, too) is in the log by then."""
+    await attempt(c.wait_reply(last_tid, "glued commands", timeout=ANSWER_S))
+    await attempt(c.probe(timeout=SETTLE_S))
+
+
+@pytest.mark.rule("CH-5")
+async def test_c2_peer_bandwidth_connect_one_write(rtmp):
+    """Sends C2 + Set Peer Bandwidth 1 234 567 (Hard) + connect (tid 1) in one write, so the
+    server's Window Acknowledgement Size reply and its connect answer come from one read.
+
+    Requirement (§5.3.1.2.1): type 0 "MUST be used at the start of a chunk stream"; the reply
+    to Set Peer Bandwidth (§5.4.5: "respond with a Window Acknowledgement Size message") is
+    the server's first message on csid 2, so it must also be the first written.
+    """
+    async with session(rtmp, handshake=ScriptedHandshake(hold_c2=True)) as c:
+        await c.handshake()
+        c.queue_raw(c.conn.handshake.held_c2)
+        c.queue(SetPeerBandwidth(GLUED_PEER_BANDWIDTH, LimitType.HARD))  # 02 | ts 0 | len 5 | type 6 | msid 0
+        c.queue(Command("connect", 1.0, connect_object(c.target)))
+        await c.flush()
+        await _answers(c, 1.0)
+    rtmp.judge(check_glued_trigger(c.log, [1.0], trigger="C2 + Set Peer Bandwidth + connect",
+                                   reply="Window Acknowledgement Size 1234567", is_reply=_window_reply))
+
+
+@pytest.mark.rule("CH-5")
+async def test_ping_connect_create_stream_one_write(rtmp):
+    """After the handshake, sends PingRequest 0x0BADCAFE + connect (tid 1) + createStream (tid 2)
+    in one write: the PingResponse and the answers to both commands come from one read.
+
+    Requirement (§5.3.1.2.1): type 0 "MUST be used at the start of a chunk stream"; the
+    PingResponse (§7.1.7) is the server's first message on csid 2, so it must be written first.
+    """
+    async with session(rtmp) as c:
+        await c.handshake()
+        c.queue(UserControl.ping_request(GLUED_PING))
+        c.queue(Command("connect", 1.0, connect_object(c.target)))
+        c.queue(create_stream(2.0))
+        await c.flush()
+        await _answers(c, 2.0)
+    want = GLUED_PING.to_bytes(4, "big")
+    rtmp.judge(check_glued_trigger(
+        c.log, [1.0, 2.0], trigger="PingRequest + connect + createStream", reply="PingResponse",
+        is_reply=lambda m: isinstance(m.message, UserControl) and m.message.event == UserControlEvent.PING_RESPONSE
+        and m.message.data[:4] == want))
+
+
+@pytest.mark.rule("CH-5")
+async def test_publisher_data_across_ack_window_and_connect_one_write(rtmp):
+    """After the handshake, sends Window Acknowledgement Size 4096, three 2000-byte audio messages
+    on message stream 1 (6 KB of publisher data: more than a window, whether the server counts
+    the handshake bytes or not) and connect (tid 1) in one write.
+
+    Requirement (§5.3.1.2.1): type 0 "MUST be used at the start of a chunk stream"; the
+    Acknowledgement due after 4096 bytes (§5.4.4) is the server's first message on csid 2.
+    (Media before publish is ignored by a server, ROB-6; only its bytes count here.)
+    """
+    async with session(rtmp) as c:
+        await c.handshake()
+        c.queue(WindowAckSize(4096))
+        for i in range(3):
+            c.queue(Audio(audio(i, 2000)), msid=1, timestamp=20 * i)
+        c.queue(Command("connect", 1.0, connect_object(c.target)))
+        await c.flush()
+        await _answers(c, 1.0)
+    rtmp.judge(check_glued_trigger(c.log, [1.0], trigger="6 KB of audio across a 4096-byte window + connect",
+                                   reply="Acknowledgement", is_reply=_ack))
+
+
+@pytest.mark.rule("CH-5")
+async def test_chunk_size_window_connect_one_write(rtmp):
+    """After the handshake, sends Set Chunk Size 4096 + Window Acknowledgement Size 2048 + a
+    3000-byte connect (tid 1, padded by an extra string property) in one 4096-size chunk, in one
+    write: the window is crossed by the very read that announces it.
+
+    Requirement (§5.3.1.2.1): type 0 "MUST be used at the start of a chunk stream"; the
+    Acknowledgement due after 2048 bytes (§5.4.4) is the server's first message on csid 2, and
+    the connect must be read at the new chunk size (CH-16).
+    """
+    async with session(rtmp) as c:
+        await c.handshake()
+        c.queue(SetChunkSize(4096))
+        c.queue(WindowAckSize(2048))
+        obj = connect_object(c.target)
+        base = len(encode_message(Command("connect", 1.0, {**obj, "padding": ""}))[1])
+        c.queue(Command("connect", 1.0, {**obj, "padding": "x" * (3000 - base)}))
+        await c.flush()
+        await _answers(c, 1.0)
+    rtmp.judge(check_glued_trigger(c.log, [1.0], trigger="Set Chunk Size + Window Ack Size + connect",
+                                   reply="Acknowledgement", is_reply=_ack))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,14 @@ from rtmpconf.harness.checks.handshake import (
     check_version_reply,
 )
 from rtmpconf.harness.client import RtmpClient
-from rtmpconf.harness.scenarios import ANSWER_S, attempt, connect_object, fresh_session, session
+from rtmpconf.harness.scenarios import (
+    ANSWER_S,
+    ScriptedHandshake,
+    attempt,
+    connect_object,
+    fresh_session,
+    session,
+)
 from rtmpconf.harness.verdict import Verdict
 from rtmpconf.harness.wirelog import S2C
 from rtmpconf.rtmp.handshake import (
@@ -44,35 +49,9 @@ QUIET_S = 0.3
 # -- scenario helpers ------------------------------------------------------------------------------
 
 
-class ScriptedHandshake(ClientHandshake):
-    """A client handshake whose C1 can be altered and whose C2 can be held back.
-
-    With ``hold_c2`` the C2 the core computes is kept in ``held_c2`` instead of being sent, so a
-    case writes it itself: whole, split, altered or late.
-    """
-
-    def __init__(self, *, hold_c2: bool = False, c1_tamper: Callable[[bytes], bytes] | None = None,
-                 **kw: Any) -> None:
-        self.hold_c2 = hold_c2
-        self.held_c2: bytes | None = None
-        self._c1_tamper = c1_tamper
-        super().__init__(**kw)
-
-    def initial_bytes(self) -> bytes:
-        data = super().initial_bytes()
-        return self._c1_tamper(data) if self._c1_tamper is not None else data
-
-    def data_to_send(self) -> bytes:
-        out = super().data_to_send()
-        if self.hold_c2 and out and self.held_c2 is None and self.c2 is not None and out.endswith(self.c2):
-            self.held_c2 = self.c2
-            out = out[:-len(self.c2)]
-        return out
-
-
-def connect_bytes(c: RtmpClient) -> bytes:
-    """The connect command (tid 1) the harness client sends, encoded on c's chunk writer."""
-    return c.conn.send(Command("connect", 1.0, connect_object(c.target)))
+def queue_connect(c: RtmpClient) -> None:
+    """Queue the connect command (tid 1) the harness client sends; the next write carries it."""
+    c.queue(Command("connect", 1.0, connect_object(c.target)))
 
 
 async def read_until(c: RtmpClient, nbytes: int, timeout: float) -> None:
@@ -135,7 +114,9 @@ async def test_last_c2_byte_glued_to_connect(rtmp):
         await c.handshake()
         c2 = c.conn.handshake.held_c2
         await c.send_raw(c2[:HANDSHAKE_SIZE - 1])
-        await c.send_raw(c2[HANDSHAKE_SIZE - 1:] + connect_bytes(c))
+        c.queue_raw(c2[HANDSHAKE_SIZE - 1:])
+        queue_connect(c)
+        await c.flush()
         await attempt(c.wait_reply(1.0, "connect", timeout=ANSWER_S))
     rtmp.judge(check_c2_boundary(c.log, expect_connect=True, what="C2's last byte came with the connect"))
 
@@ -157,7 +138,8 @@ async def test_wrong_c2_length_not_parsed(rtmp, variant):
         await c.handshake()
         c2 = c.conn.handshake.held_c2
         await c.send_raw(c2[:-1] if variant == "c2-one-byte-short" else c2 + b"\x03")
-        await attempt(c.send_raw(connect_bytes(c)))
+        queue_connect(c)
+        await attempt(c.flush())
         await attempt(c.wait_reply(1.0, "connect", timeout=QUIET_S))
     after = await fresh_session(rtmp)
     what = "C2 one byte short" if variant == "c2-one-byte-short" else "C2 one byte long (+0x03)"
@@ -177,7 +159,7 @@ async def test_unknown_c0_version(rtmp, version):
     a hang or echoing the unknown version is not.
     """
     async with session(rtmp, handshake=ClientHandshake(version=version)) as c:
-        await c.send_raw(c.conn.data_to_send())  # C0 (the version under test) + simple C1
+        await c.flush()  # C0 (the version under test) + simple C1
         await read_until(c, S0S1S2_SIZE, ANSWER_S / 2)
     after = await fresh_session(rtmp)
     rtmp.judge(check_version_reply(c.log, version, after=after))
@@ -192,7 +174,7 @@ async def test_rtmpe_c0_not_plain(rtmp):
     """
     hs = ClientHandshake(version=6, mode=HandshakeMode.DIGEST, scheme=DigestScheme.SCHEME0)
     async with session(rtmp, handshake=hs) as c:
-        await c.send_raw(c.conn.data_to_send())  # C0 = 6 + digest C1
+        await c.flush()  # C0 = 6 + digest C1
         await read_until(c, S0S1S2_SIZE, ANSWER_S / 2)
     after = await fresh_session(rtmp)
     rtmp.judge(check_version_reply(c.log, 6, after=after))
@@ -217,7 +199,9 @@ async def test_s2_waits_for_whole_c1(rtmp):
         await c.collect(0.08)
         await c.send_raw(c0c1[-1:])
         await c.handshake()
-        await c.send_raw(c.conn.handshake.held_c2 + connect_bytes(c))
+        c.queue_raw(c.conn.handshake.held_c2)
+        queue_connect(c)
+        await c.flush()
         await attempt(c.wait_reply(1.0, "connect", timeout=ANSWER_S))
     rtmp.judge(check_s2_after_c1(c.log))
 
@@ -246,8 +230,10 @@ async def test_c2_connect_create_stream_one_write(rtmp):
     """
     async with session(rtmp, handshake=ScriptedHandshake(hold_c2=True)) as c:
         await c.handshake()
-        create = c.conn.send(Command("createStream", 2.0, None))
-        await c.send_raw(c.conn.handshake.held_c2 + connect_bytes(c) + create)
+        c.queue_raw(c.conn.handshake.held_c2)
+        queue_connect(c)
+        c.queue(Command("createStream", 2.0, None))
+        await c.flush()
         await attempt(c.wait_reply(2.0, "createStream", timeout=ANSWER_S))
     rtmp.judge(check_handshake_completes(c.log, rule="HS-6", what="C2, connect and createStream shared a write"))
 
@@ -276,7 +262,9 @@ async def test_random_c2_accepted(rtmp):
     """
     async with session(rtmp, handshake=ScriptedHandshake(hold_c2=True)) as c:
         await c.handshake()
-        await c.send_raw(os.urandom(HANDSHAKE_SIZE) + connect_bytes(c))
+        c.queue_raw(os.urandom(HANDSHAKE_SIZE))  # a C2 that echoes nothing
+        queue_connect(c)
+        await c.flush()
         await attempt(c.wait_reply(1.0, "connect", timeout=ANSWER_S))
     rtmp.judge(check_handshake_completes(c.log, rule="HS-9", what="C2 was random bytes",
                                          verdict=Verdict.NON_STRICT))

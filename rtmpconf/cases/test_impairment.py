@@ -334,7 +334,7 @@ async def test_publisher_link_cut_mid_chunk(rtmp, mode):
             await player.play(name)
             await pub.publish_media([t for t in stream.tags if t.timestamp - stream.start_ms < 300])
             await pub.probe("publisher settle", timeout=3.0)
-            data = pub.conn.send(Video(key.payload), msid=pub.stream_id or 1, timestamp=key.timestamp)
+            data = await pub.prepare(Video(key.payload), msid=pub.stream_id or 1, timestamp=key.timestamp)
             # First chunk = 1-byte basic header + 11/7/3-byte message header (fmt 0/1/2) + 128 payload
             # bytes; then a 1-byte fmt-3 header; the proxy stops 60 bytes into the second chunk's payload.
             first_header = 1 + (11, 7, 3, 0)[data[0] >> 6]

@@ -202,7 +202,7 @@ async def test_publisher_reset_frees_name(rtmp, cut):
         await pub.publish_media(head[3:])
         await probe_all(pub)
         if cut == "mid-chunk":
-            data = pub.conn.send(Video(key.payload), msid=pub.stream_id or 1, timestamp=key.timestamp)
+            data = await pub.prepare(Video(key.payload), msid=pub.stream_id or 1, timestamp=key.timestamp)
             # First chunk = 1-byte basic header + 11/7/3-byte message header (fmt 0/1/2) + 128 payload
             # bytes; then a 1-byte fmt-3 header; stop 60 bytes into the second chunk's payload.
             first_header = 1 + (11, 7, 3, 0)[data[0] >> 6]

@@ -4,6 +4,12 @@ Every step that waits on the network has a deadline; a missed deadline raises
 :class:`StepTimeout` naming the step, so a silent target never hangs a run. The client can
 send anything the core's writer can produce, including illegal encodings (``send_raw``,
 ``send_planned``).
+
+Every byte goes through the connection's one outgoing buffer (``rtmp.session``), so messages,
+raw and planned bytes and the automatic replies (acks, ping responses) reach the socket in
+the order they were encoded. ``queue``/``queue_raw`` add to the buffer without writing;
+``flush`` writes everything queued as one TCP write: that is how a case glues several
+messages (or a trigger of an automatic reply and a command) into one segment.
 """
 
 from __future__ import annotations
@@ -20,11 +26,10 @@ from rtmpconf.rtmp.chunk import ExtTsDialect, MessagePlan
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake, DigestScheme, HandshakeMode
 from rtmpconf.rtmp.messages import (
-    Audio, Command, Data, Message, UserControl, Video, encode_message, status_info,
+    Audio, Command, Data, Message, UserControl, Video, status_info,
 )
 from rtmpconf.rtmp.session import (
     CSID_COMMAND, Connection, ConnectionClosed, HandshakeComplete, MessageReceived, NEED_DATA, Role,
-    default_csid,
 )
 from rtmpconf.harness.wirelog import C2S, S2C, WireLog
 
@@ -232,8 +237,36 @@ class RtmpClient:
 
     # -- raw I/O -----------------------------------------------------------------------------
 
+    def queue(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> None:
+        """Encode ``msg`` into the connection's buffer without writing it (see :meth:`flush`)."""
+        self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid)
+
+    def queue_raw(self, data: bytes) -> None:
+        """Add bytes exactly as given to the connection's buffer without writing them."""
+        self.conn.send_raw(data)
+
+    async def flush(self, *, drain: bool = True) -> None:
+        """Write everything the connection has queued, in encoding order, as one write."""
+        await self._write(self.conn.data_to_send(), drain)
+
+    async def prepare(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> bytes:
+        """``msg``'s bytes, encoded on the connection's writer but handed back instead of written,
+        for a case that writes them itself (split, or cut short) with :meth:`send_raw`.
+
+        Anything queued before is written first, so the bytes are ``msg``'s alone. The case must
+        write them before it sends anything else, or the peer sees them out of encoding order.
+        """
+        await self.flush()
+        self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid)
+        return self.conn.data_to_send()
+
     async def send_raw(self, data: bytes, *, drain: bool = True) -> None:
-        """Write bytes exactly as given (recorded in the wire log)."""
+        """Write bytes exactly as given (recorded in the wire log), after whatever the connection
+        has queued (so they keep their place relative to automatic replies)."""
+        self.conn.send_raw(data)
+        await self.flush(drain=drain)
+
+    async def _write(self, data: bytes, drain: bool) -> None:
         assert self.writer is not None, "open() first"
         if not data:
             return
@@ -295,9 +328,7 @@ class RtmpClient:
         self.conn.receive_data(data)
         self._drain_events()
         if auto_send:
-            out = self.conn.data_to_send()
-            if out:
-                await self.send_raw(out)
+            await self.flush()  # acks, ping responses, window replies
         return True
 
     def _drain_events(self) -> None:
@@ -320,14 +351,18 @@ class RtmpClient:
 
     async def handshake(self, *, c0c1_split: int | list[int] | None = None, c2_with: bytes = b"",
                         c2_delay: float = 0.0, timeout: float | None = None) -> None:
-        """C0+C1, wait for S0+S1 (the client sends C2 as soon as S1 is in), then for S2."""
+        """C0+C1, wait for S0+S1 (the client sends C2 as soon as S1 is in), then for S2.
+
+        ``c2_with``: chunk bytes to write together with C2 (librtmp's C2 + connect, HS-6). The
+        handshake is not complete yet, so ``send`` refuses to encode them (HS-4): a case encodes
+        them on ``conn.writer`` (so later headers follow them) and passes the bytes here.
+        """
         hs = self.conn.handshake
         assert isinstance(hs, ClientHandshake)
-        first = self.conn.data_to_send()
         if c0c1_split is None:
-            await self.send_raw(first)
+            await self.flush()
         else:
-            await self.send_split(first, c0c1_split)
+            await self.send_split(self.conn.data_to_send(), c0c1_split)
         deadline = time.monotonic() + (timeout or self.timeout)
         sent_c2 = False
         while not hs.done:
@@ -366,15 +401,14 @@ class RtmpClient:
         return self._tid
 
     async def send(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> None:
-        await self.send_raw(self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid))
+        self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid)
+        await self.flush()
 
     async def send_planned(self, msg: Message, plan: MessagePlan, *, msid: int = 0, timestamp: int = 0,
                            csid: int | None = None) -> list[bytes]:
         """Encode with an explicit plan (possibly illegal) and send; returns the chunks."""
-        type_id, payload = encode_message(msg)
-        chunks = self.conn.writer.encode_planned(csid or default_csid(type_id), type_id, msid, timestamp,
-                                                 payload, plan)
-        await self.send_raw(b"".join(chunks))
+        chunks = self.conn.send_planned(msg, plan, msid=msid, timestamp=timestamp, csid=csid)
+        await self.flush()
         return chunks
 
     async def command(self, name: str, *args: Any, obj: Any = None, msid: int = 0,

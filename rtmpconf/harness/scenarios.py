@@ -15,6 +15,7 @@ from rtmpconf.harness.testmedia import MediaTag, TestStream, make_h264_aac
 from rtmpconf.harness.wirelog import S2C, WireLog
 from rtmpconf.rtmp import amf0
 from rtmpconf.rtmp.errors import ProtocolError
+from rtmpconf.rtmp.handshake import ClientHandshake
 from rtmpconf.rtmp.messages import Audio, Data, UserControl, UserControlEvent, Video, status_info
 
 T = TypeVar("T")
@@ -30,6 +31,35 @@ LAST_WAIT_S = 2.0
 STEP_ERRORS = (PeerClosed, StepTimeout, ProtocolError, OSError)
 #: The onMetaData object the relay scenarios publish unless a case asks for another.
 DEFAULT_METADATA: Mapping[str, float] = {"width": 320.0}
+
+
+# -- handshake --------------------------------------------------------------------------------------
+
+
+class ScriptedHandshake(ClientHandshake):
+    """A client handshake whose C1 can be altered and whose C2 can be held back.
+
+    With ``hold_c2`` the C2 the core computes is kept in ``held_c2`` instead of being sent, so a
+    case writes it itself: whole, split, altered or late.
+    """
+
+    def __init__(self, *, hold_c2: bool = False, c1_tamper: Callable[[bytes], bytes] | None = None,
+                 **kw: Any) -> None:
+        self.hold_c2 = hold_c2
+        self.held_c2: bytes | None = None
+        self._c1_tamper = c1_tamper
+        super().__init__(**kw)
+
+    def initial_bytes(self) -> bytes:
+        data = super().initial_bytes()
+        return self._c1_tamper(data) if self._c1_tamper is not None else data
+
+    def data_to_send(self) -> bytes:
+        out = super().data_to_send()
+        if self.hold_c2 and out and self.held_c2 is None and self.c2 is not None and out.endswith(self.c2):
+            self.held_c2 = self.c2
+            out = out[:-len(self.c2)]
+        return out
 
 
 # -- connect ----------------------------------------------------------------------------------------

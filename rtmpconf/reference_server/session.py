@@ -103,11 +103,21 @@ class ServerSession:
     def backlog(self) -> int:
         return self.transport.backlog()
 
+    def _flush(self) -> None:
+        """Write what the connection encoded (replies, automatic replies), in encoding order.
+
+        Called after every read and every send, so the connection's buffer is empty whenever
+        control leaves this session: media fanned out to this player later never overtakes it.
+        """
+        if self.conn.pending:
+            self.write(self.conn.data_to_send())
+
     def _send(self, msg: Any, *, msid: int = 0, csid: int | None = None) -> None:
-        self.write(self.conn.send(msg, msid=msid, csid=csid))
+        self.conn.send(msg, msid=msid, csid=csid)
+        self._flush()
 
     def _command(self, name: str, tid: float, obj: Any, *args: Any, msid: int = 0) -> None:
-        self.write(self.conn.send(Command(name, tid, obj, args), msid=msid, csid=CSID_COMMAND))
+        self._send(Command(name, tid, obj, args), msid=msid, csid=CSID_COMMAND)
 
     def _on_status(self, msid: int, code: str, level: str, description: str, **extra: Any) -> None:
         self._command("onStatus", 0.0, None, status(code, level, description, **extra), msid=msid)
@@ -129,6 +139,9 @@ class ServerSession:
         if self.closed:
             return
         self.conn.receive_data(data)
+        # Handshake replies and automatic replies (acks, ping responses, window replies) were
+        # encoded during the read: they go first, ahead of the replies to its commands.
+        self._flush()
         try:
             while True:
                 ev = self.conn.next_event()
@@ -146,9 +159,7 @@ class ServerSession:
         except ProtocolError as exc:
             self.close(f"protocol error: {exc}")
             return
-        out = self.conn.data_to_send()
-        if out:
-            self.write(out)
+        self._flush()
 
     def cleanup(self) -> None:
         """Leave every stream: a publisher's players are notified, the name is freed (ROB-5)."""
@@ -337,7 +348,7 @@ class ServerSession:
         self._send(UserControl.stream_begin(msid))
         self._on_status(msid, "NetStream.Play.Reset", "status", f"Playing and resetting {name}", details=name)
         self._on_status(msid, "NetStream.Play.Start", "status", f"Started playing {name}", details=name)
-        self.write(self.conn.send(Data(("|RtmpSampleAccess", True, True)), msid=msid, csid=CSID_COMMAND))
+        self._send(Data(("|RtmpSampleAccess", True, True)), msid=msid, csid=CSID_COMMAND)
         self.playing[msid] = stream
         stream.add_player(self, msid, self.conn.writer.chunk_size)
         log.info("%r playing %s/%s (publisher %s)", self, self.app, name,

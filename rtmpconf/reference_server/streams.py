@@ -3,10 +3,17 @@
 Fan-out model
 -------------
 Players of one stream that share a chunk size and a message stream id form a
-:class:`FanoutGroup`. The group owns one :class:`rtmp.chunk.ChunkWriter`-like header state per
-media chunk stream, and encodes every published message **once** in the compressed form that
-follows the previous message of the group (the *relative* variant). The very same bytes
-object is written to every player that is in step.
+:class:`FanoutGroup`. The group owns one :class:`rtmp.chunk.ChunkWriter` for the media chunk
+streams (4, 5, 6), and encodes every published message **once**, with
+``ChunkWriter.encode_shared``, in the compressed form that follows the previous message of the
+group (the *relative* variant). The very same bytes object is written to every player that is
+in step.
+
+These bytes bypass the player's :class:`rtmp.session.Connection` on purpose: the connection's
+own writer never uses the media chunk streams (its commands and control messages go on csids 2
+and 3), so the two header states are independent and each keeps its own encoding order; the
+server session empties the connection's buffer after every read and every send, so nothing
+the connection encoded is ever overtaken by media on the same TCP stream.
 
 A player is *in step* on a chunk stream once it has received a message there with a header
 that leaves its receive state equal to the group's. Two more variants cover the other cases
@@ -287,14 +294,11 @@ class FanoutGroup:
 
     def prepare(self, type_id: int, timestamp: int, payload: bytes, keyframe: bool) -> OutgoingMessage:
         csid = MEDIA_CSID[type_id]
-        fmt, field_ = self.writer.choose(csid, type_id, self.msid, timestamp, len(payload))
-        if fmt == 3 and field_ >= 0xFFFFFF and not self.ext:
-            fmt = 2
-        rel = encode_chunks_joined(csid, fmt, field_, type_id, self.msid, payload, self.chunk_size, self.ext)
-        self.writer._remember(csid, fmt, field_, type_id, self.msid, len(payload))
-        delta = field_ if fmt != 0 else 0
+        enc = self.writer.encode_shared(csid, type_id, self.msid, timestamp, payload)
+        fmt = enc.fmt
+        delta = enc.ts_field if fmt != 0 else 0
         return OutgoingMessage(csid, type_id, self.msid, timestamp, payload, self.chunk_size, self.ext,
-                               rel, fmt, delta, keyframe)
+                               enc.data, fmt, delta, keyframe)
 
 
 class LiveStream:

@@ -14,6 +14,7 @@ import enum
 import struct
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rtmpconf.rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 
@@ -580,6 +581,18 @@ class MessagePlan:
     update_state: bool = True  #: remember this header for later compression
 
 
+class SharedEncoding(NamedTuple):
+    """One message encoded once by :meth:`ChunkWriter.encode_shared`, with the header it got.
+
+    A named tuple rather than a dataclass: the fan-out creates one per published message per
+    group, and a tuple is the cheapest immutable record to create.
+    """
+
+    data: bytes  #: the chunks, headers included
+    fmt: int  #: header format of the first chunk (0..3)
+    ts_field: int  #: timestamp (fmt 0) or delta (fmt 1, 2, and the delta fmt 3 inherits)
+
+
 class _OutStream:
     __slots__ = ("timestamp", "delta", "length", "type_id", "msid")
 
@@ -642,8 +655,7 @@ class ChunkWriter:
         st.length = length
         st.type_id = type_id
 
-    def encode(self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes) -> bytes:
-        """The message as chunks with the smallest legal headers."""
+    def _encode(self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes) -> tuple[bytes, int, int]:
         _validate_csid(csid)
         timestamp &= TIMESTAMP_MASK
         fmt, field = self.choose(csid, type_id, msid, timestamp, len(payload))
@@ -652,7 +664,23 @@ class ChunkWriter:
             fmt = 2
         data = encode_chunks_joined(csid, fmt, field, type_id, msid, payload, self.chunk_size, self.ext_ts_on_fmt3)
         self._remember(csid, fmt, field, type_id, msid, len(payload))
-        return data
+        return data, fmt, field
+
+    def encode(self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes) -> bytes:
+        """The message as chunks with the smallest legal headers."""
+        return self._encode(csid, type_id, msid, timestamp, payload)[0]
+
+    def encode_shared(self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes) -> SharedEncoding:
+        """Encode once for many receivers that share this writer's header state (fan-out).
+
+        Exactly :meth:`encode` — same header choice, same state update — but the result also
+        names the header it chose, so a caller that writes these bytes to every receiver in
+        step can derive what receivers out of step need instead (a fmt 0 header for one that
+        joined late or missed a message, an explicit delta where the receiver's stored delta
+        differs). The caller is then responsible for each receiver's state, which is why this
+        writer must be used for nothing but the shared encoding.
+        """
+        return SharedEncoding(*self._encode(csid, type_id, msid, timestamp, payload))
 
     def encode_planned(
         self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes, plan: MessagePlan

@@ -4,9 +4,33 @@
 
     conn = Connection(Role.SERVER)
     conn.receive_data(data)            # b"" = the peer closed
-    while (ev := conn.next_event()) is not NEED_DATA: ...
-    transport.write(conn.data_to_send())   # handshake replies, acks, ping responses
-    transport.write(conn.send(Command(...), msid=0))
+    while (ev := conn.next_event()) is not NEED_DATA:
+        ...
+        conn.send(Command(...), msid=0)    # appended to the outgoing buffer
+    transport.write(conn.data_to_send())   # everything, in the order it was encoded
+
+One output path
+---------------
+Every byte the connection produces goes into **one outgoing buffer**, in the order it was
+encoded: handshake replies, automatic replies made while receiving, and whatever the caller
+``send()``\\ s. ``data_to_send()`` drains it. This is h11's and h2's model (one buffer that
+``send`` appends to and ``data_to_send`` drains), chosen over wsproto's (automatic replies
+surfaced as events the caller answers) because:
+
+* the order holds by construction, whatever the caller does: header compression (§5.3.1.2)
+  makes every chunk depend on the previous one on its chunk stream, so a reply written ahead
+  of a message encoded before it opens a chunk stream with fmt 1/2/3 (CH-5) or makes the peer
+  inherit the wrong length and type; with two queues that is exactly what happened when one
+  read carried both a trigger of an automatic reply and a command;
+* the protocol's own obligations (acknowledgements, ping responses, window replies) stay in
+  the core instead of being re-implemented by the reference server, the harness client, the
+  load generator and the replayer;
+* the harness's raw, planned and illegal bytes (``send_raw``, ``send_planned``) join the same
+  buffer, so they keep their place relative to automatic replies too.
+
+``send()`` therefore returns nothing: a caller writes ``data_to_send()`` when it wants the
+bytes on the wire (the reference server after every send and after every read, the harness
+client likewise, or after queueing several messages it wants in one TCP write).
 
 Automatic behaviour (each can be turned off for the harness):
 - Acknowledgement once a window's worth of bytes has arrived (§5.4.3, CTRL-1);
@@ -21,7 +45,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Union
 
-from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter, ExtTsDialect, RawMessage, DEFAULT_CHUNK_SIZE
+from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter, ExtTsDialect, MessagePlan, RawMessage, DEFAULT_CHUNK_SIZE
 from rtmpconf.rtmp.errors import LocalProtocolError, ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake, HandshakeInfo, ServerHandshake
 from rtmpconf.rtmp.messages import (
@@ -141,10 +165,13 @@ class Connection:
         self._peer_limit_type: int | None = None
         self._announced_window: int | None = None
         self._events: deque[Event] = deque()
-        self._out = bytearray()
+        #: The one outgoing buffer: encoded pieces in encoding order (joined when drained, so
+        #: a single large piece, e.g. a video frame, is handed out without a copy).
+        self._out: list[bytes] = []
+        self._out_len = 0
         self._error: ProtocolError | None = None
         if isinstance(handshake, ClientHandshake):
-            self._out += handshake.initial_bytes()
+            self._queue(handshake.initial_bytes())
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -161,7 +188,7 @@ class Connection:
         try:
             if self.state is State.HANDSHAKE:
                 self.handshake.receive_data(data)
-                self._out += self.handshake.data_to_send()
+                self._queue(self.handshake.data_to_send())
                 if not self.handshake.done:
                     return
                 self.state = State.OPEN
@@ -198,7 +225,7 @@ class Connection:
         elif isinstance(msg, UserControl):
             if msg.event == UserControlEvent.PING_REQUEST and self.auto_pong:
                 # §7.1.7: PingResponse carries the timestamp received with the request.
-                self._out += self.send(UserControl.ping_response(msg.data[:4]))
+                self._auto_reply(UserControl.ping_response(msg.data[:4]))
         elif isinstance(msg, SetPeerBandwidth):
             self._apply_peer_bandwidth(msg)
 
@@ -222,7 +249,7 @@ class Connection:
         # §5.4.5: "If the Window Acknowledgement Size ... is different from the last one sent
         # to the sender of this message, then respond with a Window Acknowledgement Size".
         if self.auto_window_reply and new != self._announced_window:
-            self._out += self.send(WindowAckSize(new))
+            self._auto_reply(WindowAckSize(new))
 
     def _maybe_ack(self) -> None:
         if not self.auto_ack or self.ack_window is None or self.state is not State.OPEN:
@@ -233,7 +260,7 @@ class Connection:
             # Keep the ack points on window multiples, so a read that ends past a boundary does
             # not push every later ack later (one ack per read, carrying the total so far).
             self._last_ack_at += self.ack_window * (due // self.ack_window)
-            self._out += self.send(Acknowledgement(self.bytes_received & SEQUENCE_MASK))
+            self._auto_reply(Acknowledgement(self.bytes_received & SEQUENCE_MASK))
 
     def next_event(self) -> Event | _NeedData:
         """The next event, or NEED_DATA. A protocol error is raised after earlier events."""
@@ -256,35 +283,75 @@ class Connection:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def data_to_send(self) -> bytes:
-        """Bytes the connection produced on its own: handshake, acks, ping responses."""
-        out = bytes(self._out)
-        self._out.clear()
-        self.bytes_sent += len(out)
-        return out
+    def _queue(self, data: bytes) -> None:
+        if data:
+            self._out.append(data)
+            self._out_len += len(data)
 
-    def send(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> bytes:
-        """Encode a message with the smallest legal chunk headers and return its bytes.
+    def _auto_reply(self, msg: Message) -> None:
+        """A reply the connection makes on its own while receiving: it joins the one buffer at
+        the point it was encoded, ahead of anything the caller sends afterwards."""
+        self.send(msg)
+
+    @property
+    def pending(self) -> int:
+        """Bytes encoded and not yet taken by :meth:`data_to_send`."""
+        return self._out_len
+
+    def data_to_send(self) -> bytes:
+        """Every byte produced since the last call, in encoding order: handshake, automatic
+        replies, and everything sent with :meth:`send`, :meth:`send_planned` or :meth:`send_raw`."""
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_len = 0
+        self.bytes_sent += len(data)
+        return data
+
+    def send(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> None:
+        """Encode a message with the smallest legal chunk headers into the outgoing buffer.
 
         A Set Chunk Size changes our chunk size for every chunk after its own (§5.4.1).
         """
         if self.state is State.HANDSHAKE and not self.handshake.done:
-            # HS-4: nothing but handshake bytes until the handshake is complete.
+            # §5.2.1: "The client MUST wait until S2 has been received before sending any other
+            # data"; the server likewise waits for C2 (HS-4).
             raise LocalProtocolError("cannot send messages before the handshake completes", rule="HS-4")
         type_id, payload = encode_message(msg)
         data = self.writer.encode(csid or default_csid(type_id), type_id, msid, timestamp, payload)
+        self._out.append(data)
+        self._out_len += len(data)
         if isinstance(msg, SetChunkSize):
             self.writer.set_chunk_size(msg.size)
         elif isinstance(msg, WindowAckSize):
             self._announced_window = msg.size
-        return data
 
     def send_command(
         self, name: str, transaction_id: float, command_object: object = None, *args: object,
         msid: int = 0, csid: int | None = None,
-    ) -> bytes:
+    ) -> None:
         """Shorthand for ``send(Command(...))``."""
-        return self.send(Command(name, transaction_id, command_object, tuple(args)), msid=msid, csid=csid)
+        self.send(Command(name, transaction_id, command_object, tuple(args)), msid=msid, csid=csid)
 
-    def send_data(self, *values: object, msid: int = 0, timestamp: int = 0) -> bytes:
-        return self.send(Data(tuple(values)), msid=msid, timestamp=timestamp)
+    def send_data(self, *values: object, msid: int = 0, timestamp: int = 0) -> None:
+        self.send(Data(tuple(values)), msid=msid, timestamp=timestamp)
+
+    def send_planned(
+        self, msg: Message, plan: MessagePlan, *, msid: int = 0, timestamp: int = 0, csid: int | None = None,
+    ) -> list[bytes]:
+        """Encode with an explicit plan (forced fmt, csid form, chunk size...: possibly illegal
+        bytes, for the harness) into the outgoing buffer; returns the chunks for inspection.
+
+        No handshake guard and no side effects on our chunk size: a plan says exactly what to write.
+        """
+        type_id, payload = encode_message(msg)
+        chunks = self.writer.encode_planned(csid or default_csid(type_id), type_id, msid, timestamp, payload, plan)
+        self._queue(b"".join(chunks))
+        return chunks
+
+    def send_raw(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes exactly as given (harness: a held C2, chunks encoded earlier with the
+        writer's plan face, garbage). They keep their place relative to automatic replies."""
+        self._queue(bytes(data))

@@ -67,6 +67,33 @@ def _no_acknowledgement(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(Connection, "_maybe_ack", lambda self: None)
 
 
+def _two_queue_auto_replies(mp: pytest.MonkeyPatch) -> None:
+    """The core before it had one output path: automatic replies (acks, ping responses, window
+    replies) are encoded when the read arrives but wait in a second queue, written after all
+    the session wrote while handling that read, so replies to its commands overtake them."""
+    from rtmpconf.reference_server.session import ServerSession
+    from rtmpconf.rtmp.session import Connection
+
+    def held_reply(self: Any, msg: Any) -> None:
+        before = len(self._out)
+        self.send(msg)  # encoded now, header state updated now, as before
+        held = self._out[before:]
+        del self._out[before:]
+        self._out_len -= sum(len(d) for d in held)
+        self.__dict__.setdefault("held_replies", []).extend(held)
+
+    orig = ServerSession.data_received
+
+    def data_received(self: Any, data: bytes) -> None:
+        orig(self, data)
+        held = self.conn.__dict__.pop("held_replies", [])
+        if held:
+            self.write(b"".join(held))
+
+    mp.setattr(Connection, "_auto_reply", held_reply)
+    mp.setattr(ServerSession, "data_received", data_received)
+
+
 def _late_joiner_mid_gop(mp: pytest.MonkeyPatch) -> None:
     from rtmpconf.reference_server.streams import LiveStream
 
@@ -108,6 +135,7 @@ FAULTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "data-before-c2": _data_before_c2,
     "fmt3-with-changed-delta": _fmt3_with_changed_delta,
     "no-acknowledgement": _no_acknowledgement,
+    "two-queue-auto-replies": _two_queue_auto_replies,
     "late-joiner-mid-gop": _late_joiner_mid_gop,
     "non-monotonic-video": _non_monotonic_video,
 }

@@ -21,7 +21,11 @@ MATRIX = {
     "fmt3-with-changed-delta": ("CH-7/server-headers-after-receive-audio-off", "CH-7"),
     "no-acknowledgement": ("CTRL-1/ack-at-window", "CTRL-1"),
     "non-monotonic-video": ("TS-12/player-timestamps-monotonic*", "TS-12"),
+    "two-queue-auto-replies": ("CH-5/*-one-write", "CH-5"),
 }
+#: Faults every selected case must FAIL on (not just one of them): each glued-write case
+#: provokes the two-queue reordering with a different trigger.
+EVERY_CASE_FAILS = {"two-queue-auto-replies": 4}
 
 
 def run_cases(url: str, case_glob: str, tmp_path: Path) -> dict:
@@ -47,6 +51,9 @@ def test_broken_server_fails_matching_case(fault: str, tmp_path: Path) -> None:
     failing = [c for c in cases if c["verdict"] == "FAIL"]
     assert failing, f"{fault}: expected a FAIL, got {[(c['id'], c['verdict']) for c in cases]}"
     assert any(f["rule"] == rule and f["verdict"] == "FAIL" for c in failing for f in c["findings"]), failing
+    if fault in EVERY_CASE_FAILS:
+        assert len(cases) == EVERY_CASE_FAILS[fault], [c["id"] for c in cases]
+        assert all(c["verdict"] == "FAIL" for c in cases), [(c["id"], c["verdict"]) for c in cases]
     assert data["_returncode"] == 1  # exit code non-zero iff a FAIL
 
 

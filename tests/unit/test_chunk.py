@@ -376,12 +376,11 @@ def test_roundtrip_property(msgs: list[tuple[int, int, int, int, bytes]], chunk_
     w = ChunkWriter(chunk_size, ext_ts_on_fmt3=ext_fmt3)
     per_message: list[list[bytes]] = []
     for csid, type_id, msid, ts, payload in msgs:
-        fmt, field = w.choose(csid, type_id, msid, ts, len(payload))
-        if fmt == 3 and field >= 0xFFFFFF and not ext_fmt3:
-            fmt = 2
-        per_message.append(chunk_message(csid, fmt, field, type_id, msid, payload, chunk_size,
-                                         ext_ts_on_fmt3=ext_fmt3))
-        w._remember(csid, fmt, field, type_id, msid, len(payload))
+        enc = w.encode_shared(csid, type_id, msid, ts, payload)
+        chunks = chunk_message(csid, enc.fmt, enc.ts_field, type_id, msid, payload, chunk_size,
+                               ext_ts_on_fmt3=ext_fmt3)
+        assert b"".join(chunks) == enc.data  # the shared encoding names the header it used
+        per_message.append(chunks)
     if interleave:
         # Round-robin chunks of consecutive messages on *different* chunk streams; order within
         # a chunk stream is kept, so the result is a legal interleave (CH-13).

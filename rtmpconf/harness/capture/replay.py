@@ -38,7 +38,7 @@ from rtmpconf.rtmp.handshake import (
     HandshakeMode,
     find_digest_scheme,
 )
-from rtmpconf.rtmp.messages import Command, UserControl, encode_message, status_info
+from rtmpconf.rtmp.messages import Command, UnknownMessage, UserControl, encode_message, status_info
 from rtmpconf.rtmp.session import NEED_DATA, Connection, HandshakeComplete, MessageReceived, Role
 
 READ_SIZE = 256 * 1024
@@ -354,8 +354,15 @@ class ReplayConnection:
             payload = self._rewrite_command(raw)
         elif raw.type_id == 4:
             payload = self._rewrite_user_control(payload)
-        data = self.conn.writer.encode(raw.csid, raw.type_id, msid, raw.timestamp, payload)
-        self._write(data)
+        # As recorded: type id and payload bytes, never re-interpreted (an UnknownMessage), into
+        # the connection's one buffer, so acks and ping responses keep their place.
+        if self.conn.handshake.done:
+            self.conn.send(UnknownMessage(raw.type_id, payload), msid=msid, timestamp=raw.timestamp, csid=raw.csid)
+        else:
+            # The target has not finished its handshake (a gate timed out): send() refuses (HS-4),
+            # but a replay writes what the capture wrote, so encode it on the same writer.
+            self.conn.send_raw(self.conn.writer.encode(raw.csid, raw.type_id, msid, raw.timestamp, payload))
+        self._write(self.conn.data_to_send())
         if raw.type_id == 1 and len(payload) >= 4:
             # §5.4.1: our own Set Chunk Size governs every chunk we write after it.
             self.conn.writer.set_chunk_size(max(1, int.from_bytes(payload[:4], "big") & 0x7FFFFFFF))

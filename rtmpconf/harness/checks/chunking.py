@@ -18,7 +18,7 @@ included, so they match ``WireLog.hexdump``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -549,6 +549,38 @@ def _timing_against_sent(dec: DirectionDecode, sent: Sequence[SentMedia], fmt3_s
         else:
             out.append(failed("CH-7", "none of the published media reached this receiver; timing cannot be "
                               "judged", expected="relayed media", actual="none matched"))
+    return out
+
+
+# -- sender checker: automatic replies glued to commands ----------------------------------------
+
+
+def check_glued_trigger(log: WireLog, tids: Sequence[float], *, trigger: str, reply: str,
+                        is_reply: Callable[[DecodedMessage], bool]) -> list[Finding]:
+    """A trigger of an automatic reply and commands reached the server in one write.
+
+    A server that queues its automatic replies (acknowledgements, ping responses, window
+    replies) apart from its command replies writes them in another order than it encoded
+    them; header compression (§5.3.1.2) then makes the peer decode a chunk against the wrong
+    previous header, or see a chunk stream open with fmt 1/2/3. So: every chunk the server wrote
+    is judged (:func:`check_chunk_headers`: CH-5 fmt 0 first on each chunk stream, CH-10 the
+    stream decodes, CH-20), every transaction in ``tids`` must be answered (CMD-10), and whether
+    the automatic reply (``is_reply``) came at all is recorded: without it the write exercised
+    no reply ordering, only the legality of the answers.
+    """
+    out = check_chunk_headers(log)
+    out.extend(check_answered(log, tids, rule="CMD-10", what=f"the commands glued to {trigger}"))
+    dec = log.decode(S2C)
+    seen = next((m for m in dec.messages if is_reply(m)), None)
+    if seen is not None:
+        out.append(passed("CH-5", f"the server sent its {reply} (s2c message #{seen.index}) for {trigger}: "
+                          "the order of automatic and command replies was exercised", message_index=seen.index))
+    elif dec.error:
+        out.append(info("CH-5", f"whether the server sent its {reply} cannot be told: its chunk stream stops "
+                        f"decoding at offset {dec.error_offset}"))
+    else:
+        out.append(info("CH-5", f"the server sent no {reply} for {trigger}, so the order of automatic and "
+                        "command replies was not exercised; only the legality of its answers was judged"))
     return out
 
 

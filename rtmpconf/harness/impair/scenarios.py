@@ -50,12 +50,14 @@ async def attempt(aw: Awaitable[T]) -> T | None:
         return None
 
 
-def encode(c: RtmpClient, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> bytes:
-    """``msg`` as chunks on ``c``'s writer, also before the handshake completed (to glue it to C2)."""
+def encode_before_c2(c: RtmpClient, msg: Message, *, csid: int | None = None) -> bytes:
+    """``msg`` as chunks on ``c``'s writer before the handshake completed, to glue it to C2
+    (``handshake(c2_with=...)``): the connection's ``send`` refuses that (HS-4), and nothing else
+    can be encoded before C2 goes out, so the bytes keep their encoding order."""
     type_id, payload = encode_message(msg)
     from rtmpconf.rtmp.session import default_csid
 
-    return c.conn.writer.encode(csid or default_csid(type_id), type_id, msid, timestamp, payload)
+    return c.conn.writer.encode(csid or default_csid(type_id), type_id, 0, 0, payload)
 
 
 def split_sizes(n: int, pattern: Sequence[int] = SPLIT_PATTERN) -> list[int]:
@@ -119,7 +121,8 @@ async def handshake_groups(make: MakeClient, target: Target) -> Groups:
     c = make(target, "C2 + connect + createStream in one write")
     try:
         async with c:
-            glued = encode(c, Command("connect", 1.0, connect_object(c))) + encode(c, Command("createStream", 2.0))
+            glued = (encode_before_c2(c, Command("connect", 1.0, connect_object(c)))
+                     + encode_before_c2(c, Command("createStream", 2.0)))
             await attempt(c.handshake(c2_with=glued))
             if c.handshake_done:
                 await attempt(c.wait_reply(1.0, "connect"))
@@ -145,18 +148,18 @@ async def split_header_groups(make: MakeClient, target: Target, name: str) -> Gr
     try:
         async with pub, player:
             await pub.handshake()
-            await split_write(pub, encode(pub, Command("connect", 1.0, connect_object(pub))))
+            await split_write(pub, await pub.prepare(Command("connect", 1.0, connect_object(pub))))
             if (await attempt(pub.wait_reply(1.0, "connect"))) is not None:
                 answered.append("connect")
             tid = pub.next_tid()
-            await split_write(pub, encode(pub, Command("createStream", tid)))
+            await split_write(pub, await pub.prepare(Command("createStream", tid)))
             reply = await attempt(pub.wait_reply(tid, "createStream"))
             if reply is not None and reply.name == "_result" and reply.arguments:
                 answered.append("createStream")
                 msid = int(reply.arguments[0])
                 pub.stream_id = msid
-                await split_write(pub, encode(pub, Command("publish", 0.0, None, (name, "live")), msid=msid,
-                                              csid=CSID_COMMAND))
+                await split_write(pub, await pub.prepare(Command("publish", 0.0, None, (name, "live")), msid=msid,
+                                                         csid=CSID_COMMAND))
                 status = await attempt(pub.wait_status("publish", ("NetStream.Publish.Start",
                                                                    "NetStream.Publish.BadName")))
                 if status is not None and status.get("code") == "NetStream.Publish.Start":
@@ -165,7 +168,8 @@ async def split_header_groups(make: MakeClient, target: Target, name: str) -> Gr
                     await player.connect()
                     await player.play(name)
                     for tag in tags:
-                        await split_write(pub, pub.conn.send(media_message(tag), msid=msid, timestamp=tag.timestamp))
+                        await split_write(pub, await pub.prepare(media_message(tag), msid=msid,
+                                                                 timestamp=tag.timestamp))
                     await settle(pub, player, last=tags[-1].payload)
     except SCENARIO_ERRORS as exc:
         answered.append(f"(scenario stopped: {exc})")

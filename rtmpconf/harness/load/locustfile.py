@@ -32,9 +32,11 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
+import gevent.lock
 from locust import User, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -246,6 +248,15 @@ class RtmpPublisher(User):
             return
         _fire(env, "publish", (time.perf_counter() - t0) * 1000)
         sock.sendall(session.take_output())  # metadata and sequence headers
+        # The reply reader and the pacer share the socket: one writer at a time, taking the
+        # session's bytes under the lock, so they leave whole and in encoding order.
+        send_lock = gevent.lock.Semaphore()
+
+        def write(take: Callable[[], bytes]) -> None:
+            with send_lock:
+                out = take()
+                if out:
+                    sock.sendall(out)
 
         def read_replies() -> None:
             # Acks, pings: the Connection answers; nothing else is expected.
@@ -254,9 +265,7 @@ class RtmpPublisher(User):
                 if not data:
                     return
                 session.receive(data)
-                out = session.take_output()
-                if out:
-                    sock.sendall(out)
+                write(session.take_output)
 
         reader = gevent.spawn(read_replies)
         try:
@@ -264,8 +273,6 @@ class RtmpPublisher(User):
                 delay = session.next_due() - time.monotonic()
                 if delay > 0:
                     gevent.sleep(delay)
-                out = session.due(time.monotonic())
-                if out:
-                    sock.sendall(out)
+                write(lambda: session.due(time.monotonic()))
         finally:
             reader.kill(block=False)

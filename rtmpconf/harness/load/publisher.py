@@ -1,9 +1,9 @@
 """Load publisher: connect, publish, then the looped stream at real rate with latency markers.
 
 ``PublisherSession`` is sans-IO (bytes in, bytes out; time is an argument), so the asyncio
-driver here and the gevent driver of the Locust file share it. The control plane goes through
-the full ``rtmp.session.Connection`` (a publisher receives little: replies, acks, pings); media
-bypasses it and is chunked directly with the publisher's own :class:`rtmp.chunk.ChunkWriter`.
+driver here and the gevent driver of the Locust file share it. Everything — handshake,
+commands, media and the connection's automatic replies (acks, ping responses) — goes through
+one ``rtmp.session.Connection`` and leaves through its one outgoing buffer, in encoding order.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtmpconf.harness.load.media import LoopedMedia, LoopFrame, marked_payload
-from rtmpconf.rtmp.chunk import ChunkWriter
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake
-from rtmpconf.rtmp.messages import Command, SetChunkSize, status_info
+from rtmpconf.rtmp.messages import Audio, Command, SetChunkSize, UnknownMessage, Video, status_info
 from rtmpconf.rtmp.session import (
     CSID_AUDIO,
     CSID_COMMAND,
@@ -72,11 +71,9 @@ class PublisherSession:
         self.chunk_size = chunk_size
         pid = next(_ids) if publisher_id is None else publisher_id
         self.stats = PublisherStats(name, pid & 0xFF)
-        self.conn = Connection(Role.CLIENT, handshake=ClientHandshake(time_ms=0))
-        self.media_writer = ChunkWriter(chunk_size)
+        self.conn = Connection(Role.CLIENT, handshake=ClientHandshake(time_ms=0))  # C0 + C1 queued
         self.state = "handshake"
         self.stream_id = 0
-        self._out = bytearray(self.conn.data_to_send())  # C0 + C1
         self._schedule: Iterator[tuple[int, LoopFrame]] = media.schedule()
         self._next: tuple[int, LoopFrame] | None = None
         self._seq = 0
@@ -91,16 +88,14 @@ class PublisherSession:
         return self.state == "failed"
 
     def take_output(self) -> bytes:
-        out = bytes(self._out) + self.conn.data_to_send()
-        self._out.clear()
+        """Everything encoded since the last call, in encoding order."""
+        out = self.conn.data_to_send()
         self.stats.bytes += len(out)
         return out
 
     def receive(self, data: bytes) -> None:
         """Bytes from the server: drives handshake → connect → createStream → publish."""
         self.conn.receive_data(data)
-        # C2, acks and pongs the Connection produced go out before anything we add below.
-        self._out += self.conn.data_to_send()
         try:
             while True:
                 ev = self.conn.next_event()
@@ -119,8 +114,8 @@ class PublisherSession:
         self.state = "connect"
         obj = {"app": self.app, "type": "nonprivate", "flashVer": "FMLE/3.0 (compatible; rtmpconf-load)",
                "tcUrl": self.tc_url}
-        self._out += self.conn.send(SetChunkSize(self.chunk_size))
-        self._out += self.conn.send(Command("connect", 1.0, obj))
+        self.conn.send(SetChunkSize(self.chunk_size))
+        self.conn.send(Command("connect", 1.0, obj))
 
     def _on_message(self, ev: MessageReceived) -> None:
         msg = ev.message
@@ -132,17 +127,17 @@ class PublisherSession:
                 return
             self.state = "create"
             # FMLE/OBS/FFmpeg order (CMD-12); some servers want FCPublish before publish.
-            self._out += self.conn.send(Command("releaseStream", 2.0, None, (self.name,)), csid=CSID_COMMAND)
-            self._out += self.conn.send(Command("FCPublish", 3.0, None, (self.name,)), csid=CSID_COMMAND)
-            self._out += self.conn.send(Command("createStream", 4.0, None), csid=CSID_COMMAND)
+            self.conn.send(Command("releaseStream", 2.0, None, (self.name,)), csid=CSID_COMMAND)
+            self.conn.send(Command("FCPublish", 3.0, None, (self.name,)), csid=CSID_COMMAND)
+            self.conn.send(Command("createStream", 4.0, None), csid=CSID_COMMAND)
         elif self.state == "create" and msg.transaction_id == 4.0 and msg.name in ("_result", "_error"):
             if msg.name == "_error" or not msg.arguments:
                 self._fail("createStream refused")
                 return
             self.stream_id = int(msg.arguments[0])  # type: ignore[arg-type]
             self.state = "publish"
-            self._out += self.conn.send(Command("publish", 0.0, None, (self.name, "live")),
-                                        msid=self.stream_id, csid=CSID_COMMAND)
+            self.conn.send(Command("publish", 0.0, None, (self.name, "live")),
+                           msid=self.stream_id, csid=CSID_COMMAND)
         elif self.state == "publish":
             info = status_info(msg)
             code = str(info.get("code")) if info else ""
@@ -162,19 +157,17 @@ class PublisherSession:
         self.stats.publishing_since_ns = time.time_ns()
         m = self.media
         msid = self.stream_id
-        w = self.media_writer
-        # Metadata and sequence headers at timestamp 0, then frames on the real-rate clock.
-        parts = [
-            w.encode(CSID_DATA, 18, msid, 0, m.metadata),
-            w.encode(CSID_VIDEO, 9, msid, 0, m.video_sequence_header),
-            w.encode(CSID_AUDIO, 8, msid, 0, m.audio_sequence_header),
-        ]
+        send = self.conn.send
+        # Metadata and sequence headers at timestamp 0 (taken by the next take_output), then
+        # frames on the real-rate clock.
+        send(UnknownMessage(18, m.metadata), msid=msid, csid=CSID_DATA)  # an AMF0 body, sent as is
+        send(Video(m.video_sequence_header), msid=msid, csid=CSID_VIDEO)
+        send(Audio(m.audio_sequence_header), msid=msid, csid=CSID_AUDIO)
         st = self.stats
         st.messages += 3
         st.video += 1
         st.audio += 1
         st.payload_bytes += len(m.video_sequence_header) + len(m.audio_sequence_header)
-        self._out += b"".join(parts)
         self._start_s = time.monotonic()
         self._next = next(self._schedule)
 
@@ -185,13 +178,13 @@ class PublisherSession:
         return self._start_s + self._next[0] / 1000.0
 
     def due(self, now: float) -> bytes:
-        """Chunks of every frame due by ``now`` (monotonic), markers stamped at this instant."""
+        """Chunks of every frame due by ``now`` (monotonic), markers stamped at this instant,
+        after anything the connection encoded before (acks, ping responses)."""
         if self._next is None or self.state != "publishing":
             return b""
-        parts: list[bytes] = []
         st = self.stats
         msid = self.stream_id
-        w = self.media_writer
+        send = self.conn.send
         start = self._start_s
         while self._next is not None:
             ts, frame = self._next
@@ -204,21 +197,19 @@ class PublisherSession:
             if frame.type_id == 9:
                 payload = marked_payload(frame, st.publisher_id, self._seq)
                 self._seq += 1
-                parts.append(w.encode(CSID_VIDEO, 9, msid, ts, payload))
+                send(Video(payload), msid=msid, timestamp=ts, csid=CSID_VIDEO)
                 st.video += 1
                 st.frames += 1
                 if frame.keyframe:
                     st.keyframes += 1
             else:
                 payload = frame.head
-                parts.append(w.encode(CSID_AUDIO, 8, msid, ts, payload))
+                send(Audio(payload), msid=msid, timestamp=ts, csid=CSID_AUDIO)
                 st.audio += 1
             st.messages += 1
             st.payload_bytes += len(payload)
             self._next = next(self._schedule)
-        out = b"".join(parts)
-        st.bytes += len(out)
-        return out
+        return self.take_output()
 
     def stop(self) -> bytes:
         """deleteStream (the server tells players the stream ended)."""
@@ -227,9 +218,9 @@ class PublisherSession:
             self.state = "stopped"
             return b""
         self.state = "stopped"
-        out = self.conn.send(Command("FCUnpublish", 5.0, None, (self.name,)), csid=CSID_COMMAND)
-        out += self.conn.send(Command("deleteStream", 6.0, None, (float(self.stream_id),)), csid=CSID_COMMAND)
-        return out
+        self.conn.send(Command("FCUnpublish", 5.0, None, (self.name,)), csid=CSID_COMMAND)
+        self.conn.send(Command("deleteStream", 6.0, None, (float(self.stream_id),)), csid=CSID_COMMAND)
+        return self.take_output()
 
 
 class AsyncPublisher(asyncio.Protocol):

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtmpconf.harness.client import RtmpClient
-from rtmpconf.rtmp.chunk import ChunkWriter
 from rtmpconf.rtmp.messages import Audio, Command, Data, SetChunkSize, UserControl, Video, WindowAckSize, encode_message
 
 CSID_NETCONNECTION = 3
@@ -78,8 +77,9 @@ class ClientProfile:
         connect = Command("connect", 1.0, self._connect_object(c, publish))
         if self.c2_with_connect:
             type_id, payload = encode_message(connect)
-            # The first chunk on csid 3 is fmt 0, so a separate writer is exact here.
-            await c.handshake(c2_with=ChunkWriter(128).encode(CSID_NETCONNECTION, type_id, 0, 0, payload))
+            # Encoded on the connection's own writer (its send() refuses before the handshake
+            # completes, HS-4), so the commands after it are compressed against it.
+            await c.handshake(c2_with=c.conn.writer.encode(CSID_NETCONNECTION, type_id, 0, 0, payload))
         else:
             await c.handshake()
             await c.send(connect, csid=CSID_NETCONNECTION)

@@ -10,6 +10,7 @@ from rtmpconf.harness.checks.chunking import (
     check_answered,
     check_chunk_headers,
     check_chunk_size_announcement,
+    check_glued_trigger,
     check_header_efficiency,
     check_msid,
     check_not_answered,
@@ -17,7 +18,7 @@ from rtmpconf.harness.checks.chunking import (
     check_survived_or_closed,
 )
 from rtmpconf.harness.checks.session import check_still_serving
-from rtmpconf.harness.verdict import Verdict, worst
+from rtmpconf.harness.verdict import Finding, Verdict, worst
 from rtmpconf.harness.wirelog import S2C
 from rtmpconf.rtmp.chunk import MessagePlan
 from rtmpconf.rtmp.messages import (
@@ -365,3 +366,59 @@ def test_survived_or_closed() -> None:
     assert worst(check_survived_or_closed(stuck.log, rule="CH-19", what="x")) is Verdict.NON_STRICT
     assert worst(check_survived_or_closed(closed.log, rule="CH-19", what="x",
                                           after=LogBuilder().log)) is Verdict.FAIL
+
+
+# -- CH-5: automatic replies glued to commands ----------------------------------------------------------
+
+GLUED_PING = b"\x0b\xad\xca\xfe"
+
+
+def _glued(order: str) -> LogBuilder:
+    """A client writes PingRequest + connect in one write; the server's writer encodes the
+    PingResponse first, then the connect answer. ``order``: "encoded" writes them that way,
+    "two-queue" writes the answer first (the bug), "no-pong" never answers the ping."""
+    b = LogBuilder()
+    b.handshake()
+    _, ping = encode_message(UserControl.ping_request(int.from_bytes(GLUED_PING, "big")))
+    _, connect = encode_message(Command("connect", 1.0, {"app": "live"}))
+    b.c2s(b.client.encode(2, 4, 0, 0, ping) + b.client.encode(3, 20, 0, 0, connect))
+    pong = b"" if order == "no-pong" else b.server.encode(2, 4, 0, 0, encode_message(
+        UserControl.ping_response(GLUED_PING))[1])
+    answer = b""
+    for csid, msg in ((2, WindowAckSize(2_500_000)), (2, UserControl.stream_begin(0)),
+                      (3, Command("_result", 1.0, fakes.FMS_PROPS, (fakes.CONNECT_OK,)))):
+        type_id, payload = encode_message(msg)
+        answer += b.server.encode(csid, type_id, 0, 0, payload)
+    b.s2c(answer + pong if order == "two-queue" else pong + answer)
+    return b
+
+
+def _check_glued(b: LogBuilder) -> list[Finding]:
+    return check_glued_trigger(b.log, [1.0], trigger="PingRequest + connect", reply="PingResponse",
+                               is_reply=lambda m: m.raw.type_id == 4 and m.raw.payload[2:6] == GLUED_PING)
+
+
+def test_glued_trigger_passes_in_encoding_order() -> None:
+    found = _check_glued(_glued("encoded"))
+    assert worst(found) is Verdict.PASS, found
+    assert any("was exercised" in f.message for f in found)
+
+
+def test_glued_trigger_fails_when_replies_overtake_the_automatic_reply() -> None:
+    found = _check_glued(_glued("two-queue"))
+    assert verdicts(found)["CH-5"] is Verdict.FAIL
+    assert any("csid 2 is fmt 1" in f.message for f in found)
+
+
+def test_glued_trigger_without_the_automatic_reply_is_recorded() -> None:
+    found = _check_glued(_glued("no-pong"))
+    assert worst(found) is Verdict.INFORMATIONAL
+    assert any("not exercised" in f.message for f in found)
+
+
+def test_glued_trigger_fails_when_a_transaction_is_not_answered() -> None:
+    b = LogBuilder()
+    b.handshake()
+    b.client_msg(UserControl.ping_request(int.from_bytes(GLUED_PING, "big")))
+    b.server_msg(UserControl.ping_response(GLUED_PING))
+    assert verdicts(_check_glued(b))["CMD-10"] is Verdict.FAIL
