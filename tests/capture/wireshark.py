@@ -77,9 +77,16 @@ def wireshark_messages(path: str, server_port: int, *, max_packet_size: int = MA
 
     prefs = {"rtmpt.max_packet_size": str(max_packet_size), **(extra_prefs or {})}
     decode_as = {f"tcp.port=={server_port}": "rtmpt"} if server_port != 1935 else None
-    _ensure_event_loop()
-    cap = pyshark.FileCapture(path, decode_as=decode_as, override_prefs=prefs, display_filter="rtmpt",
-                              keep_packets=False)
+    # pyshark's own loop set-up would make a loop current on this thread and, on the main thread,
+    # install a SafeChildWatcher (a SIGCHLD handler) for the whole process; a loop of our own,
+    # closed afterwards, leaves the process as it was.
+    loop = asyncio.new_event_loop()
+    try:
+        cap = pyshark.FileCapture(path, decode_as=decode_as, override_prefs=prefs, display_filter="rtmpt",
+                                  keep_packets=False, eventloop=loop)
+    except BaseException:
+        loop.close()
+        raise
     out: dict[Key, list[Message]] = {}
     try:
         for pkt in cap:
@@ -93,17 +100,11 @@ def wireshark_messages(path: str, server_port: int, *, max_packet_size: int = MA
                     ts = layer.get_field("header_ets") or layer.get_field("header_timestamp")
                     out.setdefault(key, []).append((t, int(ts) if ts is not None else None))
     finally:
-        cap.close()
+        try:
+            cap.close()
+        finally:
+            loop.close()
     return out
-
-
-def _ensure_event_loop() -> None:
-    """pyshark runs tshark on the thread's current event loop (and sets up its child watcher for
-    it); an earlier asyncio.run() (the replay tests) leaves the thread without one."""
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def analyzer_messages(report: object) -> dict[Key, list[Message]]:
