@@ -18,11 +18,14 @@ keep it self-contained (no imports from ``tests``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import os
 import signal
 import sys
 from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -77,24 +80,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-@pytest.fixture(autouse=True)
-def restore_process_state() -> Iterator[None]:
-    """Snapshot process-wide state before the test and put it back after; a signal handler or
-    event loop policy left behind also fails the test (at teardown), since nothing a test does
-    should need one to outlive it."""
-    from rtmpconf.harness import client
-    from rtmpconf.harness.impair import kernel, proxy
+#: Module-level state of the harness that tests fill, by (module, attribute). Looked up by name so
+#: that a rename fails one test (tests/plugin/test_process_guards.py), not every test.
+HARNESS_STATE = {
+    "pings": ("rtmpconf.harness.client", "_PING_ANSWERED"),  # target (host, port) -> answers pings
+    "kernel_cache": ("rtmpconf.harness.impair.kernel", "_UNAVAILABLE"),  # kernel mode available?
+    "kernel_links": ("rtmpconf.harness.impair.kernel", "_LIVE_LINKS"),  # namespace name -> live link
+    "proxies": ("rtmpconf.harness.impair.proxy", "_LIVE"),  # id -> running impairment proxy thread
+}
 
+
+def harness_state(key: str) -> Any:
+    """The object behind ``HARNESS_STATE[key]`` (None if the module no longer has it)."""
+    module, attr = HARNESS_STATE[key]
+    return getattr(importlib.import_module(module), attr, None)
+
+
+@contextlib.contextmanager
+def process_state_restored() -> Iterator[None]:
+    """Snapshot process-wide state, run the body, put the state back; a signal handler or event
+    loop policy left behind also fails (pytest.fail), since nothing a test does should need one
+    to outlive it."""
     handlers = {sig: signal.getsignal(sig) for sig in WATCHED_SIGNALS}
     environ = dict(os.environ)
     policy = asyncio.get_event_loop_policy()
     root_logger = logging.getLogger()
     log_handlers, log_level = list(root_logger.handlers), root_logger.level
-    pings = dict(client._PING_ANSWERED)
-    kernel_cache = kernel._UNAVAILABLE
-    kernel_cached = list(kernel_cache)
-    proxies = {id(p) for p in proxy.live_proxies()}
-    links = set(kernel._LIVE_LINKS)
+    pings = harness_state("pings")
+    pings_before = dict(pings or {})
+    kernel_module = importlib.import_module(HARNESS_STATE["kernel_cache"][0])
+    kernel_cache = harness_state("kernel_cache")
+    kernel_cached = list(kernel_cache or [])
+    links_before = set(harness_state("kernel_links") or {})
+    proxies_before = set(harness_state("proxies") or {})
 
     yield
 
@@ -115,19 +133,27 @@ def restore_process_state() -> Iterator[None]:
     root_logger.setLevel(log_level)
     # What the test learned about its own targets' ports must not answer for the next test's
     # targets that reuse those ports.
-    client._PING_ANSWERED.clear()
-    client._PING_ANSWERED.update(pings)
+    if pings is not None:
+        pings.clear()
+        pings.update(pings_before)
     # Kernel-mode availability is a fact about the machine, learned once; a test may not replace
     # or rewrite an answer that was already cached.
-    if kernel._UNAVAILABLE is not kernel_cache:
-        kernel._UNAVAILABLE = kernel_cache
-    if kernel_cached and kernel_cache != kernel_cached:
-        kernel_cache[:] = kernel_cached
-    for p in proxy.live_proxies():
-        if id(p) not in proxies:
-            p.stop()
-    for name in set(kernel._LIVE_LINKS) - links:
-        kernel._LIVE_LINKS[name].destroy()
+    if kernel_cache is not None:
+        setattr(kernel_module, HARNESS_STATE["kernel_cache"][1], kernel_cache)
+        if kernel_cached and kernel_cache != kernel_cached:
+            kernel_cache[:] = kernel_cached
+    # Proxies and kernel links the test left running (each stops within its own deadline).
+    for key, before, stop in (("proxies", proxies_before, "stop"), ("kernel_links", links_before, "destroy")):
+        live = harness_state(key) or {}
+        for name in [k for k in live if k not in before]:
+            getattr(live[name], stop)()
     if leaked:
         pytest.fail(f"the test left {', '.join(leaked)} installed in the pytest process (restored now)",
                     pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def restore_process_state() -> Iterator[None]:
+    """Every test runs inside ``process_state_restored`` (a leak fails it at teardown)."""
+    with process_state_restored():
+        yield

@@ -7,6 +7,7 @@ directory's path) play the real ones, so nothing here patches anything, not even
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,37 @@ def test_this_pytest_process_is_not_patched(pytestconfig: pytest.Config) -> None
     assert loaded_monkey_patchers() == set()
     # pyproject's addopts block Locust's pytest plugin: its fixtures would import locust.
     assert pytestconfig.pluginmanager.get_plugin("locust") is None
+
+
+def test_the_harness_state_the_fixture_restores_exists() -> None:
+    from tests.conftest import HARNESS_STATE, harness_state
+
+    for key, (module, attr) in HARNESS_STATE.items():
+        assert harness_state(key) is not None, f"{module}.{attr} is gone: update HARNESS_STATE in tests/conftest.py"
+
+
+def test_a_leaked_proxy_is_stopped_and_a_ping_answer_forgotten() -> None:
+    from rtmpconf.harness import client
+    from rtmpconf.harness.impair.profiles import get_profile
+    from rtmpconf.harness.impair.proxy import ProxyThread, live_proxies
+    from tests.conftest import process_state_restored
+
+    with process_state_restored():
+        # A key no target uses; the proxy's upstream is never dialled (no client connects to it).
+        client._PING_ANSWERED[("127.0.0.1", 1)] = False
+        proxy = ProxyThread(("127.0.0.1", 9), get_profile("lan")).start()
+        assert proxy in live_proxies()
+    assert proxy not in live_proxies() and proxy._stopped
+    assert ("127.0.0.1", 1) not in client._PING_ANSWERED
+
+
+def test_a_leaked_signal_handler_fails_and_is_restored() -> None:
+    from tests.conftest import process_state_restored
+
+    before = signal.getsignal(signal.SIGUSR2)
+    with pytest.raises(pytest.fail.Exception, match="a SIGUSR2 handler"), process_state_restored():
+        signal.signal(signal.SIGUSR2, lambda *_: None)
+    assert signal.getsignal(signal.SIGUSR2) is before
 
 
 @pytest.fixture
