@@ -178,7 +178,8 @@ def _kill_namespace_processes(ns: str) -> list[int]:
             continue
         # 0 and negative pids are process groups (or every process) for kill(2), never one server.
         if pid <= 0 or pid in protected:
-            log.error("namespace %s lists pid %d, this process or one of its ancestors: not signalled", ns, pid)
+            log.error("namespace %s lists pid %d (a process group, this process or an ancestor): not signalled",
+                      ns, pid)
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
