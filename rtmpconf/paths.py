@@ -15,6 +15,9 @@ PACKAGE = Path(__file__).resolve().parent
 CASES = PACKAGE / "cases"
 TARGETS = PACKAGE / "targets"
 CATALOGUE = PACKAGE / "catalogue"
+#: Recorded real-program sessions for the replay cases (the checkout's captures/, linked in and
+#: shipped in the wheel).
+CAPTURES = PACKAGE / "captures"
 
 
 def source_root() -> Path | None:

@@ -71,7 +71,7 @@ async def start_publishing(c: RtmpClient, name: str) -> int:
 # -- CTRL-1 / CTRL-2 -----------------------------------------------------------------------------
 
 
-@pytest.mark.rule("CTRL-1", level="MUST", section="5.4.4")
+@pytest.mark.rule("CTRL-1")
 async def test_ack_at_window(rtmp):
     """Announces Window Acknowledgement Size 1 000 000, publishes 6 MiB of video (25 keyframes of
     ~250 KB, chunk size 65536, 1 s of timestamps, as fast as possible), then probes.
@@ -93,7 +93,7 @@ async def test_ack_at_window(rtmp):
     rtmp.judge(check_acknowledgements(c.log))
 
 
-@pytest.mark.rule("CTRL-2", level="SHOULD", section="5.4.3")
+@pytest.mark.rule("CTRL-2")
 async def test_ack_sequence_counts_bytes(rtmp):
     """Announces a 250 000-byte window and publishes ten 100 000-byte video messages, probing
     after each so the server's read position is known.
@@ -116,7 +116,7 @@ async def test_ack_sequence_counts_bytes(rtmp):
 # -- CTRL-3 / CTRL-4: Set Peer Bandwidth -------------------------------------------------------------
 
 
-@pytest.mark.rule("CTRL-3", level="SHOULD", section="5.4.5")
+@pytest.mark.rule("CTRL-3")
 async def test_window_reply_not_required(rtmp):
     """Connects and publishes with a client that never answers the server's Set Peer Bandwidth
     with a Window Acknowledgement Size (as FFmpeg and OBS may not).
@@ -146,7 +146,7 @@ SPB_SERIES = {
 }
 
 
-@pytest.mark.rule("CTRL-4", level="SHOULD", section="5.4.5")
+@pytest.mark.rule("CTRL-4")
 @pytest.mark.parametrize("series", sorted(SPB_SERIES))
 async def test_peer_bandwidth_limit_types(rtmp, series):
     """Sends a series of Set Peer Bandwidth messages after connect, probing after each, and
@@ -182,7 +182,7 @@ SHORT_CONTROL = {
 }
 
 
-@pytest.mark.rule("CTRL-5", level="MUST", section="5.4")
+@pytest.mark.rule("CTRL-5")
 @pytest.mark.parametrize("vector", list(SHORT_CONTROL))
 async def test_short_control_payload(rtmp, vector):
     """After connect, sends one protocol control / user control message whose payload is shorter
@@ -205,7 +205,7 @@ async def test_short_control_payload(rtmp, vector):
 # -- CTRL-6 / CTRL-7: User Control, StreamBegin ---------------------------------------------------------
 
 
-@pytest.mark.rule("CTRL-6", level="SHOULD", section="6.2")
+@pytest.mark.rule("CTRL-6")
 async def test_user_control_on_stream_zero(rtmp):
     """Connects, creates a stream, plays a name and probes; looks at every User Control message
     the server sent (StreamBegin, PingResponse ...).
@@ -224,7 +224,7 @@ async def test_user_control_on_stream_zero(rtmp):
     rtmp.judge(check_user_control_channel(c.log))
 
 
-@pytest.mark.rule("CTRL-6", level="SHOULD", section="6.2")
+@pytest.mark.rule("CTRL-6")
 async def test_user_control_timestamp_ignored(rtmp):
     """Sends PingRequest 0x01020304 in a message whose header timestamp is 0x00ABCDEF.
 
@@ -239,7 +239,7 @@ async def test_user_control_timestamp_ignored(rtmp):
     rtmp.judge(check_ping_echo(c.log, b"\x01\x02\x03\x04", rule="CTRL-6"))
 
 
-@pytest.mark.rule("CTRL-7", level="SHOULD", section="7.2.1.1")
+@pytest.mark.rule("CTRL-7")
 async def test_stream_begin_after_connect(rtmp):
     """Connects and probes.
 
@@ -253,7 +253,7 @@ async def test_stream_begin_after_connect(rtmp):
     rtmp.judge(check_stream_begin(c.log, 0, before="_result"))
 
 
-@pytest.mark.rule("CTRL-7", level="SHOULD", section="7.3.1")
+@pytest.mark.rule("CTRL-7")
 async def test_stream_begin_at_publish(rtmp):
     """Publishes a name (releaseStream, FCPublish, createStream, publish) and probes.
 
@@ -265,7 +265,7 @@ async def test_stream_begin_at_publish(rtmp):
     rtmp.judge(check_stream_begin(c.log, sid, before="NetStream.Publish.Start"))
 
 
-@pytest.mark.rule("CTRL-7", level="SHOULD", section="7.2.2.1")
+@pytest.mark.rule("CTRL-7")
 async def test_stream_begin_at_play(rtmp):
     """A publisher goes live; a player plays the name and probes.
 
@@ -287,7 +287,7 @@ async def test_stream_begin_at_play(rtmp):
 STREAM_EVENTS = {"stream-eof": 1, "stream-dry": 2, "stream-is-recorded": 4}
 
 
-@pytest.mark.rule("CTRL-8", level="MUST", section="7.1.7")
+@pytest.mark.rule("CTRL-8")
 @pytest.mark.parametrize("event", list(STREAM_EVENTS))
 async def test_server_event_from_client_tolerated(rtmp, event):
     """After connect and createStream, the client sends a server-to-client stream event
@@ -306,7 +306,7 @@ async def test_server_event_from_client_tolerated(rtmp, event):
     rtmp.judge(check_tolerated("CTRL-8", c.log, f"client-sent {event}", close_verdict=Verdict.NON_STRICT))
 
 
-@pytest.mark.rule("CTRL-9", level="MUST", section="7.1.7")
+@pytest.mark.rule("CTRL-9")
 @pytest.mark.parametrize("when", ["before-connect", "before-create-stream", "stream-id-0", "unknown-stream-id"])
 async def test_set_buffer_length_any_time(rtmp, when):
     """Sends SetBufferLength (event 3, stream id + 3000 ms) at an odd moment: before connect,
@@ -339,7 +339,7 @@ async def test_set_buffer_length_any_time(rtmp, when):
 # -- CTRL-10: ping ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.rule("CTRL-10", level="MUST", section="7.1.7")
+@pytest.mark.rule("CTRL-10")
 async def test_ping_request_echoed(rtmp):
     """Sends PingRequest with timestamp 0xDEADBEEF after connect.
 
@@ -355,7 +355,7 @@ async def test_ping_request_echoed(rtmp):
     rtmp.judge(check_ping_echo(c.log, b"\xde\xad\xbe\xef"))
 
 
-@pytest.mark.rule("CTRL-10", level="MUST", section="7.1.7")
+@pytest.mark.rule("CTRL-10")
 @pytest.mark.parametrize("value", [0, 0xFFFFFFFF], ids=["zero", "all-ones"])
 async def test_ping_echo_values(rtmp, value):
     """Sends PingRequest with an edge timestamp (0 or 0xFFFFFFFF) after connect.
@@ -372,7 +372,7 @@ async def test_ping_echo_values(rtmp, value):
     rtmp.judge(check_ping_echo(c.log, want))
 
 
-@pytest.mark.rule("CTRL-10", level="MUST", section="7.1.7")
+@pytest.mark.rule("CTRL-10")
 async def test_ping_before_connect(rtmp):
     """Sends PingRequest 0x0BADF00D right after the handshake, before connect.
 
@@ -386,7 +386,7 @@ async def test_ping_before_connect(rtmp):
     rtmp.judge(check_ping_echo(c.log, b"\x0b\xad\xf0\x0d"))
 
 
-@pytest.mark.rule("CTRL-10", level="MUST", section="7.1.7")
+@pytest.mark.rule("CTRL-10")
 async def test_ping_while_publishing(rtmp):
     """Publishes 200 ms of H.264/AAC, sends PingRequest 0x7E57AB1E between media messages, then
     more media.
@@ -405,7 +405,7 @@ async def test_ping_while_publishing(rtmp):
 # -- CTRL-11 / CTRL-12: unknown events and message types -------------------------------------------------------
 
 
-@pytest.mark.rule("CTRL-11", level="SHOULD", section="7.1.7")
+@pytest.mark.rule("CTRL-11")
 @pytest.mark.parametrize("event", [31, 32, 99], ids=["buffer-empty-31", "buffer-ready-32", "unknown-99"])
 async def test_undocumented_event_ignored(rtmp, event):
     """After connect and createStream, sends User Control event 31 (BufferEmpty), 32
@@ -431,7 +431,7 @@ UNKNOWN_TYPES = {
 }
 
 
-@pytest.mark.rule("CTRL-12", level="SHOULD", section="7.1")
+@pytest.mark.rule("CTRL-12")
 @pytest.mark.parametrize("kind", list(UNKNOWN_TYPES))
 async def test_unknown_message_type_mid_stream(rtmp, kind):
     """Publishes 200 ms of media, injects a message of an unknown/unsupported type on the
@@ -467,7 +467,7 @@ def aggregate_body(subs: list[tuple[int, int, bytes]], sub_msid: int) -> bytes:
     return out
 
 
-@pytest.mark.rule("CTRL-13", level="MUST", section="7.1.6")
+@pytest.mark.rule("CTRL-13")
 @pytest.mark.parametrize("sub_msid", [0, 5], ids=["sub-msid-0", "sub-msid-5"])
 async def test_aggregate_timestamps(rtmp, sub_msid):
     """The publisher sends the AVC sequence header and a keyframe at ts 960; a player joins;

@@ -169,7 +169,7 @@ async def relay(rtmp: Any, tags: Sequence[MediaTag], **kw: Any) -> tuple[RtmpCli
 # -- ERTMP-1 ExHeader layout ---------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-1", level="MUST", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-1")
 @pytest.mark.parametrize("codec", ["hevc", "av1"])
 async def test_late_joiner_gets_ex_keyframe(rtmp, codec):
     """Publishes 0.5 s of E-RTMP video (keyframes every 320 ms), a player joins, the rest follows.
@@ -193,7 +193,7 @@ async def test_late_joiner_gets_ex_keyframe(rtmp, codec):
     rtmp.judge(checks.check_ex_late_joiner(player.log, tags, fourcc=fourcc))
 
 
-@pytest.mark.rule("ERTMP-1", level="MUST", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-1")
 @pytest.mark.parametrize("fourcc", [media.FourCC.VP09, media.FourCC.VP08], ids=["vp09", "vp08"])
 async def test_vpx_fourcc_relayed(rtmp, fourcc):
     """Publishes synthetic E-RTMP VP9 / VP8 video: SequenceStart (vpcC record), then CodedFrames
@@ -210,7 +210,7 @@ async def test_vpx_fourcc_relayed(rtmp, fourcc):
 # -- ERTMP-2 CodedFrames / CodedFramesX ----------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-2", level="MUST", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-2")
 @pytest.mark.parametrize("variant", ["bframes-coded-frames", "no-bframes-coded-frames-x"])
 async def test_hevc_composition_time_relayed(rtmp, variant):
     """Publishes real HEVC (libx265): with 2 B-frames every frame is CodedFrames carrying its SI24
@@ -229,7 +229,7 @@ async def test_hevc_composition_time_relayed(rtmp, variant):
 # -- ERTMP-3 command frames ----------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-3", level="MUST", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-3")
 async def test_video_command_frames_harmless(rtmp):
     """Publishes HEVC with two E-RTMP command frames in the middle: 0xD1 0x00 (ExHeader, FrameType 5,
     PacketType CodedFrames, VideoCommand StartSeek) and 0xD1 0x01 (EndSeek).
@@ -250,7 +250,7 @@ async def test_video_command_frames_harmless(rtmp):
 # -- ERTMP-4 SequenceStart bodies ----------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-4", level="MUST", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-4")
 @pytest.mark.parametrize("codec", ["hevc", "av1"])
 async def test_sequence_start_record_first(rtmp, codec):
     """Publishes real HEVC (HEVCDecoderConfigurationRecord) or AV1 (AV1CodecConfigurationRecord) to a
@@ -270,7 +270,7 @@ async def test_sequence_start_record_first(rtmp, codec):
 # -- ERTMP-5 relay or clean failure --------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-5", level="SHOULD", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-5")
 @pytest.mark.parametrize("codec", ["hevc", "av1"])
 async def test_ertmp_relayed_or_refused(rtmp, codec):
     """Publishes E-RTMP HEVC/AV1 with a player waiting, then opens a fresh connection.
@@ -289,7 +289,7 @@ async def test_ertmp_relayed_or_refused(rtmp, codec):
 # -- ERTMP-6 audio ExHeader ----------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-6", level="MUST", section="ERTMPv2 Enhanced Audio")
+@pytest.mark.rule("ERTMP-6")
 @pytest.mark.parametrize("codec", ["opus", "flac", "mp4a"])
 async def test_ex_audio_relayed(rtmp, codec):
     """Publishes E-RTMP audio (SoundFormat 9): synthetic Opus (ID-header SequenceStart) or FLAC
@@ -311,7 +311,7 @@ async def test_ex_audio_relayed(rtmp, codec):
 # -- ERTMP-7 ModEx -------------------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-7", level="MUST", section="ERTMPv2 Enhanced Video (ModEx)")
+@pytest.mark.rule("ERTMP-7")
 @pytest.mark.parametrize("variant", ["nano-offset-500000", "modex-ui16-size"])
 async def test_modex_relayed(rtmp, variant):
     """Connects with capsEx ModEx|TimestampNanoOffset (0x0C) and publishes HEVC + E-RTMP AAC where
@@ -349,7 +349,7 @@ def _audio_many_codecs(payload: bytes, opus: bytes) -> bytes:
                                            [(0, media.FourCC.MP4A, rest), (1, media.FourCC.OPUS, opus)])
 
 
-@pytest.mark.rule("ERTMP-8", level="MUST", section="ERTMPv2 Multitrack")
+@pytest.mark.rule("ERTMP-8")
 @pytest.mark.parametrize("variant", ["video-one-track", "video-many-tracks", "audio-many-codecs"])
 async def test_multitrack_relayed(rtmp, variant):
     """Connects with capsEx Multitrack (0x02) and publishes HEVC where every video message is a
@@ -396,7 +396,7 @@ def _unknown_payloads(kind: str, stream: TestStream) -> list[MediaTag]:
     return [tag(9, 300, bytes([0x80 | 0x10 | 0x0A]) + b"hvc1" + b"\x00\x00\x00opaque")]
 
 
-@pytest.mark.rule("ERTMP-9", level="MUST", section="ERTMPv2 Conventions")
+@pytest.mark.rule("ERTMP-9")
 @pytest.mark.parametrize("kind", ["video-fourcc-abcd", "audio-fourcc-abcd", "unknown-modex-type",
                                   "reserved-packet-type"])
 async def test_unknown_values_controlled(rtmp, kind):
@@ -435,7 +435,7 @@ CONNECT_CAPS = {
 }
 
 
-@pytest.mark.rule("ERTMP-10", level="SHOULD", section="ERTMPv2 Enhancing NetConnection connect")
+@pytest.mark.rule("ERTMP-10")
 @pytest.mark.parametrize("props", list(CONNECT_CAPS))
 async def test_connect_with_caps_accepted(rtmp, props):
     """Sends connect carrying E-RTMP capabilities: fourCcList ["hvc1","av01","vp09"], or
@@ -454,7 +454,7 @@ async def test_connect_with_caps_accepted(rtmp, props):
     rtmp.judge(checks.check_connect_caps(c.log, sent=CONNECT_CAPS[props]))
 
 
-@pytest.mark.rule("ERTMP-10", level="SHOULD", section="ERTMPv2 Enhancing NetConnection connect")
+@pytest.mark.rule("ERTMP-10")
 async def test_player_without_fourcc_list(rtmp):
     """A publisher (fourCcList ["hvc1"]) sends E-RTMP HEVC; the player connects with no fourCcList.
 
@@ -469,7 +469,7 @@ async def test_player_without_fourcc_list(rtmp):
 # -- ERTMP-11 reconnect request ------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-11", level="MUST", section="ERTMPv2 Reconnect Request")
+@pytest.mark.rule("ERTMP-11")
 @pytest.mark.parametrize("advertised", [False, True], ids=["not-advertised", "advertised"])
 async def test_reconnect_request_only_if_advertised(rtmp, advertised):
     """Publisher and player connect with (capsEx 0x01) or without capsEx Reconnect and stream HEVC.
@@ -486,7 +486,7 @@ async def test_reconnect_request_only_if_advertised(rtmp, advertised):
 # -- ERTMP-12 FourCC codec ids in onMetaData -----------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-12", level="SHOULD", section="ERTMPv2 Enhancing onMetaData")
+@pytest.mark.rule("ERTMP-12")
 @pytest.mark.parametrize("codec", ["hevc-mp4a", "av1"])
 async def test_fourcc_codec_ids_in_metadata(rtmp, codec):
     """Publishes @setDataFrame onMetaData with videocodecid 'hvc1' (1752589105.0) and audiocodecid
@@ -510,7 +510,7 @@ async def test_fourcc_codec_ids_in_metadata(rtmp, codec):
 # -- ERTMP-13 no version bump --------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-13", level="MUST", section="ERTMPv2 Protocol Versioning")
+@pytest.mark.rule("ERTMP-13")
 @pytest.mark.parametrize("mode", ["simple", "digest"])
 async def test_ertmp_over_classic_handshake(rtmp, mode):
     """An E-RTMP HEVC publisher uses the version-3 simple handshake (or the digest handshake); a
@@ -538,7 +538,7 @@ COLOR_INFO = {
 }
 
 
-@pytest.mark.rule("ERTMP-14", level="MUST", section="ERTMPv2 Metadata Frame")
+@pytest.mark.rule("ERTMP-14")
 @pytest.mark.parametrize("frame_type", ["key", "inter"])
 async def test_metadata_packet_before_keyframe(rtmp, frame_type):
     """Publishes HEVC with a video Metadata packet (ExHeader PacketType 4, hvc1, AMF ["colorInfo",
@@ -562,7 +562,7 @@ async def test_metadata_packet_before_keyframe(rtmp, frame_type):
 # -- ERTMP-15 silence ----------------------------------------------------------------------------
 
 
-@pytest.mark.rule("ERTMP-15", level="MUST", section="ERTMPv2 Enhanced Audio")
+@pytest.mark.rule("ERTMP-15")
 @pytest.mark.parametrize("variant", ["zero-length-audio", "audio-sequence-end"])
 async def test_audio_silence_accepted(rtmp, variant):
     """Publishes HEVC + E-RTMP AAC and, at 300 ms, a zero-length audio message (RTMP length 0) or an
@@ -596,7 +596,7 @@ def _as_codec_id_12(payload: bytes) -> bytes:
     return media.build_avc_video(ftype, media.AvcPacketType.NALU, cts, rest[3:], codec_id=12)
 
 
-@pytest.mark.rule("ERTMP-16", level="CONV", section="ERTMPv2 Enhanced Video")
+@pytest.mark.rule("ERTMP-16")
 async def test_codec_id_12_hevc(rtmp):
     """Publishes real HEVC in the CDN convention: legacy header with CodecID 12 (0x1C/0x2C),
     AVCPacketType and CompositionTime, the HEVCDecoderConfigurationRecord as sequence header.

@@ -88,7 +88,7 @@ async def read_until(c: RtmpClient, nbytes: int, timeout: float) -> None:
 # -- existing cases ----------------------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-8", level="MUST", section="5.2.4")
+@pytest.mark.rule("HS-8")
 async def test_s2_echoes_c1(rtmp):
     """Sends C0+C1 (simple, zero version field) and C2.
 
@@ -100,7 +100,7 @@ async def test_s2_echoes_c1(rtmp):
     rtmp.judge(check_handshake_layout(c.log))
 
 
-@pytest.mark.rule("HS-4", level="MUST", section="5.2.1")
+@pytest.mark.rule("HS-4")
 async def test_nothing_before_c2(rtmp):
     """Sends C0+C1, holds C2 back for 300 ms, then sends C2 + connect.
 
@@ -113,7 +113,7 @@ async def test_nothing_before_c2(rtmp):
     rtmp.judge(check_handshake_order(c.log))
 
 
-@pytest.mark.rule("HS-5", level="CONV", section="5.2.1")
+@pytest.mark.rule("HS-5")
 async def test_s0s1s2_write_split(rtmp):
     """Sends C0+C1 in one write and records how S0, S1 and S2 arrive (informational)."""
     async with session(rtmp) as c:
@@ -124,7 +124,7 @@ async def test_s0s1s2_write_split(rtmp):
 # -- HS-1: exact byte counts ---------------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-1", level="MUST", section="5.2")
+@pytest.mark.rule("HS-1")
 async def test_last_c2_byte_glued_to_connect(rtmp):
     """Sends C0+C1, then C2's first 1535 bytes alone, then C2's last byte and connect in one write.
 
@@ -140,7 +140,7 @@ async def test_last_c2_byte_glued_to_connect(rtmp):
     rtmp.judge(check_c2_boundary(c.log, expect_connect=True, what="C2's last byte came with the connect"))
 
 
-@pytest.mark.rule("HS-1", level="MUST", section="5.2")
+@pytest.mark.rule("HS-1")
 @pytest.mark.parametrize("variant", ["c2-one-byte-short", "c2-one-byte-long"])
 async def test_wrong_c2_length_not_parsed(rtmp, variant):
     """Sends C0+C1, then a C2 of 1535 bytes (short) or of 1536 bytes plus 0x03 (long) in one
@@ -167,7 +167,7 @@ async def test_wrong_c2_length_not_parsed(rtmp, variant):
 # -- HS-2/HS-3/HS-15: versions ----------------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-3", level="SHOULD", section="5.2.2")
+@pytest.mark.rule("HS-3")
 @pytest.mark.parametrize("version", [0, 4, 0x47, 0xFF], ids=["v0", "v4", "v0x47-G", "v0xFF"])
 async def test_unknown_c0_version(rtmp, version):
     """Sends C0 = 0 (deprecated), 4 (reserved), 0x47 ('G' of an HTTP GET) or 0xFF, plus C1.
@@ -183,7 +183,7 @@ async def test_unknown_c0_version(rtmp, version):
     rtmp.judge(check_version_reply(c.log, version, after=after))
 
 
-@pytest.mark.rule("HS-15", level="OBS", section="5.2.2")
+@pytest.mark.rule("HS-15")
 async def test_rtmpe_c0_not_plain(rtmp):
     """Sends C0 = 6 (RTMPE, as FFmpeg's rtmpe:// does) with a digest C1 (scheme 0).
 
@@ -201,7 +201,7 @@ async def test_rtmpe_c0_not_plain(rtmp):
 # -- HS-4: ordering ------------------------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-4", level="MUST", section="5.2.1")
+@pytest.mark.rule("HS-4")
 async def test_s2_waits_for_whole_c1(rtmp):
     """Sends C0 alone, waits 80 ms, sends C1 but its last byte, waits 80 ms, sends the last byte,
     then C2 and connect.
@@ -225,7 +225,7 @@ async def test_s2_waits_for_whole_c1(rtmp):
 # -- HS-6: client write patterns -----------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-6", level="CONV", section="5.2")
+@pytest.mark.rule("HS-6")
 async def test_c0c1_one_byte_writes(rtmp):
     """Sends C0+C1 as 1537 one-byte writes, then C2 and connect as usual.
 
@@ -238,7 +238,7 @@ async def test_c0c1_one_byte_writes(rtmp):
     rtmp.judge(check_handshake_completes(c.log, rule="HS-6", what="C0+C1 came one byte per write"))
 
 
-@pytest.mark.rule("HS-6", level="CONV", section="5.2")
+@pytest.mark.rule("HS-6")
 async def test_c2_connect_create_stream_one_write(rtmp):
     """Sends C2 + connect + createStream (tid 2) in a single write, as librtmp does with C2 + connect.
 
@@ -255,7 +255,7 @@ async def test_c2_connect_create_stream_one_write(rtmp):
 # -- HS-7/HS-8/HS-9/HS-10: simple handshake fields -------------------------------------------------
 
 
-@pytest.mark.rule("HS-7", level="MUST", section="5.2.3")
+@pytest.mark.rule("HS-7")
 async def test_c1_nonzero_time(rtmp):
     """Sends a simple C1 whose time field is 0x01020304 (the epoch may be anything).
 
@@ -267,7 +267,7 @@ async def test_c1_nonzero_time(rtmp):
     rtmp.judge(check_handshake_layout(c.log))
 
 
-@pytest.mark.rule("HS-9", level="CONV", section="5.2.4")
+@pytest.mark.rule("HS-9")
 async def test_random_c2_accepted(rtmp):
     """Sends a C2 of 1536 random bytes (not an echo of S1), then connect.
 
@@ -282,7 +282,7 @@ async def test_random_c2_accepted(rtmp):
                                          verdict=Verdict.NON_STRICT))
 
 
-@pytest.mark.rule("HS-10", level="SHOULD", section="5.2.3")
+@pytest.mark.rule("HS-10")
 async def test_s1_zero_field_after_simple_c1(rtmp):
     """Sends a simple C1 (bytes 4..7 zero) with a non-zero time, as librtmp does.
 
@@ -297,7 +297,7 @@ async def test_s1_zero_field_after_simple_c1(rtmp):
 # -- HS-11..HS-14: digest handshake --------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-11", level="CONV", section="HS-11 (no spec)")
+@pytest.mark.rule("HS-11")
 async def test_digest_c1_srs_client_version(rtmp):
     """Sends a digest C1 (scheme 0) with version bytes 80 00 07 02 (the SRS client's), then connect.
 
@@ -312,7 +312,7 @@ async def test_digest_c1_srs_client_version(rtmp):
     rtmp.judge(check_digest_handshake(c.log, scheme=DigestScheme.SCHEME0))
 
 
-@pytest.mark.rule("HS-12", level="CONV", section="HS-12 (no spec)")
+@pytest.mark.rule("HS-12")
 @pytest.mark.parametrize("scheme", [DigestScheme.SCHEME0, DigestScheme.SCHEME1], ids=["scheme0", "scheme1"])
 async def test_digest_c1_each_scheme(rtmp, scheme):
     """Sends a digest C1 (Flash 9.0.124.2 version bytes) with the digest in scheme 0 (offset base
@@ -339,7 +339,7 @@ def _version_without_digest(c0c1: bytes) -> bytes:
     return c0c1[:5] + bytes([9, 0, 124, 2]) + c0c1[9:]
 
 
-@pytest.mark.rule("HS-14", level="SHOULD", section="HS-14 (no spec)")
+@pytest.mark.rule("HS-14")
 @pytest.mark.parametrize("variant", ["version-without-digest", "digest-bit-flipped"])
 async def test_broken_digest_falls_back(rtmp, variant):
     """Sends a C1 that claims the digest handshake (non-zero bytes 4..7) but whose digest is
@@ -362,7 +362,7 @@ async def test_broken_digest_falls_back(rtmp, variant):
 # -- HS-16: partial reads and stalls -----------------------------------------------------------------
 
 
-@pytest.mark.rule("HS-16", level="SHOULD", section="5.2")
+@pytest.mark.rule("HS-16")
 async def test_dribbled_c0c1(rtmp):
     """Sends C0 and C1's first 64 bytes one byte per write, 2 ms apart, then the rest of C1;
     then C2 and connect.
@@ -379,7 +379,7 @@ async def test_dribbled_c0c1(rtmp):
     rtmp.judge(check_handshake_completes(c.log, rule="HS-16", what="C0+C1 were dribbled"))
 
 
-@pytest.mark.rule("HS-16", level="SHOULD", section="5.2")
+@pytest.mark.rule("HS-16")
 async def test_stall_after_c1(rtmp):
     """Sends C0+C1, reads S0S1S2, then sends nothing (no C2) for 0.5 s.
 

@@ -18,9 +18,9 @@ import pytest
 
 from rtmpconf.harness.capture.replay import replay_capture
 from rtmpconf.harness.capture.sessions import read_capture
-from rtmpconf.harness.verdict import Verdict, failed
+from rtmpconf.harness.verdict import Finding, Verdict, failed
 
-CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+from rtmpconf.paths import CAPTURES  # noqa: E402 - beside the other module constants
 MANIFEST = CAPTURES / "manifest.toml"
 
 
@@ -30,8 +30,19 @@ def corpus() -> list[Any]:
         return []
     entries = tomllib.loads(MANIFEST.read_text()).get("capture", [])
     return [pytest.param(e, id=Path(e["file"]).stem,
-                         marks=pytest.mark.rule(e["rule"], level=e.get("level", "MUST"), section=e.get("section", "")))
+                         marks=pytest.mark.rule(e["rule"]))
             for e in entries]
+
+
+def _sends(found: Any, command: str) -> bool:
+    """Does a client in the capture send this command?"""
+    from rtmpconf.rtmp.messages import Command
+
+    for session in found.sessions:
+        for m in session.log.decode("c2s").messages:
+            if isinstance(m.message, Command) and m.message.name == command:
+                return True
+    return False
 
 
 @pytest.mark.parametrize("capture", corpus())
@@ -50,6 +61,12 @@ async def test_replay_capture(rtmp, capture):
                           verdict=Verdict.ERROR))
         return
     found = read_capture(path)
+    missing = [role for role in ("publish", "play") if (rtmp.roles or {}).get(role) and _sends(found, role)]
+    if missing:
+        # The recorded program plays (or publishes) and the target does not serve that role.
+        rtmp.judge(Finding(capture["rule"], Verdict.UNIMPLEMENTED,
+                           f"the target does not serve {missing[0]}: {rtmp.roles[missing[0]]}"))
+        return
     result = await replay_capture(found, rtmp.target, speed=None, timeout=rtmp.timeout,
                                   name_prefix=rtmp.stream_name("r") + "-", rule=capture["rule"])
     for s in result.sessions:

@@ -7,8 +7,37 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: no traceback reaches a user (RTMPCONF_DEBUG=1 shows one for a bug report)."""
+    import os
+
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("rtmpconf: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`rtmpconf analyze FILE | head -1`): stop quietly, as a CLI killed
+        # by SIGPIPE would.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, not a traceback
+        if os.environ.get("RTMPCONF_DEBUG"):
+            raise
+        print(f"rtmpconf: internal error: {type(exc).__name__}: {exc} (run with RTMPCONF_DEBUG=1 for the "
+              "traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None = None) -> int:
+    from rtmpconf import __version__
+
     parser = argparse.ArgumentParser(prog="rtmpconf", description="RTMP conformance suite and reference server")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"rtmpconf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from rtmpconf.reference_server.__main__ import build_parser, serve
 
@@ -28,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--interop", action="store_true", help="include the interop cases")
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
+
+    p_cat = sub.add_parser("catalogue", help="print catalogue rules (levels, requirements, spec links)")
+    p_cat.add_argument("rules", nargs="*", metavar="ID",
+                       help="rule IDs, section prefixes (CH) or globs ('TS-*'); none: one line per rule")
+    p_cat.add_argument("--markdown", action="store_true", help="print the whole catalogue as Markdown (docs/catalogue.md)")
+    p_cat.add_argument("--json", action="store_true", help="print the selected rules as JSON")
+    p_cat.add_argument("--bugs", action="store_true", help="list the real interop bugs behind the rules")
 
     # Subcommands owned by other harness packages register themselves (analyze, replay, impair, load).
     import importlib
@@ -58,18 +94,63 @@ def main(argv: list[str] | None = None) -> int:
         return runner.run(args)
     if args.command == "report":
         return runner.report(args)
+    if args.command == "catalogue":
+        return catalogue_command(args)
     if args.command == "matrix":
         from rtmpconf.harness.peers.servers import SERVER_NAMES
         from rtmpconf.harness.report.matrix import matrix
 
         names = [t.strip() for t in args.targets.split(",") if t.strip()]
         unknown = [n for n in names if n not in SERVER_NAMES]
-        if unknown:
-            parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(SERVER_NAMES)}")
+        if unknown or not names:
+            p_matrix.error(f"argument --targets: unknown target(s) {', '.join(unknown) or '(none given)'}; "
+                           f"choose from {', '.join(SERVER_NAMES)}")
         extra = (["--interop"] if args.interop else []) + [f"--case={g}" for g in args.case]
         return matrix(names, extra, build_html=not args.no_html)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def catalogue_command(args: argparse.Namespace) -> int:
+    """``rtmpconf catalogue [ID ...]``: the rules as the suite knows them."""
+    import json
+
+    from rtmpconf.harness.catalogue import CatalogueError, catalogue, render_markdown, render_rule
+
+    try:
+        cat = catalogue()
+    except CatalogueError as exc:
+        print(f"error: the catalogue is broken: {exc}", file=sys.stderr)
+        return 2
+    if args.markdown:
+        print(render_markdown(cat))
+        return 0
+    if args.bugs:
+        for bug in cat.bugs:
+            print(f"{bug.id:7s} [{', '.join(bug.rules)}] {' '.join(bug.text.split())}")
+        return 0
+    if not args.rules:
+        rules = list(cat.rules.values())
+    else:
+        rules = []
+        for pattern in args.rules:
+            found = cat.match(pattern)
+            if not found:
+                print(f"error: no rule matches {pattern!r} (try `rtmpconf catalogue` for the list)", file=sys.stderr)
+                return 2
+            rules.extend(r for r in found if r not in rules)
+    if args.json:
+        print(json.dumps([{"id": r.id, "level": r.level.value, "title": r.title, "section": r.section.label,
+                           "requirement": r.requirement, "level_reason": r.level_reason, "test": r.test,
+                           "spec": [{"name": s.name, "url": s.url} for s in r.spec], "notes": list(r.notes),
+                           "bugs": list(r.bugs)} for r in rules], indent=2, ensure_ascii=False))
+    elif not args.rules:
+        for r in rules:
+            print(f"{r.id:9s} {r.level.value:6s} {r.title}")
+        print(f"{len(rules)} rules; `rtmpconf catalogue ID` prints one in full")
+    else:
+        print("\n\n".join(render_rule(r) for r in rules))
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ send anything the core's writer can produce, including illegal encodings (``send
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import socket
 import time
@@ -55,27 +57,93 @@ class PeerClosed(Exception):
         self.reset = reset
 
 
+class RoleUnavailable(Exception):
+    """The target does not serve this role (publish or play), as the capability probe found or
+    ``--role`` declared: cases that need it are UNIMPLEMENTED, not FAILed one by one."""
+
+    def __init__(self, role: str, reason: str) -> None:
+        super().__init__(f"the target does not serve {role}: {reason}")
+        self.role = role
+        self.reason = reason
+
+
+class TargetError(ValueError):
+    """A target URL or name template that cannot be used; the message says what is wrong."""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a client connects: host, port, app and the tcUrl to announce."""
+    """Where a client connects: host, port, app and the tcUrl to announce, plus what users put in
+    their URLs (a query with a stream key or token, credentials) and name templates for servers
+    that map stream names."""
 
     host: str
     port: int
     app: str = "live"
+    scheme: str = "rtmp"
+    #: ``?token=...`` of the URL, without the "?": carried into connect's app and tcUrl (as FFmpeg does).
+    query: str = ""
+    user: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    #: What publish and play send for a case's stream name ``{name}`` (e.g. ``{name}?key=SECRET``).
+    publish_template: str = "{name}"
+    play_template: str = "{name}"
+
+    @property
+    def url_host(self) -> str:
+        """The host as it appears in a URL (IPv6 literals in brackets)."""
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def app_with_query(self) -> str:
+        return f"{self.app}?{self.query}" if self.query else self.app
 
     @property
     def tc_url(self) -> str:
-        return f"rtmp://{self.host}:{self.port}/{self.app}"
+        return f"{self.scheme}://{self.url_host}:{self.port}/{self.app_with_query}"
+
+    @property
+    def display(self) -> str:
+        """The URL without credentials, for logs and reports."""
+        return self.tc_url
+
+    def publish_name(self, name: str) -> str:
+        return self.publish_template.replace("{name}", name)
+
+    def play_name(self, name: str) -> str:
+        return self.play_template.replace("{name}", name)
+
+    def moved(self, host: str, port: int) -> Target:
+        """The same target reached at another address (a proxy in front of it)."""
+        return dataclasses.replace(self, host=host, port=port)
 
     @classmethod
-    def parse(cls, url: str) -> Target:
-        """``rtmp://host[:port]/app`` -> Target (default port 1935, app "live")."""
-        if not url.startswith("rtmp://"):
-            raise ValueError(f"target must be rtmp://host[:port]/app, got {url!r}")
-        rest = url[len("rtmp://"):]
-        hostport, _, app = rest.partition("/")
-        host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "1935")
-        return cls(host or hostport, int(port or 1935), app.strip("/") or "live")
+    def parse(cls, url: str, *, app: str | None = None, publish_name: str | None = None,
+              play_name: str | None = None) -> Target:
+        """``rtmp://[user:pass@]host[:port][/app][?query]`` -> Target (port 1935, app "live");
+        IPv6 literals in brackets. Raises TargetError with a one-line reason."""
+        from urllib.parse import unquote, urlsplit
+
+        scheme, sep, _ = url.partition("://")
+        if not sep or scheme.lower() not in ("rtmp", "rtmps"):
+            raise TargetError(f"target must look like rtmp://host[:port]/app, got {url!r}")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise TargetError(f"bad target URL {url!r}: {exc}") from None
+        if not parts.hostname:
+            raise TargetError(f"target URL {url!r} has no host")
+        path_app = parts.path.strip("/")
+        chosen_app = app if app is not None else (path_app or "live")
+        for label, template in (("--publish-name", publish_name), ("--play-name", play_name)):
+            if template is not None and "{name}" not in template:
+                raise TargetError(f"{label} {template!r} must contain {{name}} (the case's stream name)")
+        return cls(parts.hostname, port if port is not None else 1935,
+                   chosen_app, scheme.lower(), parts.query,
+                   unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None,
+                   publish_name or "{name}", play_name or "{name}")
 
 
 class RtmpClient:
@@ -116,6 +184,8 @@ class RtmpClient:
         self.handshake_done = False
         self._tid = 1.0
         self.stream_id: int | None = None
+        #: Roles the target serves ("publish", "play") with the reason for a missing one; None = all.
+        self.roles: dict[str, str | None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -263,6 +333,9 @@ class RtmpClient:
         while not hs.done:
             if not await self._read_once("handshake", deadline, auto_send=False):
                 raise PeerClosed("handshake", self.close_reset)
+            if self.protocol_error is not None:
+                # A malformed S0/S1 (e.g. S0 != 3) ends the step at once: waiting adds nothing.
+                raise self.protocol_error
             # The Connection moved C2 into its output buffer once S1 was complete.
             out = self.conn.data_to_send()
             if out and not sent_c2:
@@ -406,16 +479,21 @@ class RtmpClient:
 
     async def connect(self, app: str | None = None, *, extra: dict[str, Any] | None = None,
                       tc_url: str | None = None) -> Command:
-        app = self.target.app if app is None else app
+        app = self.target.app_with_query if app is None else app
         obj: dict[str, Any] = {
             "app": app, "flashVer": "FMLE/3.0 (compatible; rtmp-conformance)",
-            "tcUrl": tc_url or f"rtmp://{self.target.host}:{self.target.port}/{app}",
+            "tcUrl": tc_url or (self.target.tc_url if app == self.target.app_with_query else
+                                f"{self.target.scheme}://{self.target.url_host}:{self.target.port}/{app}"),
             "fpad": False, "capabilities": 15.0, "audioCodecs": 4071.0, "videoCodecs": 252.0,
             "videoFunction": 1.0, "objectEncoding": 0.0,
         }
         obj.update(extra or {})
         await self.send(Command("connect", 1.0, obj))
         return await self.wait_reply(1.0, "connect")
+
+    def _require_role(self, role: str) -> None:
+        if self.roles is not None and self.roles.get(role) is not None:
+            raise RoleUnavailable(role, str(self.roles[role]))
 
     async def create_stream(self) -> int:
         tid = await self.command("createStream")
@@ -425,20 +503,30 @@ class RtmpClient:
         self.stream_id = int(reply.arguments[0])
         return self.stream_id
 
-    async def publish(self, name: str, *, kind: str = "live", fmle: bool = True) -> dict[str, Any]:
-        """FMLE/OBS/FFmpeg order (CMD-12): releaseStream, FCPublish, createStream, publish."""
+    async def publish(self, name: str, *, kind: str = "live", fmle: bool = True,
+                      any_status: bool = False) -> dict[str, Any]:
+        """FMLE/OBS/FFmpeg order (CMD-12): releaseStream, FCPublish, createStream, publish.
+        ``name`` goes through the target's publish template."""
+        self._require_role("publish")
+        name = self.target.publish_name(name)
         if fmle:
             await self.command("releaseStream", name)
             await self.command("FCPublish", name)
         msid = await self.create_stream()
         await self.command("publish", name, kind, msid=msid, tid=0.0)
-        return await self.wait_status("publish", ("NetStream.Publish.Start", "NetStream.Publish.BadName"))
+        return await self.wait_status("publish", None if any_status else
+                                      ("NetStream.Publish.Start", "NetStream.Publish.BadName"))
 
-    async def play(self, name: str, *, start: float = -2.0, buffer_ms: int = 1000) -> dict[str, Any]:
+    async def play(self, name: str, *, start: float = -2.0, buffer_ms: int = 1000,
+                   any_status: bool = False) -> dict[str, Any]:
+        """createStream, play (``name`` through the target's play template), SetBufferLength."""
+        self._require_role("play")
+        name = self.target.play_name(name)
         msid = await self.create_stream()
         await self.command("play", name, start, msid=msid, tid=0.0)
         await self.send(UserControl.set_buffer_length(msid, buffer_ms))
-        return await self.wait_status("play", ("NetStream.Play.Start", "NetStream.Play.StreamNotFound"))
+        return await self.wait_status("play", None if any_status else
+                                      ("NetStream.Play.Start", "NetStream.Play.StreamNotFound"))
 
     async def publish_media(self, tags: Any, *, msid: int | None = None, realtime: bool = False,
                             speed: float = 1.0) -> None:

@@ -5,7 +5,7 @@ Registered through the ``pytest11`` entry point. It only acts on test items that
 
 Case anatomy (DESIGN.md)::
 
-    @pytest.mark.rule("CH-7", level="MUST", section="5.3.1.2.4")
+    @pytest.mark.rule("CH-7")          # level, section, title and spec link: the catalogue
     async def test_fmt3_new_message_delta(rtmp):
         '''Sends ... Requirement: "..."'''
         async with rtmp.client() as c: ...
@@ -26,9 +26,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout, Target
+from rtmpconf.harness.client import PeerClosed, RoleUnavailable, RtmpClient, StepTimeout, Target, TargetError
 from rtmpconf.rtmp.errors import RemoteProtocolError
-from rtmpconf.harness.verdict import Finding, Level, Verdict, worst
+from rtmpconf.harness.catalogue import CatalogueError, Rule, catalogue
+from rtmpconf.harness.verdict import Finding, Verdict, cap, not_run, worst
 from rtmpconf.harness.wirelog import WireLog
 
 try:  # allure-pytest is a dependency, but keep the plugin importable without it
@@ -43,13 +44,7 @@ CASE_TIMEOUT_S = 30.0
 #: Whole-run budget default (s) (--run-budget).
 RUN_BUDGET_S = 900.0
 
-SECTIONS = {
-    "HS": "1. Handshake", "CH": "2. Chunking", "TS": "3. Timestamps", "CTRL": "4. Control",
-    "CMD": "5. Commands", "AMF": "6. AMF0", "AV": "7. Audio/video payload", "GOP": "8. GOP cache",
-    "ERTMP": "9. Enhanced RTMP", "ROB": "10. Robustness", "INTEROP": "11. Interop", "REPLAY": "12. Replay",
-}
 SEVERITY = {"MUST": "critical", "SHOULD": "normal", "CONV": "minor", "MAY": "trivial", "OBS": "trivial"}
-SPEC_LINK = "https://github.com/veovera/enhanced-rtmp/blob/main/docs/legacy/rtmp-v1-0-spec.pdf"
 
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
@@ -60,9 +55,10 @@ class CaseInfo:
 
     case_id: str
     rule: str
-    level: str
-    section: str
-    requirement: str
+    level: str  #: the rule's level, from the catalogue
+    section: str  #: the catalogue section label ("2. Chunking")
+    requirement: str  #: the case's docstring: what it sends, what it expects
+    rule_info: Rule | None = None
     findings: list[Finding] = field(default_factory=list)
     verdict: Verdict | None = None
     message: str = ""
@@ -76,26 +72,49 @@ class CaseInfo:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # Every option carries the --rtmp- prefix (the short unprefixed spellings of earlier releases
+    # are kept as aliases); `rtmpconf run` offers the same options without the prefix.
+    from rtmpconf.cliutil import positive_float
+
     g = parser.getgroup("rtmp-conformance")
-    g.addoption("--target", default=os.environ.get("RTMP_TARGET"),
-                help="rtmp://host:port/app of the server under test (env RTMP_TARGET); "
+    g.addoption("--rtmp-target", "--target", dest="rtmp_target", default=os.environ.get("RTMP_TARGET"),
+                help="rtmp://[user:pass@]host[:port]/app[?query] of the server under test (env RTMP_TARGET); "
                      "default: the embedded reference server")
-    g.addoption("--target-server", default=None,
+    g.addoption("--rtmp-target-server", "--target-server", dest="rtmp_target_server", default=None,
                 help="start this server as the target: reference, nginx-rtmp, node-media-server, ffmpeg-listen")
-    g.addoption("--case", action="append", default=[], help="run only case IDs matching this glob")
-    g.addoption("--rtmp-strict", action="store_true", help="NON-STRICT verdicts fail the run")
-    g.addoption("--rtmp-timeout", type=float, default=STEP_TIMEOUT_S, help="per-step deadline (s)")
-    g.addoption("--case-timeout", type=float, default=CASE_TIMEOUT_S, help="per-case watchdog (s)")
-    g.addoption("--run-budget", type=float, default=RUN_BUDGET_S, help="whole-run budget (s)")
-    g.addoption("--rtmp-dry-run", action="store_true", help="list case IDs, levels and requirements")
-    g.addoption("--summary", default=None, help="write the per-case summary JSON here")
-    g.addoption("--interop", action="store_true",
+    g.addoption("--rtmp-app", dest="rtmp_app", default=None, help="the app to connect to (overrides the URL's)")
+    g.addoption("--rtmp-publish-name", dest="rtmp_publish_name", default=None,
+                help="what publish sends for a case's stream name {name}, e.g. '{name}?key=SECRET'")
+    g.addoption("--rtmp-play-name", dest="rtmp_play_name", default=None,
+                help="what play sends for a case's stream name {name}, e.g. 'edge_{name}'")
+    g.addoption("--rtmp-role", dest="rtmp_role", choices=("auto", "full", "ingest", "edge"), default="auto",
+                help="what the target serves: full (publish and play), ingest (publish only), edge (play "
+                     "only); auto: a capability probe finds out")
+    g.addoption("--rtmp-no-preflight", dest="rtmp_no_preflight", action="store_true",
+                help="skip the preflight check (TCP, handshake, connect to the app) before the first case")
+    g.addoption("--rtmp-case", "--case", dest="rtmp_case", action="append", default=[],
+                help="run only case IDs (or rule IDs) matching this glob")
+    g.addoption("--rtmp-strict", dest="rtmp_strict", action="store_true", help="NON-STRICT verdicts fail the run")
+    g.addoption("--rtmp-timeout", dest="rtmp_timeout", type=positive_float, default=STEP_TIMEOUT_S,
+                help="per-step deadline (s)")
+    g.addoption("--rtmp-case-timeout", "--case-timeout", dest="rtmp_case_timeout", type=positive_float,
+                default=CASE_TIMEOUT_S, help="per-case watchdog (s)")
+    g.addoption("--rtmp-run-budget", "--run-budget", dest="rtmp_run_budget", type=positive_float,
+                default=RUN_BUDGET_S, help="whole-run budget (s)")
+    g.addoption("--rtmp-dry-run", dest="rtmp_dry_run", action="store_true",
+                help="list case IDs, levels and requirements")
+    g.addoption("--rtmp-summary", "--summary", dest="rtmp_summary", default=None,
+                help="write the per-case summary JSON here")
+    g.addoption("--rtmp-junit", dest="rtmp_junit", default=None,
+                help="write JUnit XML here: one testsuite per catalogue section, test name = case ID")
+    g.addoption("--rtmp-interop", "--interop", dest="rtmp_interop", action="store_true",
                 help="also run the interop cases that drive real programs (ffmpeg, VLC ...) in real time")
-    g.addoption("--interop-only", action="store_true", help="run only the interop cases")
-    g.addoption("--impair", default=None,
-                help="run every case through this impairment profile (harness/impair; rtmpconf impair --list)")
-    g.addoption("--manifest", default=None,
-                help="expected-deviation manifest (default with --target-server NAME: targets/NAME.toml)")
+    g.addoption("--rtmp-interop-only", "--interop-only", dest="rtmp_interop_only", action="store_true",
+                help="run only the interop cases")
+    g.addoption("--rtmp-impair", "--impair", dest="rtmp_impair", default=None,
+                help="run every case through this impairment profile (rtmpconf impair --list)")
+    g.addoption("--rtmp-manifest", "--manifest", dest="rtmp_manifest", default=None,
+                help="expected-deviation manifest (default with --rtmp-target-server NAME: the bundled one)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,8 +125,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config._rtmp_manifest = None  # type: ignore[attr-defined]
     from rtmpconf.harness.manifest import Manifest
 
-    path = config.getoption("--manifest", None)
-    server = config.getoption("--target-server", None)
+    config._rtmp_target_parsed = None  # type: ignore[attr-defined]
+    url = config.getoption("--rtmp-target", None)
+    if url and config.getoption("--rtmp-target-server", None):
+        raise pytest.UsageError("give --rtmp-target or --rtmp-target-server, not both")
+    try:
+        parsed = Target.parse(url or "rtmp://127.0.0.1/live", app=config.getoption("--rtmp-app", None),
+                              publish_name=config.getoption("--rtmp-publish-name", None),
+                              play_name=config.getoption("--rtmp-play-name", None))
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    #: The user's URL with app and name templates applied; for a started server, the templates only.
+    config._rtmp_target_parsed = parsed  # type: ignore[attr-defined]
+    path = config.getoption("--rtmp-manifest", None)
+    server = config.getoption("--rtmp-target-server", None)
     try:
         if path:
             config._rtmp_manifest = Manifest.load(path)  # type: ignore[attr-defined]
@@ -123,25 +154,33 @@ def _slug(name: str) -> str:
 
 
 def case_info_for(item: pytest.Item) -> CaseInfo | None:
+    """The case's identity; its rule must be in the catalogue, and the marker names only the rule
+    (and optionally the case slug): level and section come from the catalogue, never the marker."""
     marker = item.get_closest_marker("rule")
     if marker is None:
         return None
-    rule = marker.args[0] if marker.args else marker.kwargs.get("rule_id", "?")
-    level = marker.kwargs.get("level", marker.args[1] if len(marker.args) > 1 else "MUST")
-    section = marker.kwargs.get("section", marker.args[2] if len(marker.args) > 2 else "")
+    rule_id = marker.args[0] if marker.args else marker.kwargs.get("rule_id", "?")
+    extra = (set(marker.kwargs) - {"rule_id", "id"}) | ({"level/section"} if len(marker.args) > 1 else set())
+    if extra:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.rule takes the rule ID only (and id=); "
+                                f"{', '.join(sorted(extra))} come from the catalogue")
+    try:
+        rule = catalogue().rule(rule_id)
+    except CatalogueError as exc:
+        raise pytest.UsageError(f"{item.nodeid}: {exc}") from exc
     func = getattr(item, "function", None)
     slug = marker.kwargs.get("id") or _slug(getattr(func, "__name__", item.name))
     callspec = getattr(item, "callspec", None)
-    case_id = f"{rule}/{slug}" + (f"[{callspec.id}]" if callspec is not None else "")
+    case_id = f"{rule_id}/{slug}" + (f"[{callspec.id}]" if callspec is not None else "")
     doc = inspect.getdoc(func) or ""
-    return CaseInfo(case_id, rule, level, section, doc)
+    return CaseInfo(case_id, rule_id, rule.level.value, rule.section.label, doc, rule)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    globs = config.getoption("--case")
-    interop_only = config.getoption("--interop-only")
-    with_interop = config.getoption("--interop") or interop_only
+    globs = config.getoption("--rtmp-case")
+    interop_only = config.getoption("--rtmp-interop-only")
+    with_interop = config.getoption("--rtmp-interop") or interop_only
     selected: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
     for item in items:
@@ -166,7 +205,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if info is None:
                 continue
             req = " ".join(info.requirement.split())
-            tw.line(f"{info.case_id:60s} {info.level:6s} §{info.section:10s} {req[:160]}")
+            title = info.rule_info.title if info.rule_info else ""
+            tw.line(f"{info.case_id:60s} {info.level:6s} {title[:60]:60s} {req[:100]}")
         tw.line(f"{sum(1 for i in selected if _CASE_KEY in i.stash)} cases")
         deselected.extend(selected)
         selected = []
@@ -197,6 +237,13 @@ class TargetHandle:
         self.driver = driver
         self.name = name
         self.restarts: list[str] = []
+        #: Set by the preflight when S0/S1/S2 are malformed: only handshake cases can judge it.
+        self.handshake_broken: str | None = None
+        #: Roles the target serves ("publish", "play") -> None, or the reason it does not.
+        self.roles: dict[str, str | None] | None = None
+        self.roles_line = "publish+play"
+        #: A --target that stopped accepting connections: the case it died in.
+        self.gone_after: str | None = None
 
     def ensure(self, previous_case: str | None) -> str | None:
         if self.driver is None:
@@ -228,10 +275,14 @@ class TargetHandle:
 def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     """The server under test: --target URL, --target-server NAME, or the embedded reference server."""
     config = request.config
-    url = config.getoption("--target")
-    server_name = config.getoption("--target-server")
+    url = config.getoption("--rtmp-target")
+    server_name = config.getoption("--rtmp-target-server")
+    parsed: Target = config._rtmp_target_parsed  # type: ignore[attr-defined]
     if url:
-        yield from _impaired(config, TargetHandle(Target.parse(url)))
+        handle = TargetHandle(parsed)
+        config._rtmp_target_handle = handle  # type: ignore[attr-defined]
+        _preflight(config, handle, started=False)
+        yield from _impaired(config, handle)
         return
     from rtmpconf.harness.peers.servers import SERVER_NAMES, make_server
 
@@ -241,8 +292,10 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     if name == "reference":
         from rtmpconf.harness.targets import ReferenceServerProcess
 
-        reports = Path(config.rootpath) / "reports"
-        reports.mkdir(exist_ok=True)
+        from rtmpconf.paths import reports_dir
+
+        reports = reports_dir()
+        reports.mkdir(parents=True, exist_ok=True)
         driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log")
     else:
         driver = make_server(name)
@@ -250,17 +303,76 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
         target = driver.start()
     except Exception as exc:  # noqa: BLE001 - a target that cannot start ends the run with a reason
         raise pytest.UsageError(f"cannot start --target-server {name}: {exc}") from exc
+    import dataclasses
+
+    target = dataclasses.replace(target, publish_template=parsed.publish_template,
+                                 play_template=parsed.play_template,
+                                 app=config.getoption("--rtmp-app") or target.app)
     handle = TargetHandle(target, driver, name)
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
+        _preflight(config, handle, started=True)
         yield from _impaired(config, handle)
     finally:
         handle.stop()
 
 
+def time_scale(config: pytest.Config) -> float:
+    """How much slower than a local link the path to the target is (1.0 = local)."""
+    try:
+        return float(config.getoption("--rtmp-time-scale") or 1.0)
+    except ValueError:  # the option is not registered in this build
+        return 1.0
+
+
+def _preflight(config: pytest.Config, handle: TargetHandle, *, started: bool) -> None:
+    """Before the first case: is the target an RTMP server we can connect to, and what does it
+    serve? A wrong target ends the run at once with exit status 3 and one line saying what was
+    found; a malformed handshake leaves only the handshake cases to run."""
+    from rtmpconf.harness import preflight as pf
+
+    config._rtmp_preflight = None  # type: ignore[attr-defined]
+    role = config.getoption("--rtmp-role")
+    if not config.getoption("--rtmp-no-preflight"):
+        result = asyncio.run(pf.preflight(handle.target, scale=time_scale(config)))
+        config._rtmp_preflight = result  # type: ignore[attr-defined]
+        if result.outcome in (pf.Outcome.UNREACHABLE, pf.Outcome.NOT_RTMP, pf.Outcome.CONNECT_REFUSED):
+            handle.stop()
+            pytest.exit(f"target not usable ({result.outcome.value}, after {result.seconds:g} s): {result.line}",
+                        returncode=EXIT_TARGET)
+        if result.outcome is pf.Outcome.HANDSHAKE_BROKEN:
+            handle.handshake_broken = result.line
+            return
+    if role == "auto" and (started or config.getoption("--rtmp-no-preflight")):
+        # The servers the suite starts serve both; without a preflight nothing is assumed missing.
+        handle.roles_line = "publish+play (" + ("a server the suite started" if started else "not probed") + ")"
+        return
+    if role != "auto":
+        roles = pf.ROLE_SETS[role]
+        handle.roles = {r.value: (None if r in roles else f"--rtmp-role {role}") for r in pf.Role}
+        handle.roles_line = f"{'+'.join(sorted(r.value for r in roles))} (declared: --rtmp-role {role})"
+        return
+    probe = asyncio.run(pf.probe_roles(handle.target, scale=time_scale(config)))
+    if not probe.roles:
+        # Neither role works: do not guess a partial target; every case judges on its own.
+        handle.roles_line = f"unknown (capability probe: {'; '.join(probe.reasons.values())})"
+        return
+    handle.roles = {r.value: (None if r in probe.roles else f"capability probe: {probe.reasons.get(r.value)}")
+                    for r in pf.Role}
+    handle.roles_line = probe.describe()
+
+
+#: With a malformed handshake only these rules can still be judged: the layout of S0, S1 and S2
+#: and the byte counts (§5.2.2-5.2.4). Every other case needs a working handshake first.
+HANDSHAKE_LAYOUT_RULES = frozenset({"HS-1", "HS-2", "HS-7", "HS-8", "HS-10"})
+
+#: Exit status of a run whose target is unreachable or does not speak RTMP (README, "Exit codes").
+EXIT_TARGET = 3
+
+
 def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHandle]:
     """With --impair PROFILE, cases reach the target through the impairment proxy."""
-    profile = config.getoption("--impair")
+    profile = config.getoption("--rtmp-impair")
     if not profile:
         yield handle
         return
@@ -292,6 +404,8 @@ class CaseContext:
         self.info = info
         self.clients: list[RtmpClient] = []
         self._n = 0
+        #: What the target serves (from the preflight's capability probe or --rtmp-role).
+        self.roles: dict[str, str | None] | None = None
 
     @property
     def rule(self) -> str:
@@ -306,26 +420,23 @@ class CaseContext:
     def client(self, label: str = "", **kw: Any) -> RtmpClient:
         c = RtmpClient(self.target, timeout=kw.pop("timeout", self.timeout),
                        label=label or f"{self.info.case_id} #{len(self.clients) + 1}", **kw)
+        c.roles = self.roles
         self.clients.append(c)
         self.info.logs.append(c.log)
         return c
 
     def judge(self, *findings: Finding | list[Finding]) -> Verdict:
-        """Record findings and turn the verdict into the pytest outcome."""
+        """Record findings (each capped by its rule's level) and turn the verdict into the pytest
+        outcome."""
         flat: list[Finding] = []
         for f in findings:
             flat.extend(f if isinstance(f, list) else [f])
-        self.info.findings.extend(flat)
-        verdict = worst(self.info.findings)
-        self.info.verdict = verdict
-        bad = [f for f in self.info.findings if f.verdict.rank >= Verdict.NON_STRICT.rank]
-        self.info.message = "; ".join(f.line() for f in (bad or self.info.findings))[:2000]
-        strict = self.item.config.getoption("--rtmp-strict")
-        if verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
-            pytest.fail(self.info.message, pytrace=False)
-        if verdict is Verdict.ERROR and not self.info.findings:
-            self.info.error = "the checker produced no findings"
-        return verdict
+        self.info.findings.extend(capped(self.info, f) for f in flat)
+        if not self.info.findings:
+            self.info.verdict = Verdict.ERROR
+            self.info.error = self.info.message = "the checker produced no findings"
+            return Verdict.ERROR
+        return conclude(self.info, self.item.config)
 
 
 @pytest.fixture
@@ -336,18 +447,37 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
         info = CaseInfo(item.name, "?", "MUST", "", "")
         item.stash[_CASE_KEY] = info
     cases: list[CaseInfo] = request.config._rtmp_cases  # type: ignore[attr-defined]
+    if rtmp_target.gone_after is not None:
+        # A --target that died cannot be restarted: the rest of the run ends at once, each case
+        # saying why, instead of each waiting for its own watchdog.
+        info.verdict = Verdict.ERROR
+        info.error = info.message = f"target gone after case {rtmp_target.gone_after}"
+        raise RuntimeError(info.error)
+    if rtmp_target.handshake_broken and info.rule not in HANDSHAKE_LAYOUT_RULES:
+        info.findings.append(not_run(info.rule, "needs a working handshake; only the handshake layout cases "
+                                                f"ran: {rtmp_target.handshake_broken}"))
+        info.verdict = Verdict.NOT_RUN
+        info.message = info.findings[-1].message
+        pytest.skip(f"NOT-RUN: {info.message}")
     note = rtmp_target.ensure(cases[-1].case_id if cases else None)
     if note:
         info.restart_note = note
         if cases and not cases[-1].crashed_target:
             cases[-1].crashed_target = note
     ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info)
+    ctx.roles = rtmp_target.roles
     yield ctx
     if rtmp_target.driver is not None and rtmp_target.name not in ("reference", "ffmpeg-listen") \
             and not _accepts(rtmp_target.target):
         # Found dead right after this case: the crash belongs to this case, not the next one.
         info.crashed_target = f"{rtmp_target.name} stopped accepting connections during this case"
         info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
+    elif rtmp_target.driver is None and not _accepts(rtmp_target.target):
+        time.sleep(0.5)  # one second look before declaring a remote target gone
+        if not _accepts(rtmp_target.target):
+            rtmp_target.gone_after = info.case_id
+            info.crashed_target = "the target stopped accepting connections during this case"
+            info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
     if request.config.getoption("allure_report_dir", None):
         # Rendering logs, hex and pcapng costs ~0.2 s a case: only when a report is wanted.
         _attach(info)
@@ -365,33 +495,36 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if info is None or not inspect.iscoroutinefunction(pyfuncitem.obj):
         return None
     config = pyfuncitem.config
-    budget = config.getoption("--run-budget")
+    budget = config.getoption("--rtmp-run-budget")
     elapsed = time.monotonic() - config._rtmp_start  # type: ignore[attr-defined]
     if elapsed > budget:
-        info.verdict = Verdict.ERROR
-        info.error = info.message = f"not run: the run budget of {budget:g} s was used up"
+        info.findings.append(Finding(info.rule, Verdict.NOT_RUN, f"the run budget of {budget:g} s was used up"))
+        conclude(info, config)
         return True
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    watchdog = min(config.getoption("--case-timeout"), max(1.0, budget - elapsed))
+    watchdog = min(config.getoption("--rtmp-case-timeout"), max(1.0, budget - elapsed))
     started = time.monotonic()
     try:
         asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), watchdog))
     except asyncio.TimeoutError:
-        _fail(info, f"case watchdog: no verdict within {watchdog:g} s (target too slow or hung)")
+        _fail(info, f"case watchdog: no verdict within {watchdog:g} s (target too slow or hung)", config)
     except StepTimeout as exc:
-        _fail(info, f"no answer from the target: {exc}")
+        _fail(info, f"no answer from the target: {exc}", config)
     except PeerClosed as exc:
-        _fail(info, f"{exc}")
+        _fail(info, f"{exc}", config)
     except (pytest.fail.Exception, pytest.skip.Exception):
         raise
+    except RoleUnavailable as exc:
+        # Decided at once and with one shared reason: the target does not serve this role.
+        info.findings.append(Finding(info.rule, Verdict.UNIMPLEMENTED, str(exc)))
+        conclude(info, config)
     except ConnectionRefusedError as exc:
-        _fail(info, f"target refused the connection: {exc}")
+        _fail(info, f"target refused the connection: {exc}", config)
     except RemoteProtocolError as exc:
         # The target sent bytes the client could not decode: the target's fault, with a rule.
-        info.findings.append(Finding(exc.rule or info.rule, Verdict.FAIL, f"target sent malformed data: {exc}"))
-        info.verdict = Verdict.FAIL
-        info.message = f"target sent malformed data: {exc}"
-        pytest.fail(info.message, pytrace=False)
+        rule = exc.rule if exc.rule and exc.rule in catalogue() else info.rule
+        info.findings.append(capped(info, Finding(rule, Verdict.FAIL, f"target sent malformed data: {exc}")))
+        conclude(info, config)
     except Exception as exc:  # noqa: BLE001 - a harness bug must not look like a target failure
         info.verdict = Verdict.ERROR
         info.error = info.message = f"{type(exc).__name__}: {exc}"
@@ -403,28 +536,60 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-def _fail(info: CaseInfo, message: str) -> None:
-    info.findings.append(Finding(info.rule, Verdict.FAIL, message))
-    info.verdict = Verdict.FAIL
-    info.message = message
-    pytest.fail(message, pytrace=False)
+def capped(info: CaseInfo, finding: Finding) -> Finding:
+    """``finding`` at most as severe as its rule's level allows (DESIGN.md: the catalogue level
+    caps the verdict; a checker never decides severity on its own)."""
+    try:
+        rule = catalogue().rule(finding.rule)
+    except CatalogueError:
+        # A checker citing a rule the catalogue lacks is a harness bug: never a verdict on the target.
+        return Finding(finding.rule, Verdict.ERROR, f"harness bug: finding cites a rule the catalogue lacks: "
+                       f"{finding.line()}")
+    return cap(finding, rule.level)
+
+
+def conclude(info: CaseInfo, config: pytest.Config) -> Verdict:
+    """The case verdict from its findings, turned into the pytest outcome: FAIL (or NON-STRICT
+    with --strict) fails the test, NOT-RUN skips it (JUnit <skipped>), a harness ERROR errors."""
+    verdict = worst(info.findings)
+    info.verdict = verdict
+    bad = [f for f in info.findings if f.verdict.rank >= Verdict.NON_STRICT.rank]
+    shown = bad or [f for f in info.findings if f.verdict is Verdict.NOT_RUN] or info.findings
+    info.message = "; ".join(f.line() for f in shown)[:2000]
+    strict = config.getoption("--rtmp-strict")
+    if verdict is Verdict.ERROR:
+        info.error = info.message
+    elif verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
+        pytest.fail(info.message, pytrace=False)
+    elif verdict is Verdict.NOT_RUN:
+        pytest.skip(f"NOT-RUN: {info.message}")
+    return verdict
+
+
+def _fail(info: CaseInfo, message: str, config: pytest.Config) -> None:
+    """The scenario itself showed a violation (no answer, a close, malformed bytes): a finding
+    against the case's rule, capped by its level like any other."""
+    info.findings.append(capped(info, Finding(info.rule, Verdict.FAIL, message)))
+    conclude(info, config)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     info = item.stash.get(_CASE_KEY, None)
     if info is None or allure is None:
         return
-    prefix = info.rule.split("-")[0]
-    allure.dynamic.epic(SECTIONS.get(prefix, prefix))
-    allure.dynamic.feature(info.rule)
+    rule = info.rule_info
+    assert rule is not None
     # The report's tree: catalogue section > rule > case.
-    allure.dynamic.parent_suite(SECTIONS.get(prefix, prefix))
-    allure.dynamic.suite(info.rule)
+    allure.dynamic.epic(rule.section.label)
+    allure.dynamic.feature(rule.label)
+    allure.dynamic.parent_suite(rule.section.label)
+    allure.dynamic.suite(rule.label)
     allure.dynamic.title(info.case_id)
     allure.dynamic.story(info.case_id)
-    allure.dynamic.severity(SEVERITY.get(Level.parse(info.level).value, "normal"))
+    allure.dynamic.severity(SEVERITY.get(rule.level.value, "normal"))
     allure.dynamic.tag(info.level)
-    allure.dynamic.link(SPEC_LINK, name=f"RTMP 1.0 §{info.section}" if info.section else "RTMP 1.0 spec")
+    for link in rule.spec:
+        allure.dynamic.link(link.url, name=link.name)
     if info.requirement:
         allure.dynamic.description(info.requirement)
 
@@ -460,10 +625,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if info is None:
         return
     report = outcome.get_result()
+    if report.when == "setup" and info.verdict is None and (report.failed or report.skipped):
+        # Never reached the call: a fixture failed (harness error) or decided NOT-RUN.
+        info.verdict = Verdict.NOT_RUN if report.skipped else Verdict.ERROR
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        info.message = info.message or str(reason).removeprefix("Skipped: ")[-2000:]
     if report.when == "call":
         if info.verdict is None:
             if report.skipped:
-                info.verdict = Verdict.UNIMPLEMENTED
+                # Skipped before a verdict (a program is missing, root is needed): not a verdict
+                # on the target.
+                info.verdict = Verdict.NOT_RUN
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                info.message = info.message or str(reason).removeprefix("Skipped: ")
             elif report.failed:
                 info.verdict = Verdict.ERROR
                 info.message = info.message or str(report.longrepr)[-2000:]
@@ -495,9 +669,26 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         counts[v] = counts.get(v, 0) + 1
     tw = terminalreporter
     tw.section("RTMP conformance verdicts")
+    handle = getattr(config, "_rtmp_target_handle", None)
+    pre = getattr(config, "_rtmp_preflight", None)
+    if handle is not None:
+        tw.line(f"target         {handle.target.display}" + (f" ({pre.line})" if pre is not None else ""))
+        tw.line(f"serves         {handle.roles_line}")
+        if handle.handshake_broken:
+            tw.line(f"handshake      malformed: only handshake cases ran ({handle.handshake_broken})")
     for v in Verdict:
-        if counts.get(v.value):
+        if counts.get(v.value) and v is not Verdict.NOT_RUN:
             tw.line(f"{v.value:14s} {counts[v.value]}")
+    not_run = [c for c in cases if c.verdict is Verdict.NOT_RUN]
+    if not_run:
+        # Apart from the verdicts: these say nothing about the target.
+        tw.line(f"not run        {len(not_run)} (no verdict on the target)")
+        reasons: dict[str, list[str]] = {}
+        for c in not_run:
+            why = next((f.message for f in c.findings if f.verdict is Verdict.NOT_RUN), c.message)
+            reasons.setdefault(why.removeprefix("NOT-RUN: ")[:160], []).append(c.case_id)
+        for reason, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1]))[:15]:
+            tw.line(f"  NOT-RUN     {len(ids):3d} x {reason}" + (f" ({ids[0]})" if len(ids) == 1 else ""))
     for c in cases:
         if c.expected:
             tw.line(f"  EXPECTED    {c.case_id}: {(c.verdict or Verdict.ERROR).value} — {c.expected[:200]}")
@@ -517,32 +708,66 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tw.line(f"  UNMATCHED   manifest entry {d.case!r} matched no case that ran")
 
 
+def _run_facts(config: pytest.Config) -> dict[str, Any]:
+    """What a reader needs to know about the run besides the verdicts: the target, what the
+    preflight found, the roles, the suite and catalogue versions and the options."""
+    from rtmpconf import __version__
+    from rtmpconf.harness.catalogue import version as catalogue_version
+
+    handle = getattr(config, "_rtmp_target_handle", None)
+    target = getattr(handle, "target", None) or getattr(config, "_rtmp_target_parsed", None)
+    pre = getattr(config, "_rtmp_preflight", None)
+    manifest = config._rtmp_manifest  # type: ignore[attr-defined]
+    return {
+        "target": config.getoption("--rtmp-target-server") or "embedded reference server"
+        if not config.getoption("--rtmp-target") else config.getoption("--rtmp-target"),
+        "target_url": target.display if target is not None else None,
+        "server": pre.server if pre is not None else {},
+        "preflight": None if pre is None else {"outcome": pre.outcome.value, "line": pre.line, "seconds": pre.seconds},
+        "roles": getattr(handle, "roles_line", None),
+        "suite_version": __version__,
+        "catalogue_version": catalogue_version(),
+        "manifest": str(manifest.path) if manifest is not None else None,
+        "target_restarts": list(getattr(handle, "restarts", [])),
+        "target_gone_after": getattr(handle, "gone_after", None),
+        "strict": bool(config.getoption("--rtmp-strict")),
+        "options": {k: v for k, v in vars(config.option).items()
+                    if k.startswith("rtmp_") and v not in (None, False, [], "") and k != "rtmp_target"},
+        "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
+    }
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     cases: list[CaseInfo] = config._rtmp_cases  # type: ignore[attr-defined]
-    path = config.getoption("--summary")
-    if not cases or not path:
+    path = config.getoption("--rtmp-summary")
+    junit = config.getoption("--rtmp-junit")
+    pre = getattr(config, "_rtmp_preflight", None)
+    if not cases and pre is None:
         return
-    manifest = config._rtmp_manifest  # type: ignore[attr-defined]
-    out = {
-        "target": config.getoption("--target") or config.getoption("--target-server") or "embedded reference server",
-        "manifest": str(manifest.path) if manifest is not None else None,
-        "target_restarts": list(getattr(getattr(config, "_rtmp_target_handle", None), "restarts", [])),
-        "strict": bool(config.getoption("--rtmp-strict")),
-        "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
-        "counts": {},
-        "cases": [],
-    }
+    out: dict[str, Any] = {**_run_facts(config), "counts": {}, "cases": []}
     for c in cases:
         v = (c.verdict or Verdict.ERROR).value
-        out["counts"][v] = out["counts"].get(v, 0) + 1  # type: ignore[index, union-attr]
-        out["cases"].append({  # type: ignore[union-attr]
-            "id": c.case_id, "rule": c.rule, "level": c.level, "section": c.section, "verdict": v,
+        out["counts"][v] = out["counts"].get(v, 0) + 1
+        out["cases"].append({
+            "id": c.case_id, "rule": c.rule, "rule_title": c.rule_info.title if c.rule_info else "",
+            "level": c.level, "section": c.section, "verdict": v,
             "duration": round(c.duration, 4), "message": c.message,
             "expected_deviation": c.expected, "stale_manifest_entry": c.stale,
             "target_died_after": c.crashed_target,
             "findings": [{"rule": f.rule, "verdict": f.verdict.value, "message": f.message,
                           "expected": f.expected, "actual": f.actual} for f in c.findings],
         })
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(out, indent=2, default=str))
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(out, indent=2, default=str))
+    if junit:
+        from rtmpconf.harness.report.junit import JUnitCase, write
+
+        write(junit, [JUnitCase(
+            c.case_id, c.section or "unknown section",
+            c.rule_info.section.number if c.rule_info else 999, c.rule, c.level,
+            (c.verdict or Verdict.ERROR).value, c.message or c.error or "",
+            "\n".join(f.line() for f in c.findings) or (c.error or ""), c.duration, c.expected) for c in cases],
+            strict=bool(config.getoption("--rtmp-strict")),
+            properties={k: out[k] for k in ("target", "target_url", "roles", "suite_version", "catalogue_version")})

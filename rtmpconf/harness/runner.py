@@ -19,21 +19,44 @@ ALLURE_NPM = "allure@3"
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", help="rtmp://host:port/app of the server under test (env RTMP_TARGET)")
-    p.add_argument("--target-server", help="start this server as the target: reference")
-    p.add_argument("--case", action="append", default=[], help="only case IDs (or rule IDs) matching this glob")
-    p.add_argument("--strict", action="store_true", help="NON-STRICT verdicts fail the run")
-    p.add_argument("--impair", help="run the suite through an impairment profile")
-    p.add_argument("--timeout", type=float, help="per-step deadline in seconds (default 5)")
-    p.add_argument("--case-timeout", type=float, help="per-case watchdog in seconds (default 30)")
-    p.add_argument("--run-budget", type=float, help="whole-run budget in seconds (default 900)")
-    p.add_argument("--dry-run", action="store_true", help="list case IDs, levels and requirements")
-    p.add_argument("--junit", default=str(REPORTS / "junit.xml"), help="JUnit XML output")
-    p.add_argument("--alluredir", default=str(REPORTS / "allure-results"), help="Allure results directory")
-    p.add_argument("--summary", default=str(REPORTS / "summary.json"), help="per-case summary JSON")
-    p.add_argument("-k", dest="keyword", help="pytest -k expression over case names")
-    p.add_argument("--interop", action="store_true", help="also run interop cases (real programs, real time)")
-    p.add_argument("--interop-only", action="store_true", help="run only the interop cases")
+    from rtmpconf.cliutil import positive_float
+
+    t = p.add_argument_group("target")
+    t.add_argument("--target", help="rtmp://[user:pass@]host[:port]/app[?query] of the server under test "
+                                    "(env RTMP_TARGET; IPv6 literals in brackets)")
+    t.add_argument("--target-server", choices=SERVER_CHOICES,
+                   help="start this server on a free local port as the target")
+    t.add_argument("--app", help="app to connect to (overrides the URL's)")
+    t.add_argument("--publish-name", metavar="TEMPLATE",
+                   help="what publish sends for a case's stream name {name}, e.g. '{name}?key=SECRET'")
+    t.add_argument("--play-name", metavar="TEMPLATE", help="what play sends for {name}, e.g. 'edge_{name}'")
+    t.add_argument("--role", choices=("auto", "full", "ingest", "edge"), default="auto",
+                   help="what the target serves: full, ingest (publish only), edge (play only); "
+                        "auto (default): a capability probe finds out")
+    t.add_argument("--manifest", help="expected-deviation manifest (TOML; default with --target-server: the "
+                                      "bundled one for that server)")
+    t.add_argument("--no-preflight", action="store_true",
+                   help="skip the check (TCP, handshake, connect) that ends a run against a wrong target at once")
+    s = p.add_argument_group("selection and verdicts")
+    s.add_argument("--case", action="append", default=[], metavar="GLOB",
+                   help="only case IDs (or rule IDs) matching this glob; repeatable")
+    s.add_argument("-k", dest="keyword", help="pytest -k expression over case names")
+    s.add_argument("--strict", action="store_true", help="NON-STRICT verdicts fail the run")
+    s.add_argument("--interop", action="store_true", help="also run interop cases (real programs, real time)")
+    s.add_argument("--interop-only", action="store_true", help="run only the interop cases")
+    s.add_argument("--dry-run", action="store_true", help="list case IDs, levels and requirements, run nothing")
+    w = p.add_argument_group("time")
+    w.add_argument("--impair", metavar="PROFILE", help="run the suite through an impairment profile "
+                                                      "(rtmpconf impair --list)")
+    w.add_argument("--timeout", type=positive_float, help="per-step deadline in seconds (default 5)")
+    w.add_argument("--case-timeout", type=positive_float, help="per-case watchdog in seconds (default 30)")
+    w.add_argument("--run-budget", type=positive_float, help="whole-run budget in seconds (default 900)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", metavar="DIR", help="output directory (default ./reports): summary.json, junit.xml, "
+                                                "allure-results/")
+    o.add_argument("--junit", help="JUnit XML (default OUT/junit.xml)")
+    o.add_argument("--alluredir", help="Allure results directory (default OUT/allure-results)")
+    o.add_argument("--summary", help="per-case summary JSON (default OUT/summary.json)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
 
 
@@ -41,62 +64,106 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=str(REPORTS / "allure-results"), help="Allure results directory")
     p.add_argument("--out", default=str(REPORTS / "html"), help="HTML report directory")
     p.add_argument("--summary", default=str(REPORTS / "summary.json"), help="summary written by run")
+    p.add_argument("--no-install", action="store_true",
+                   help="never install the Allure CLI with npm; fail with instructions when it is missing")
+
+
+#: Servers `--target-server` can start (kept in step with harness.peers.servers.SERVER_NAMES by a test).
+SERVER_CHOICES = ("reference", "nginx-rtmp", "node-media-server", "ffmpeg-listen")
+
+
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    out = Path(args.out) if args.out else REPORTS
+    return (Path(args.junit) if args.junit else out / "junit.xml",
+            Path(args.alluredir) if args.alluredir else out / "allure-results",
+            Path(args.summary) if args.summary else out / "summary.json")
 
 
 def pytest_command(args: argparse.Namespace) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(CASES), "-p", "no:cacheprovider", "-q", "-rfE",
-           "--no-header"]
+    cmd = [sys.executable, "-m", "pytest", str(CASES), "-p", "no:cacheprovider", "-p", "no:locust", "-q",
+           "-rfE", "--no-header", "--rootdir", str(CASES)]
+    selection = [f"--rtmp-case={g}" for g in args.case] + (["-k", args.keyword] if args.keyword else [])
+    selection += ["--rtmp-interop"] if args.interop else []
+    selection += ["--rtmp-interop-only"] if args.interop_only else []
     if args.dry_run:
-        return cmd + ["--rtmp-dry-run"] + _target_args(args) + [
-            f"--case={g}" for g in args.case] + (["-k", args.keyword] if args.keyword else [])
-    cmd += ["--junitxml", args.junit, "--alluredir", args.alluredir, "--clean-alluredir",
-            "--summary", args.summary]
-    cmd += _target_args(args)
-    cmd += [f"--case={g}" for g in args.case]
+        return cmd + ["--rtmp-dry-run"] + _target_args(args) + selection
+    junit, alluredir, summary = _outputs(args)
+    cmd += ["--rtmp-junit", str(junit), "--alluredir", str(alluredir), "--clean-alluredir",
+            "--rtmp-summary", str(summary)]
+    cmd += _target_args(args) + selection
     if args.strict:
         cmd.append("--rtmp-strict")
-    if args.impair:
-        cmd += ["--impair", args.impair]
-    if args.interop:
-        cmd.append("--interop")
-    if args.interop_only:
-        cmd.append("--interop-only")
-    if args.timeout:
-        cmd += ["--rtmp-timeout", str(args.timeout)]
-    if args.case_timeout:
-        cmd += ["--case-timeout", str(args.case_timeout)]
-    if args.run_budget:
-        cmd += ["--run-budget", str(args.run_budget)]
-    if args.keyword:
-        cmd += ["-k", args.keyword]
+    for flag, value in (("--rtmp-impair", args.impair), ("--rtmp-timeout", args.timeout),
+                        ("--rtmp-case-timeout", args.case_timeout), ("--rtmp-run-budget", args.run_budget)):
+        if value:
+            cmd += [flag, str(value)]
     return cmd + list(args.pytest_args)
 
 
 def _target_args(args: argparse.Namespace) -> list[str]:
     out = []
-    if args.target:
-        out += ["--target", args.target]
-    if args.target_server:
-        out += ["--target-server", args.target_server]
+    for flag, value in (("--rtmp-target", args.target), ("--rtmp-target-server", args.target_server),
+                        ("--rtmp-app", args.app), ("--rtmp-publish-name", args.publish_name),
+                        ("--rtmp-play-name", args.play_name), ("--rtmp-manifest", args.manifest)):
+        if value:
+            out += [flag, value]
+    if args.role and args.role != "auto":
+        out += ["--rtmp-role", args.role]
+    if args.no_preflight:
+        out.append("--rtmp-no-preflight")
     return out
 
 
+#: pytest's exit statuses -> ours (README, "Exit codes"): 0 no FAIL, 1 a FAIL (or ERROR, or
+#: NON-STRICT with --strict), 2 usage or configuration error, 3 target unreachable / not RTMP.
+_EXIT = {0: 0, 1: 1, 2: 2, 3: 3, 4: 2}
+
+
 def run(args: argparse.Namespace) -> int:
+    from rtmpconf.harness.client import Target, TargetError
+
     if args.target and args.target_server:
-        print("error: give --target or --target-server, not both", file=sys.stderr)
+        print("rtmpconf run: error: give --target or --target-server, not both", file=sys.stderr)
+        return 2
+    url = args.target or os.environ.get("RTMP_TARGET")
+    try:
+        Target.parse(url or "rtmp://127.0.0.1/live", app=args.app, publish_name=args.publish_name,
+                     play_name=args.play_name)
+    except TargetError as exc:
+        print(f"rtmpconf run: error: {'--target: ' if 'template' not in str(exc) and '{name}' not in str(exc) else ''}"
+              f"{exc}", file=sys.stderr)
+        return 2
+    if args.impair:
+        from rtmpconf.harness.impair.profiles import PROFILES
+
+        if args.impair not in PROFILES:
+            print(f"rtmpconf run: error: --impair {args.impair!r}: choose one of {', '.join(PROFILES)}",
+                  file=sys.stderr)
+            return 2
+    if args.manifest and not Path(args.manifest).is_file():
+        print(f"rtmpconf run: error: --manifest {args.manifest}: no such file", file=sys.stderr)
         return 2
     if not CASES.is_dir():
-        print(f"error: no cases directory at {CASES}", file=sys.stderr)
+        print(f"rtmpconf run: error: no cases directory at {CASES} (broken installation?)", file=sys.stderr)
         return 2
-    REPORTS.mkdir(exist_ok=True)
+    if not args.dry_run:
+        for path in _outputs(args):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                print(f"rtmpconf run: error: cannot write to {path.parent}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
     cmd = pytest_command(args)
-    proc = subprocess.run(cmd)
+    try:
+        proc = subprocess.run(cmd)
+    except KeyboardInterrupt:
+        return 130
     if args.dry_run:
-        return 0 if proc.returncode in (0, 5) else proc.returncode
+        return 0 if proc.returncode in (0, 5) else _EXIT.get(proc.returncode, 1)
     if proc.returncode == 5:
-        print("error: no case matched the selection", file=sys.stderr)
+        print("rtmpconf run: error: no case matched the selection", file=sys.stderr)
         return 2
-    return proc.returncode
+    return _EXIT.get(proc.returncode, 1)
 
 
 def find_allure() -> list[str] | None:
@@ -128,10 +195,17 @@ def report(args: argparse.Namespace) -> int:
     if not results.is_dir() or not any(results.iterdir()):
         print(f"error: no Allure results in {results}; run `rtmpconf run` first", file=sys.stderr)
         return 2
-    try:
-        allure = find_allure() or install_allure()
-    except (RuntimeError, subprocess.SubprocessError) as exc:
-        print(f"error: cannot build the HTML report: {exc}", file=sys.stderr)
+    allure = find_allure()
+    if allure is None and not args.no_install and shutil.which("npm"):
+        try:
+            allure = install_allure()
+        except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+            print(f"rtmpconf report: error: installing the Allure CLI with npm failed: {exc}", file=sys.stderr)
+            allure = None
+    if allure is None:
+        print("rtmpconf report: error: the Allure 3 CLI is not installed. Install Node.js and run "
+              f"`npm install -g {ALLURE_NPM}` (or let rtmpconf install it into {TOOLS}: run again without "
+              "--no-install once npm is on PATH). summary.json and junit.xml need no Allure.", file=sys.stderr)
         return 2
     out = Path(args.out)
     if out.exists():

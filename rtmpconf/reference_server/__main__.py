@@ -6,15 +6,16 @@ import argparse
 import logging
 import sys
 
-from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.cliutil import log_level, port
+from rtmpconf.reference_server.config import ConfigError, ServerConfig
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(prog="python -m rtmpconf.reference_server", description=__doc__)
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="TCP port (default 1935; 0 = any free port)")
+    p.add_argument("--port", type=port, default=None, help="TCP port (default 1935; 0 = any free port)")
     p.add_argument("--config", default=None, help="TOML config file (see README, 'Reference server')")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING ...")
+    p.add_argument("--log-level", type=log_level, default="INFO", help="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return p
 
 
@@ -32,7 +33,7 @@ def serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = config_from_args(args)
-    except (OSError, ValueError) as exc:
+    except (ConfigError, OSError, ValueError) as exc:
         print(f"error: bad configuration: {exc}", file=sys.stderr)
         return 2
     from rtmpconf.reference_server.server import RtmpServer  # imported here: `rtmpconf analyze` needs none of it
@@ -55,7 +56,7 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -4,11 +4,74 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rtmpconf.reference_server import limits
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message names the key (and the file)."""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """``value`` checked against the annotation ``tp`` (int accepted where float is wanted;
+    a list where a tuple is wanted); raises ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arm in typing.get_args(tp):
+            if arm is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(key, value, arm)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: unsupported value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table, got {type(value).__name__} {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return value
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {type(value).__name__} {value!r}")
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{key} must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    return value
 
 
 @dataclass(slots=True)
@@ -51,23 +114,46 @@ class ServerConfig:
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> ServerConfig:
-        """Load a TOML file: top-level keys plus an optional ``[limits]`` table."""
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+        """Load a TOML file: top-level keys plus an optional ``[limits]`` table. Every key is
+        checked (name, type, range) before the server starts; errors name the file and the key."""
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        limits_table = raw.get("limits", {})
+        if not isinstance(limits_table, dict):
+            raise ConfigError(f"{path}: [limits] must be a table")
         flat: dict[str, Any] = {k: v for k, v in raw.items() if k != "limits"}
-        flat.update(raw.get("limits", {}))
+        flat.update(limits_table)
         flat.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_mapping(flat)
+        try:
+            return cls.from_mapping(flat)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> ServerConfig:
+        """A config from plain values, each checked against the field's type (a TOML string for a
+        number, or a string for a list of apps, is an error naming the key, never a late crash)."""
+        hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
-        if "apps" in values:
-            values = {**values, "apps": tuple(values["apps"])}
-        cfg = cls(**values)
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        checked = {key: _coerce(key, value, hints[key]) for key, value in values.items()}
+        cfg = cls(**checked)
         if cfg.play_unknown not in ("wait", "not_found"):
-            raise ValueError("play_unknown must be 'wait' or 'not_found'")
+            raise ConfigError("play_unknown must be 'wait' or 'not_found'")
+        for f in dataclasses.fields(cls):
+            value = getattr(cfg, f.name)
+            if f.name == "port" or f.name.endswith("_port"):
+                if value is not None and not (isinstance(value, int) and 0 <= value <= 65535):
+                    raise ConfigError(f"{f.name} must be a port number 0..65535, got {value!r}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"{f.name} must not be negative, got {value!r}")
         return cfg

@@ -28,11 +28,17 @@ Slow players (GOP-8): the transport's write buffer is the player's bounded queue
 ``player_queue_bytes`` the player stops receiving media; once its backlog is under
 ``player_resume_bytes`` it resumes at the next video keyframe, with fresh sequence headers
 if they changed meanwhile. Memory per player is bounded by the queue limit.
+
+Other outputs (HTTP-FLV, HTTP-TS, HLS, RTSP, recording, relay) subscribe through a
+:class:`MediaTap`: told about publish start/end, metadata, sequence headers and every media
+message, after timestamp correction, once RTMP players have been served. A new subscriber gets a
+:class:`StreamSnapshot` (metadata, sequence headers, GOP cache) so it can start at a keyframe.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -69,6 +75,60 @@ class CachedMessage:
     type_id: int
     timestamp: int
     payload: bytes
+
+
+class MediaTap:
+    """A protocol-neutral subscriber to one :class:`LiveStream` (the shared output tap).
+
+    Every output other than RTMP play (HTTP-FLV, HTTP-TS, HLS, RTSP, recording, relay) is a tap.
+    It sees exactly what RTMP players see: timestamps already corrected by the stream clock
+    (timestamps.py), in publish order, the payload bytes unchanged (CompositionTime and codec data
+    are the tap's to parse). Calls are synchronous on the server's loop, inside the publisher's
+    read, after the RTMP fan-out: a tap must not block, and should do its own encode-once fan-out
+    and slow-viewer dropping. An exception from a tap detaches that tap (logged); it never reaches
+    the publisher or RTMP players.
+
+    Subclass and override what you need; every method defaults to doing nothing.
+    """
+
+    #: Keep the stream in the registry while this tap is attached, even with no publisher and no
+    #: RTMP player (a viewer waiting for a publisher does; a per-stream segmenter does not).
+    holds_stream: bool = False
+
+    def on_publish_start(self, stream: LiveStream) -> None:
+        """A publisher started (or restarted: the clock, headers and GOP were reset)."""
+
+    def on_publish_end(self, stream: LiveStream) -> None:
+        """The publisher stopped; headers and GOP are cleared, taps stay attached."""
+
+    def on_metadata(self, stream: LiveStream, msg: CachedMessage) -> None:
+        """``["onMetaData", obj]`` as stored for late joiners (AMF0 payload, no @setDataFrame)."""
+
+    def on_sequence_header(self, stream: LiveStream, msg: CachedMessage) -> None:
+        """A video (type 9) or audio (type 8) sequence header; sent again on every repeat."""
+
+    def on_media(self, stream: LiveStream, msg: CachedMessage, keyframe: bool) -> None:
+        """A coded audio (8) or video (9) message; ``keyframe`` = a video key frame (GOP start)."""
+
+    def on_released(self, stream: LiveStream) -> None:
+        """The registry dropped ``stream`` (no publisher, nothing holding it); a republish of the
+        same name creates a new LiveStream, which the registry's watchers are told about."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSnapshot:
+    """What a new subscriber needs to start at a keyframe: the stream's state when it attached."""
+
+    publishing: bool  #: a publisher is present
+    metadata: CachedMessage | None  #: ["onMetaData", obj], if the publisher sent one
+    video_sh: CachedMessage | None  #: current video sequence header
+    audio_sh: CachedMessage | None  #: current audio sequence header
+    gop: tuple[CachedMessage, ...]  #: the cached GOP: a video keyframe first, then audio and video
+
+    @property
+    def headers(self) -> tuple[CachedMessage, ...]:
+        """Metadata and sequence headers, in the order RTMP players get them (GOP-1)."""
+        return tuple(m for m in (self.metadata, self.video_sh, self.audio_sh) if m is not None)
 
 
 class GopCache:
@@ -258,6 +318,8 @@ class LiveStream:
         self.players: dict[Sink, Player] = {}
         self.messages_in = 0
         self.dropped_player_messages = 0
+        self.taps: list[MediaTap] = []  #: other outputs (MediaTap); empty = RTMP only
+        self.created_at = time.monotonic()
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -284,6 +346,8 @@ class LiveStream:
             player.waiting_keyframe = True
             player.headers.clear()
             player.sink.notify_publish(self)
+        if self.taps:
+            self._tell_taps("on_publish_start", self)
 
     def end_publish(self) -> None:
         self.publisher = None
@@ -297,6 +361,8 @@ class LiveStream:
             player.desync()
             player.waiting_keyframe = True
             player.headers.clear()
+        if self.taps:
+            self._tell_taps("on_publish_end", self)
 
     def on_metadata(self, values: tuple[Any, ...], timestamp: int) -> None:
         """CMD-23: store ["onMetaData", obj] without "@setDataFrame" and relay it."""
@@ -309,6 +375,8 @@ class LiveStream:
         ts = self.clock.correct(18, timestamp, header=True)
         self.metadata = CachedMessage(18, ts, payload)
         self._fanout(18, ts, payload, keyframe=False, is_header=True)
+        if self.taps:
+            self._tell_taps("on_metadata", self, self.metadata)
 
     def on_media(self, type_id: int, timestamp: int, payload: bytes) -> None:
         self.messages_in += 1
@@ -321,22 +389,66 @@ class LiveStream:
                     # AV-5: a new sequence header replaces the cache; old frames can't decode.
                     self.gop.clear()
                 self._fanout(9, ts, payload, keyframe=False, is_header=True)
+                if self.taps:
+                    self._tell_taps("on_sequence_header", self, self.video_sh)
                 return
             keyframe = media.is_video_keyframe(payload)
             ts = self.clock.correct(9, timestamp)
-            self.gop.add(CachedMessage(9, ts, payload), keyframe)
+            cached = CachedMessage(9, ts, payload)
+            self.gop.add(cached, keyframe)
             self._fanout(9, ts, payload, keyframe=keyframe)
+            if self.taps:
+                self._tell_taps("on_media", self, cached, keyframe)
         else:
             if media.is_audio_sequence_header(payload):
                 ts = self.clock.correct(8, timestamp, header=True)
                 self.audio_sh = CachedMessage(8, ts, payload)
                 self.clock.set_aac_rate(_aac_rate(payload))
                 self._fanout(8, ts, payload, keyframe=False, is_header=True)
+                if self.taps:
+                    self._tell_taps("on_sequence_header", self, self.audio_sh)
                 return
             aac = len(payload) > 1 and (payload[0] >> 4) == 10
             ts = self.clock.correct(8, timestamp, aac_frame=aac)
-            self.gop.add(CachedMessage(8, ts, payload), False)
+            cached = CachedMessage(8, ts, payload)
+            self.gop.add(cached, False)
             self._fanout(8, ts, payload, keyframe=False)
+            if self.taps:
+                self._tell_taps("on_media", self, cached, False)
+
+    # -- taps (other outputs) --------------------------------------------------------------
+
+    def add_tap(self, tap: MediaTap) -> StreamSnapshot:
+        """Attach ``tap``; returns the state it starts from (headers and the GOP from its keyframe).
+
+        Everything published after this call reaches the tap through its methods; nothing in
+        the snapshot is sent again.
+        """
+        if tap not in self.taps:
+            self.taps.append(tap)
+        return self.snapshot()
+
+    def remove_tap(self, tap: MediaTap) -> None:
+        """Detach ``tap`` (then ``StreamRegistry.release_if_unused`` may drop the stream)."""
+        if tap in self.taps:
+            self.taps.remove(tap)
+
+    def snapshot(self) -> StreamSnapshot:
+        return StreamSnapshot(self.publisher is not None, self.metadata, self.video_sh, self.audio_sh,
+                              tuple(self.gop.messages))
+
+    @property
+    def held(self) -> bool:
+        """Something besides the publisher keeps this stream alive (an RTMP player or a holding tap)."""
+        return bool(self.players) or any(t.holds_stream for t in self.taps)
+
+    def _tell_taps(self, method: str, *args: Any) -> None:
+        for tap in list(self.taps):
+            try:
+                getattr(tap, method)(*args)
+            except Exception:  # noqa: BLE001 - one broken output must not break the publisher
+                log.exception("output tap %r failed in %s on %s/%s; detached", tap, method, self.app, self.name)
+                self.remove_tap(tap)
 
     # -- players ---------------------------------------------------------------------------
 
@@ -494,17 +606,31 @@ class StreamRegistry:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.streams: dict[tuple[str, str], LiveStream] = {}
+        #: Called with every LiveStream the registry creates (outputs that attach a MediaTap to
+        #: every stream, e.g. an HLS segmenter or a recorder).
+        self.watchers: list[Callable[[LiveStream], None]] = []
 
     def get_or_create(self, app: str, name: str) -> LiveStream:
         s = self.streams.get((app, name))
         if s is None:
             s = self.streams[(app, name)] = LiveStream(app, name, self.config)
+            for watch in self.watchers:
+                watch(s)
         return s
+
+    def watch(self, on_new_stream: Callable[[LiveStream], None]) -> None:
+        """Call ``on_new_stream`` for every stream created from now on, and now for each existing one."""
+        self.watchers.append(on_new_stream)
+        for s in list(self.streams.values()):
+            on_new_stream(s)
 
     def get(self, app: str, name: str) -> LiveStream | None:
         return self.streams.get((app, name))
 
     def release_if_unused(self, stream: LiveStream) -> None:
-        if stream.publisher is None and not stream.players:
-            self.streams.pop(stream.key, None)
+        if stream.publisher is None and not stream.held:
+            if self.streams.get(stream.key) is stream:
+                del self.streams[stream.key]
+                if stream.taps:
+                    stream._tell_taps("on_released", stream)
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rtmpconf.harness.capture.cli import parse_speed
+import argparse
+
+from rtmpconf.cliutil import speed as parse_speed
 from rtmpconf.harness.capture.replay import Rewriter, build_steps, replay_capture
 from rtmpconf.harness.capture.sessions import read_capture
 from rtmpconf.harness.client import Target
@@ -67,8 +69,9 @@ def test_steps_keep_capture_order_and_gates():
 
 def test_parse_speed():
     assert parse_speed("max") is None and parse_speed("1") == 1.0
-    with pytest.raises(ValueError):
-        parse_speed("0")
+    for bad in ("0", "fast", "-1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_speed(bad)
 
 
 def test_replay_matches_reference(reference):

@@ -16,33 +16,33 @@ CASES = '''
 import pytest
 from rtmpconf.harness.verdict import Finding, Verdict, passed, failed, info
 
-@pytest.mark.rule("HS-8", level="MUST", section="5.2.4")
+@pytest.mark.rule("HS-8")
 async def test_passes(rtmp):
     """Sends nothing. Requirement: always passes."""
     async with rtmp.client() as c:
         await c.handshake()
     rtmp.judge(passed("HS-8", "fine"))
 
-@pytest.mark.rule("CMD-14", level="SHOULD", section="7.2.2.6")
+@pytest.mark.rule("CMD-14")
 async def test_non_strict(rtmp):
     """Requirement: a SHOULD not followed."""
     rtmp.judge(failed("CMD-14", "not followed", verdict=Verdict.NON_STRICT))
 
-@pytest.mark.rule("CTRL-1", level="MUST", section="5.4.3")
+@pytest.mark.rule("CTRL-1")
 async def test_fails(rtmp):
     """Requirement: a MUST violated."""
     rtmp.judge(failed("CTRL-1", "no ack", expected="ack", actual="none"))
 
-@pytest.mark.rule("TS-1", level="MUST", section="4")
+@pytest.mark.rule("TS-1")
 async def test_harness_bug(rtmp):
     """Requirement: the scenario itself breaks."""
     raise KeyError("oops")
 
-@pytest.mark.rule("TS-2", level="MUST", section="5.3.1.3")
+@pytest.mark.rule("TS-2")
 async def test_no_judge(rtmp):
     """Requirement: forgets to judge."""
 
-@pytest.mark.rule("TS-3", level="MUST", section="5.3.1.3")
+@pytest.mark.rule("TS-3")
 @pytest.mark.parametrize("dialect", ["present", "omitted"])
 async def test_param(rtmp, dialect):
     """Requirement: parametrised."""
@@ -120,3 +120,80 @@ def test_case_without_rule_marker_is_refused(pytester: pytest.Pytester, target_u
     res = run(pytester, d, "--target", target_url)
     assert res.ret != 0
     assert "without @pytest.mark.rule" in res.stdout.str() + res.stderr.str()
+
+
+LEVEL_CASES = '''
+import pytest
+from rtmpconf.harness.verdict import Verdict, failed, not_run, passed
+
+@pytest.mark.rule("GOP-1")
+async def test_conv_violation(rtmp):
+    """A checker says FAIL on a CONV rule."""
+    rtmp.judge(failed("GOP-1", "started mid-GOP"))
+
+@pytest.mark.rule("HS-15")
+async def test_obs_violation(rtmp):
+    """A checker says FAIL on an OBS rule."""
+    rtmp.judge(failed("HS-15", "treated RTMPE as plain"))
+
+@pytest.mark.rule("CTRL-1")
+async def test_should_finding_in_must_case(rtmp):
+    """A MUST case whose checker also cites a SHOULD rule: each finding capped by its own rule."""
+    rtmp.judge(passed("CTRL-1", "acked"), failed("CTRL-2", "sequence number off by 3073"))
+
+@pytest.mark.rule("TS-4")
+async def test_condition_never_happened(rtmp):
+    """The trigger never occurred on the wire."""
+    rtmp.judge(passed("TS-4", "headers fine"), not_run("TS-4", "no fmt-3 chunk followed an extended header"))
+
+@pytest.mark.rule("TS-1")
+async def test_program_missing(rtmp):
+    """Skips before any verdict."""
+    pytest.skip("ffmpeg is not installed")
+
+@pytest.mark.rule("TS-2")
+async def test_unknown_rule_in_finding(rtmp):
+    """A finding citing a rule the catalogue lacks is a harness bug."""
+    rtmp.judge(failed("TS-99", "whatever"))
+'''
+
+
+def test_levels_cap_verdicts_and_not_run(pytester: pytest.Pytester, target_url: str) -> None:
+    d = pytester.mkdir("cases")
+    (d / "test_levels.py").write_text(LEVEL_CASES)
+    summary = pytester.path / "summary.json"
+    junit = pytester.path / "junit.xml"
+    res = run(pytester, d, "--target", target_url, "--summary", str(summary), "--junitxml", str(junit))
+    data = json.loads(summary.read_text())
+    by_id = {c["id"]: c for c in data["cases"]}
+    assert by_id["GOP-1/conv-violation"]["verdict"] == "NON-STRICT"
+    assert by_id["GOP-1/conv-violation"]["level"] == "CONV"
+    assert by_id["HS-15/obs-violation"]["verdict"] == "INFORMATIONAL"
+    assert by_id["CTRL-1/should-finding-in-must-case"]["verdict"] == "NON-STRICT"
+    assert by_id["TS-4/condition-never-happened"]["verdict"] == "NOT-RUN"
+    assert "no fmt-3 chunk" in by_id["TS-4/condition-never-happened"]["message"]
+    assert by_id["TS-1/program-missing"]["verdict"] == "NOT-RUN"
+    assert "ffmpeg is not installed" in by_id["TS-1/program-missing"]["message"]
+    assert by_id["TS-2/unknown-rule-in-finding"]["verdict"] == "ERROR"
+    assert data["counts"]["NOT-RUN"] == 2
+    # No verdict above its rule's level; nothing here is a FAIL, only the harness bug errors.
+    assert res.ret == 1 and "FAIL" not in data["counts"]
+    out = res.stdout.str()
+    assert "not run        2 (no verdict on the target)" in out
+    root = ET.parse(junit).getroot()
+    by_name = {tc.get("name"): tc for tc in root.iter("testcase")}
+    assert by_name["test_condition_never_happened"].find("skipped") is not None
+    assert by_name["test_conv_violation"].find("failure") is None
+    strict = run(pytester, d, "--target", target_url, "--case", "GOP-1/*", "--rtmp-strict")
+    assert strict.ret == 1
+
+
+@pytest.mark.parametrize("marker", ['"CH-15", level="SHOULD"', '"CH-15", "MUST"', '"XX-1"', '"CH-999"'])
+def test_marker_names_a_catalogue_rule_only(pytester: pytest.Pytester, target_url: str, marker: str) -> None:
+    d = pytester.mkdir("cases")
+    (d / "test_bad.py").write_text(f"import pytest\n\n@pytest.mark.rule({marker})\n"
+                                   "async def test_x(rtmp):\n    pass\n")
+    res = run(pytester, d, "--target", target_url)
+    assert res.ret == 4  # pytest usage error
+    text = res.stdout.str() + res.stderr.str()
+    assert "catalogue" in text

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 
+from rtmpconf.cliutil import non_negative_int, os_error, positive_float, rtmp_url, speed
 from rtmpconf.harness.verdict import Verdict
 
 
@@ -21,10 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[argp
 
     p_re = subparsers.add_parser("replay", help="replay a capture's client side against a target; diff the replies")
     p_re.add_argument("file", help="capture file (pcap or pcapng)")
-    p_re.add_argument("--target", required=True, help="rtmp://host[:port]/app of the server to replay against")
-    p_re.add_argument("--speed", default="max", help="1 = original pacing, max = as fast as the replies allow")
-    p_re.add_argument("--session", type=int, default=None, help="replay only RTMP session N (0-based, see analyze)")
-    p_re.add_argument("--timeout", type=float, default=3.0, help="deadline for each awaited reply (s)")
+    p_re.add_argument("--target", required=True, type=rtmp_url,
+                      help="rtmp://host[:port]/app of the server to replay against")
+    p_re.add_argument("--speed", default=None, type=speed,
+                      help="1 = original pacing, 2 = twice as fast ...; max (default) = as fast as the replies allow")
+    p_re.add_argument("--session", type=non_negative_int, default=None,
+                      help="replay only RTMP session N (0-based, see analyze)")
+    p_re.add_argument("--timeout", type=positive_float, default=3.0, help="deadline for each awaited reply (s)")
     p_re.add_argument("--json", action="store_true", help="print the result as JSON")
     p_re.add_argument("--strict", action="store_true",
                       help="NON-STRICT differences (conventions such as a GOP cache) also give exit code 1")
@@ -37,23 +41,16 @@ def analyze_command(args: argparse.Namespace) -> int:
 
     try:
         report = analyze_file(args.file, checks=not args.no_checks)
-    except (OSError, CaptureFormatError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"rtmpconf analyze: error: {os_error(exc)}", file=sys.stderr)
+        return 2
+    except CaptureFormatError as exc:
+        print(f"rtmpconf analyze: error: {exc}", file=sys.stderr)
         return 2
     print(render_json(report) if args.json else render_text(report, show_passes=args.all_findings))
     if args.fail_on == "fail" and any(f.verdict in (Verdict.FAIL, Verdict.ERROR) for f in report.all_findings):
         return 1
     return 0
-
-
-def parse_speed(text: str) -> float | None:
-    """"max" -> None (no pacing), else a positive factor of the original pacing."""
-    if text.lower() == "max":
-        return None
-    value = float(text)
-    if value <= 0:
-        raise ValueError("speed must be > 0 or 'max'")
-    return value
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -64,21 +61,23 @@ def replay_command(args: argparse.Namespace) -> int:
     from rtmpconf.harness.capture.sessions import read_capture
     from rtmpconf.harness.client import Target
 
+    target = Target.parse(args.target)
     try:
-        target = Target.parse(args.target)
-        speed = parse_speed(args.speed)
         found = read_capture(args.file)
-    except (OSError, ValueError, CaptureFormatError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"rtmpconf replay: error: {os_error(exc)}", file=sys.stderr)
+        return 2
+    except (ValueError, CaptureFormatError) as exc:
+        print(f"rtmpconf replay: error: {exc}", file=sys.stderr)
         return 2
     if not found.sessions:
-        print(f"error: no RTMP session in {args.file}", file=sys.stderr)
+        print(f"rtmpconf replay: error: no RTMP session in {args.file}", file=sys.stderr)
         return 2
     if args.session is not None and not 0 <= args.session < len(found.sessions):
-        print(f"error: --session {args.session}: the capture has sessions 0..{len(found.sessions) - 1}",
+        print(f"rtmpconf replay: error: --session {args.session}: the capture has sessions 0..{len(found.sessions) - 1}",
               file=sys.stderr)
         return 2
-    result = asyncio.run(replay_capture(found, target, speed=speed, only=args.session, timeout=args.timeout))
+    result = asyncio.run(replay_capture(found, target, speed=args.speed, only=args.session, timeout=args.timeout))
     print(json.dumps(replay_json(result), indent=2, default=str) if args.json else render_replay(result))
     from rtmpconf.harness.verdict import worst
 

@@ -561,7 +561,7 @@ def _smallest_basic(csid: int) -> int:
 
 def check_header_efficiency(log: WireLog, *, direction: Direction = S2C) -> list[Finding]:
     """Header bytes the sender used against the smallest legal encoding (INFORMATIONAL), and
-    CH-2: basic headers in their smallest form (SHOULD).
+    CH-2a: basic headers in their smallest form (SHOULD).
 
     The smallest encoding is that of a writer that keeps the same chunk streams, chunk size and
     extended-timestamp dialect and picks fmt 3/2/1 whenever inheriting is correct (fmt 0 at
@@ -569,7 +569,7 @@ def check_header_efficiency(log: WireLog, *, direction: Direction = S2C) -> list
     """
     dec = log.decode(direction)
     if not dec.chunks:
-        return [failed("CH-2", "no chunks to judge", expected="at least one message", actual="none")]
+        return [failed("CH-2a", "no chunks to judge", expected="at least one message", actual="none")]
     # Minimal writer state per csid: timestamp, delta, length, type, msid.
     state: dict[int, tuple[int, int, int, int, int]] = {}
     actual = minimal = 0
@@ -608,11 +608,11 @@ def check_header_efficiency(log: WireLog, *, direction: Direction = S2C) -> list
                 f"({extra:+d}, {pct:+.1f}%); message-start fmts used {dict(sorted(fmt_actual.items()))}, "
                 f"smallest {dict(sorted(fmt_min.items()))}", actual=actual, minimal=minimal)]
     if wide:
-        out.append(failed("CH-2", "basic headers SHOULD use the smallest form for their csid: " + _examples(wide),
+        out.append(failed("CH-2a", "basic headers SHOULD use the smallest form for their csid: " + _examples(wide),
                           expected="1 byte for csid 2..63, 2 bytes for 64..319",
                           actual=f"{len(wide)} wider basic headers", verdict=Verdict.NON_STRICT))
     else:
-        out.append(passed("CH-2", f"all {len(dec.chunks)} basic headers use the smallest form"))
+        out.append(passed("CH-2a", f"all {len(dec.chunks)} basic headers use the smallest form"))
     return out
 
 

@@ -590,25 +590,25 @@ def check_metadata_first(log: WireLog) -> list[Finding]:
 
 def check_metadata_accepted(pub: WireLog, player: WireLog, form: str,
                             expected: dict[str, Any] | None = None) -> list[Finding]:
-    """CMD-24: a publisher's metadata in ``form`` (Object, no argument...) is accepted: the
+    """CMD-24a: a publisher's metadata in ``form`` (Object, no argument...) is accepted: the
     publisher's session goes on (MUST); whether the player got it is recorded."""
     outcome = session_outcome(pub)
     out: list[Finding] = []
     if outcome != ALIVE:
-        out.append(failed("CMD-24", f"metadata as {form} was not accepted", expected="publisher session goes on",
+        out.append(failed("CMD-24a", f"metadata as {form} was not accepted", expected="publisher session goes on",
                           actual=_outcome_text(outcome),
                           verdict=Verdict.FAIL if outcome in (CLOSED, RESET) else Verdict.NON_STRICT))
         return out
     seen = metadata_seen(player)
     if not seen:
-        return [passed("CMD-24", f"metadata as {form} accepted"),
-                info("CMD-24", f"metadata as {form} was not relayed to the player")]
+        return [passed("CMD-24a", f"metadata as {form} accepted"),
+                info("CMD-24a", f"metadata as {form} was not relayed to the player")]
     arg = seen[-1][1]
     if expected and isinstance(arg, dict):
         relayed = f"values {({k: arg.get(k) for k in expected})}"
     else:
         relayed = f"{arg!r:.120}"
-    return [passed("CMD-24", f"metadata as {form} accepted; player got {type(arg).__name__} {relayed}")]
+    return [passed("CMD-24a", f"metadata as {form} accepted; player got {type(arg).__name__} {relayed}")]
 
 
 def check_sample_access_ignored(pub: WireLog, player: WireLog) -> list[Finding]:
@@ -664,15 +664,15 @@ def check_fmle_calls(log: WireLog) -> list[Finding]:
 
 
 def check_query_name(pub: WireLog, player: WireLog, bare: str) -> list[Finding]:
-    """CMD-13: "name?query" publishes ``bare``: Publish.Start, and a player of ``bare`` gets the
+    """CMD-13a: "name?query" publishes ``bare``: Publish.Start, and a player of ``bare`` gets the
     stream (the query is not part of the name, as lal, nginx and Node-Media-Server split it)."""
-    out = check_publish_started(pub, rule="CMD-13")
+    out = check_publish_started(pub, rule="CMD-13a")
     if any(f.verdict.rank >= Verdict.NON_STRICT.rank for f in out):
         return out
     if metadata_seen(player):
-        out.append(passed("CMD-13", f"a player of {bare!r} got the stream published with a ?query"))
+        out.append(passed("CMD-13a", f"a player of {bare!r} got the stream published with a ?query"))
     else:
-        out.append(failed("CMD-13", f"a player of {bare!r} got nothing: the ?query stayed part of the name",
+        out.append(failed("CMD-13a", f"a player of {bare!r} got nothing: the ?query stayed part of the name",
                           expected="onMetaData on the bare name", actual="none within the wait",
                           verdict=Verdict.NON_STRICT))
     return out

@@ -72,5 +72,5 @@ def upstream_of(target: Target) -> Target:
     for proxy in live_proxies():
         t = proxy.target
         if (t.host, t.port) == (target.host, target.port):
-            return Target(proxy.upstream.host, proxy.upstream.port, target.app)
+            return target.moved(proxy.upstream.host, proxy.upstream.port)
     return target

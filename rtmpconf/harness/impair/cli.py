@@ -46,6 +46,24 @@ KNOBS: dict[str, tuple[str, type]] = {
     "--half-close-after-s": ("half_close_after_s", float),
     "--buffer-bytes": ("buffer_bytes", int),
 }
+#: What each knob does, for --help.
+KNOB_HELP = {
+    "--delay-ms": "one-way delay added to every segment (ms)",
+    "--jitter-ms": "random extra delay per segment, order preserved (ms)",
+    "--rate-kbps": "token-bucket rate limit (kbit/s)",
+    "--burst-bytes": "token-bucket burst size (bytes)",
+    "--segment-bytes": "cut the stream into writes of at most this many bytes",
+    "--segment-gap-ms": "pause between those writes (ms)",
+    "--loss-pct": "share of segments 'lost' (delivered late, as after a retransmission) (%%)",
+    "--retransmit-ms": "delay a lost segment suffers (ms)",
+    "--stall-every-ms": "stall the direction this often (ms)",
+    "--stall-ms": "length of each stall (ms)",
+    "--cut-at-byte": "cut the connection after this many bytes",
+    "--cut-after-s": "cut the connection after this many seconds",
+    "--half-close-at-byte": "half-close (FIN one way) after this many bytes",
+    "--half-close-after-s": "half-close after this many seconds",
+    "--buffer-bytes": "socket buffer size on the proxy's sockets (bytes)",
+}
 
 
 def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -66,18 +84,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         if flag == "--cut-mode":
             p.add_argument(flag, choices=("rst", "fin"), help="how a cut ends the connection")
         else:
-            p.add_argument(flag, type=kind, help=f"DirectionImpairment.{field}")
+            p.add_argument(flag, type=_non_negative(kind), help=KNOB_HELP.get(flag, field.replace("_", " ")))
     p.add_argument("--seed", type=int, help="seed for jitter and loss draws (default: the profile's)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--interval", type=float, default=0.5, help="status line refresh (s)")
     p.add_argument("--quiet", action="store_true", help="no status line")
 
 
+def _non_negative(kind: type) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` (int or float), >= 0, with the option named in the error."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {'whole number' if kind is int else 'number'}: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+        return value
+    return parse
+
+
 def _hostport(text: str, what: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise SystemExit(f"error: {what} must be HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    from rtmpconf.cliutil import host_port
+
+    try:
+        return host_port(text)
+    except argparse.ArgumentTypeError as exc:
+        print(f"rtmpconf impair: error: {what}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def build_profile(args: argparse.Namespace) -> Profile:

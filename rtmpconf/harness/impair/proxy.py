@@ -17,6 +17,8 @@ can all use it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import collections
 import concurrent.futures
@@ -614,9 +616,12 @@ class ProxyThread:
                  on_stop: Callable[[], None] | None = None) -> None:
         if isinstance(upstream, Target):
             self.app = app or upstream.app
+            #: The upstream target's other fields (query, templates, credentials) carry over.
+            self._template = upstream
             up = (upstream.host, upstream.port)
         else:
             self.app = app or "live"
+            self._template = Target(upstream[0], upstream[1], self.app)
             up = upstream
         self.proxy = ImpairmentProxy(up, profile, listen=(listen_host, listen_port), listen_sock=listen_sock,
                                      record=record, socket_buffer=socket_buffer)
@@ -631,12 +636,12 @@ class ProxyThread:
 
     @property
     def upstream(self) -> Target:
-        return Target(self.proxy.upstream[0], self.proxy.upstream[1], self.app)
+        return dataclasses.replace(self._template.moved(*self.proxy.upstream), app=self.app)
 
     @property
     def target(self) -> Target:
         host, port = self.proxy.address
-        return Target(host, port, self.app)
+        return dataclasses.replace(self._template.moved(host, port), app=self.app)
 
     @property
     def connections(self) -> list[Connection]:
@@ -692,6 +697,7 @@ class ProxyThread:
             self.proxy.upstream = (new_target.host, new_target.port)
         self.call(apply)
         self.app = new_target.app
+        self._template = new_target
         return self.target
 
     def set_profile(self, profile: Profile, *, live: bool = True) -> None:

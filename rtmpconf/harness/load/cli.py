@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rtmpconf.cliutil import non_negative_int, positive_float, rtmp_url
+
 from rtmpconf.harness.load.media import DEFAULT_BITRATE
 
 
@@ -17,13 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[argp
         description="N players (minimal RTMP play, counting bytes, messages, keyframes and latency "
                     "markers) and M publishers (real H.264/AAC looped at real rate) against a target. "
                     "Prints a progress line each second on stderr and the JSON result on stdout. "
-                    "Exit code 0 iff the load was sustained (fewer than 0.1%% of frames missing).")
-    p.add_argument("--target", required=True, help="rtmp://host[:port]/app")
-    p.add_argument("--players", type=int, default=10, help="players (default 10)")
-    p.add_argument("--publishers", type=int, default=1,
+                    "Exit code 0 iff the load was sustained (fewer than 0.1% of frames missing).")
+    p.add_argument("--target", required=True, type=rtmp_url, help="rtmp://host[:port]/app")
+    p.add_argument("--players", type=non_negative_int, default=10, help="players (default 10)")
+    p.add_argument("--publishers", type=non_negative_int, default=1,
                    help="publishers, each its own stream; players are spread round-robin (default 1; "
                         "0 = play a stream someone else publishes, no latency/expected counts)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds of publishing (default 10)")
+    p.add_argument("--duration", type=positive_float, default=10.0, help="seconds of publishing (default 10)")
     p.add_argument("--stream", default="load", help="stream name, or prefix with several publishers")
     p.add_argument("--procs", type=int, default=0, help="player processes (default: auto from cores)")
     p.add_argument("--bitrate", type=int, default=DEFAULT_BITRATE, help="stream bitrate, bit/s (default 2.5M)")
@@ -40,9 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[argp
 def run_command(args: argparse.Namespace) -> int:
     from rtmpconf.harness.load.runner import LoadConfig, run, stderr_progress
 
-    if args.players < 0 or args.publishers < 0 or args.duration <= 0:
-        print("error: --players/--publishers must be >= 0 and --duration > 0", file=sys.stderr)
-        return 2
     cfg = LoadConfig(
         target=args.target, players=args.players, publishers=args.publishers, duration=args.duration,
         stream=args.stream, procs=args.procs, bitrate=args.bitrate, connect_concurrency=args.concurrency,

@@ -62,7 +62,7 @@ def build(results: list[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         for c in r.get("cases", []):
             row = rows.setdefault(c["id"], {"id": c["id"], "rule": c["rule"], "level": c["level"],
-                                            "section": c["rule"].split("-")[0], "results": {}})
+                                            "section": c.get("section") or c["rule"].split("-")[0], "results": {}})
             verdict = c["verdict"]
             row["results"][r["name"]] = {
                 "verdict": verdict, "shown": "EXPECTED" if c.get("expected_deviation") else verdict,
@@ -75,15 +75,11 @@ def build(results: list[dict[str, Any]]) -> dict[str, Any]:
             "cases": sorted(rows.values(), key=lambda x: _sort_key(x["id"]))}
 
 
-#: Catalogue order of the sections.
-SECTION_ORDER = ("HS", "CH", "TS", "CTRL", "CMD", "AMF", "AV", "GOP", "ERTMP", "ROB")
+def _sort_key(case_id: str) -> tuple[tuple[int, int, str], str]:
+    """Catalogue order of the rule, then the case ID."""
+    from rtmpconf.harness.catalogue import catalogue
 
-
-def _sort_key(case_id: str) -> tuple[int, int, str]:
-    rule = case_id.split("/")[0]
-    prefix, _, num = rule.partition("-")
-    order = SECTION_ORDER.index(prefix) if prefix in SECTION_ORDER else len(SECTION_ORDER)
-    return (order, int(num) if num.isdigit() else 0, case_id)
+    return (catalogue().order_key(case_id), case_id)
 
 
 def render_html(matrix: dict[str, Any]) -> str:

@@ -1,0 +1,98 @@
+"""Argument types and error handling shared by every ``rtmpconf`` subcommand.
+
+Every bad argument ends in one line naming the option and exit status 2 (argparse's usage-error
+code); no command shows a traceback to a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def port(text: str) -> int:
+    """A TCP port, 0..65535 (0: any free port)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (seconds, factors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def log_level(text: str) -> str:
+    """A logging level name, case-insensitive."""
+    upper = text.upper()
+    if upper not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return upper
+
+
+def speed(text: str) -> float | None:
+    """Replay pacing: ``max`` (as fast as replies allow: None) or a factor > 0 (1 = original)."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be 'max' or a number > 0 (1 = original pacing), got {text!r}") from None
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (IPv6 as ``[::1]:PORT``); port 0..65535."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT, got {text!r}")
+    return host.strip("[]"), port(port_text)
+
+
+def rtmp_url(text: str) -> str:
+    """An rtmp:// or rtmps:// target URL, checked when the argument is parsed."""
+    from rtmpconf.harness.client import Target, TargetError
+
+    try:
+        Target.parse(text)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def os_error(exc: OSError) -> str:
+    """One line for a file error: 'PATH: No such file or directory', never '[Errno 2] ...'."""
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return exc.strerror or str(exc)
