@@ -27,7 +27,10 @@ from rtmpconf.harness.targets import ReferenceServerProcess
 #: Next to the load package, wherever it is installed (a path relative to the repository broke
 #: when the packages moved under rtmpconf/).
 LOCUSTFILE = Path(rtmpconf.harness.load.__file__).with_name("locustfile.py")
-RUN_SECONDS = 8
+#: Locust's run time. Each worker encodes its media loop first (seconds on a busy machine), the
+#: publisher then starts, and a worker's totals reach the master every 3 s: 8 s left a worker's
+#: players without a reported frame on a loaded machine.
+RUN_SECONDS = 15
 DEADLINE_S = 90
 
 
