@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark; JSON in reports/bench/, headlines in summary.json.
 
-``python -m bench NAME ...`` runs only the named ones (chunk_decode, analyze, compare, latency,
+``python -m bench NAME ...`` runs only the named ones (chunk_decode, analyze, compare, latency, http_outputs,
 suite_time, determinism, plot).
 """
 
@@ -14,7 +14,7 @@ import time
 from bench.common import OUT
 
 #: In order: cheap ones first; plot last (it draws what compare and latency wrote).
-BENCHMARKS = ("chunk_decode", "analyze", "compare", "latency", "suite_time", "determinism", "plot")
+BENCHMARKS = ("chunk_decode", "analyze", "compare", "latency", "http_outputs", "suite_time", "determinism", "plot")
 
 
 def main(argv: list[str]) -> int:

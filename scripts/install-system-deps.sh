@@ -3,7 +3,8 @@
 #   ffmpeg/ffprobe (real publisher and players), tshark (pcap oracle), npm + node (Allure CLI,
 #   node-media-server), nginx + its RTMP module, rtmpdump, VLC (cvlc), python3-venv (Debian's
 #   python3 lacks ensurepip without it), iproute2 + nftables (kernel-mode network impairment:
-#   namespaces, veth, tbf, random drop).
+#   namespaces, veth, tbf, random drop), chromium + chromium-driver (hls.js / mpegts.js web
+#   players in a real browser, driven by Selenium).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail
@@ -22,6 +23,8 @@ command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -115,6 +115,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run every case through this impairment profile (rtmpconf impair --list)")
     g.addoption("--rtmp-manifest", "--manifest", dest="rtmp_manifest", default=None,
                 help="expected-deviation manifest (default with --rtmp-target-server NAME: the bundled one)")
+    g.addoption("--rtmp-http-target", "--http-target", dest="rtmp_http_target", default=os.environ.get("HTTP_TARGET"),
+                help="http://host:port of the target's HTTP outputs (env HTTP_TARGET); default: the embedded "
+                     "reference server's, or the one --rtmp-target-server starts")
+    for kind, label in (("flv", "HTTP-FLV"), ("ts", "HTTP-TS"), ("hls", "HLS")):
+        opt = "hls-url" if kind == "hls" else f"http-{kind}-url"
+        g.addoption(f"--rtmp-{opt}", f"--{opt}", default=None, dest=f"rtmp_http_{kind}_url",
+                    help=f"{label} URL template with {{base}}, {{app}}, {{name}} ('none' = no such output)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -484,6 +491,14 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
     if info.error:
         # A harness error is reported as a JUnit <error>, not a <failure>.
         raise RuntimeError(f"harness error: {info.error}")
+
+
+@pytest.fixture
+def http(rtmp: CaseContext, rtmp_target: TargetHandle, request: pytest.FixtureRequest) -> Any:
+    """The HTTP side of the target for HTTP-output cases (harness/http/target.py)."""
+    from rtmpconf.harness.http.target import http_case
+
+    return http_case(request.config, rtmp, rtmp_target)
 
 
 # -- running -----------------------------------------------------------------------------------

@@ -57,7 +57,33 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--junit", help="JUnit XML (default OUT/junit.xml)")
     o.add_argument("--alluredir", help="Allure results directory (default OUT/allure-results)")
     o.add_argument("--summary", help="per-case summary JSON (default OUT/summary.json)")
+    h = p.add_argument_group("HTTP outputs (HTTP-FLV, HTTP-TS, HLS cases)")
+    h.add_argument("--http-target", type=_http_base,
+                   help="http://host:port of the target's HTTP outputs (env HTTP_TARGET; default: the embedded "
+                        "reference server's, or the one --target-server starts)")
+    for opt, label in (("--http-flv-url", "HTTP-FLV"), ("--http-ts-url", "HTTP-TS"), ("--hls-url", "HLS")):
+        h.add_argument(opt, type=_url_template, metavar="TEMPLATE",
+                       help=f"{label} URL template with {{base}}, {{app}}, {{name}}, or 'none' (no such output)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+
+
+def _http_base(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme != "http" or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected http://host:port, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad port in {value!r}: {exc}") from None
+    return value
+
+
+def _url_template(value: str) -> str:
+    if value != "none" and "{name}" not in value:
+        raise argparse.ArgumentTypeError(f"the template must contain {{name}} (or be 'none'), got {value!r}")
+    return value
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,6 +137,10 @@ def _target_args(args: argparse.Namespace) -> list[str]:
         out += ["--rtmp-role", args.role]
     if args.no_preflight:
         out.append("--rtmp-no-preflight")
+    for opt in ("http_target", "http_flv_url", "http_ts_url", "hls_url"):
+        value = getattr(args, opt, None)
+        if value:
+            out += ["--rtmp-" + opt.replace("_", "-"), value]
     return out
 
 

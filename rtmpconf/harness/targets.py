@@ -17,6 +17,7 @@ from rtmpconf.harness.client import Target
 #: How long the reference server may take to start listening.
 START_TIMEOUT_S = 15.0
 _LISTEN_RE = re.compile(r"listening on rtmp://([^:\s]+):(\d+)")
+_HTTP_LISTEN_RE = re.compile(r"listening on http://([^:\s]+):(\d+)")
 
 
 class TargetError(RuntimeError):
@@ -33,10 +34,11 @@ class ReferenceServerProcess:
     extra_args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+    http_port: int | None = None  #: its HTTP outputs (started on a free port), None if off
 
     def start(self, timeout: float = START_TIMEOUT_S) -> Target:
         args = [sys.executable, "-m", "rtmpconf.reference_server", "--host", self.host, "--port", "0",
-                "--log-level", "INFO", *self.extra_args]
+                "--log-level", "INFO", "--http-port", "0", *self.extra_args]
         if self.config:
             args += ["--config", self.config]
         log_fh = open(self.log_path, "wb") if self.log_path else None  # noqa: SIM115
@@ -56,6 +58,8 @@ class ReferenceServerProcess:
                 m = _LISTEN_RE.search(seen.decode(errors="replace"))
                 if m:
                     self.port = int(m.group(2))
+                    hm = _HTTP_LISTEN_RE.search(seen.decode(errors="replace"))
+                    self.http_port = int(hm.group(2)) if hm else None
                     self._pump(log_fh, seen)
                     return Target(self.host, self.port, "live")
             if self.proc.poll() is not None:

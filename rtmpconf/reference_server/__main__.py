@@ -14,13 +14,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p = parser or argparse.ArgumentParser(prog="python -m rtmpconf.reference_server", description=__doc__)
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=port, default=None, help="TCP port (default 1935; 0 = any free port)")
+    p.add_argument("--http-port", type=port, default=None,
+                   help="HTTP-FLV/HTTP-TS/HLS/stats port (default 8080; 0 = any free port)")
+    p.add_argument("--no-http", action="store_true", help="no HTTP outputs")
     p.add_argument("--config", default=None, help="TOML config file (see README, 'Reference server')")
     p.add_argument("--log-level", type=log_level, default="INFO", help="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    overrides = {"host": args.host, "port": args.port}
+    overrides = {"host": args.host, "port": args.port, "http_port": getattr(args, "http_port", None),
+                 "http": False if getattr(args, "no_http", False) else None}
     if args.config:
         return ServerConfig.from_file(args.config, **overrides)
     return ServerConfig.from_mapping({k: v for k, v in overrides.items() if v is not None})
@@ -42,6 +46,8 @@ def serve(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         await server.start()
+        if server.http_port is not None:
+            print(f"listening on http://{config.host}:{server.http_port}", file=sys.stderr, flush=True)
         # The harness waits for this line to learn the port when started with --port 0.
         print(f"listening on rtmp://{config.host}:{server.port}", file=sys.stderr, flush=True)
         await server.serve_forever()
@@ -56,6 +62,9 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
+        if type(exc).__name__ == "HttpListenError":
+            print(f"error: {exc.strerror}", file=sys.stderr)
+            return 1
         print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0

@@ -13,6 +13,10 @@ from typing import Any
 from rtmpconf.reference_server import limits
 
 
+#: Default port of the HTTP outputs (`rtmpconf serve --http-port`).
+DEFAULT_HTTP_PORT = 8080
+
+
 class ConfigError(ValueError):
     """A configuration value or file is wrong; the message names the key (and the file)."""
 
@@ -110,6 +114,17 @@ class ServerConfig:
     max_stream_name: int = limits.MAX_STREAM_NAME
     #: Write the fmt-3 extended timestamp (§5.3.1.3, 2012 text; FFmpeg reads it).
     ext_ts_on_fmt3: bool = True
+    #: HTTP outputs (HTTP-FLV, HTTP-TS, HLS, stats, metrics) on their own port; 0 = any free port.
+    http: bool = True
+    http_port: int = DEFAULT_HTTP_PORT
+    #: HLS: cut at the first keyframe after this long (s); declared EXT-X-TARGETDURATION (s);
+    #: segments listed; segments still served after leaving the list; playlist kept after unpublish (s).
+    hls: bool = True
+    hls_fragment_s: float = 2.0
+    hls_target_duration_s: int = 6
+    hls_playlist_segments: int = 6
+    hls_keep_removed: int = 4
+    hls_linger_s: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from rtmpconf.reference_server.config import ServerConfig
+from rtmpconf.reference_server.config import DEFAULT_HTTP_PORT, ServerConfig
 from rtmpconf.reference_server.session import ServerSession
 from rtmpconf.reference_server.streams import StreamRegistry
 
@@ -191,6 +192,8 @@ class RtmpServer:
         #: True while a read is being handled: connection writes are coalesced (see above).
         self.batching = False
         self.dirty: list[_ConnectionProtocol] = []
+        #: The HTTP outputs (http/server.py) when ``config.http``; shares ``registry``.
+        self.http: Any = None
 
     @property
     def port(self) -> int:
@@ -203,9 +206,27 @@ class RtmpServer:
             lambda: _ConnectionProtocol(self), self.config.host, self.config.port,
             reuse_address=True, backlog=4096,
         )
+        if self.config.http:
+            from rtmpconf.reference_server.http.server import HttpServer
+
+            self.http = HttpServer(self)
+            try:
+                await self.http.start()
+            except BaseException:
+                self.http = None
+                await self.close()
+                raise
+        # Logged after the HTTP side: a starter reading stderr for this line then knows both ports.
         log.info("listening on rtmp://%s:%d", self.config.host, self.port)
 
+    @property
+    def http_port(self) -> int | None:
+        return self.http.port if self.http is not None else None
+
     async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
         if self._server is not None:
             self._server.close()
             for s in list(self.sessions):
@@ -227,7 +248,10 @@ class ServerThread:
     """The server on its own event loop in a daemon thread (tests and the embedded target)."""
 
     def __init__(self, config: ServerConfig | None = None) -> None:
-        cfg = config or ServerConfig(port=0)
+        cfg = config or ServerConfig(port=0, http_port=0)
+        if cfg.port == 0 and cfg.http_port == DEFAULT_HTTP_PORT:
+            # An ephemeral RTMP port means a test or embedded server: never take the fixed HTTP port.
+            cfg = dataclasses.replace(cfg, http_port=0)
         self.server = RtmpServer(cfg)
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -258,6 +282,10 @@ class ServerThread:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def http_port(self) -> int | None:
+        return self.server.http_port
 
     def call(self, fn: Any, *args: Any, timeout: float = 5.0) -> Any:
         """Run ``fn(*args)`` on the server's loop and return its result (for inspection)."""

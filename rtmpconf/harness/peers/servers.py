@@ -100,11 +100,30 @@ class NginxRtmp:
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     extra_app_directives: list[str] = field(default_factory=list)
+    #: HLS (``hls on``, 2 s fragments) served by nginx's http module on ``http_port`` (a free port
+    #: at start). Off unless asked: --target-server nginx-rtmp asks (the HTTP cases judge it).
+    http_port: int | None = None
+    hls: bool = False
 
     def config(self) -> str:
         module = nginx_rtmp_module()
-        app = "\n".join(f"                {d};" for d in ["live on", "record off", *self.extra_app_directives])
         assert self.workdir is not None
+        hls = ["hls on", f"hls_path {self.workdir}/hls", "hls_fragment 2s", "hls_playlist_length 12s"] \
+            if self.hls else []
+        app = "\n".join(f"                {d};" for d in ["live on", "record off", *hls, *self.extra_app_directives])
+        http = f"""http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{self.http_port};
+        location /hls {{
+            types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+            root {self.workdir};
+            add_header Cache-Control no-cache;
+            add_header Access-Control-Allow-Origin *;
+        }}
+    }}
+}}
+""" if self.hls and self.http_port else ""
         return f"""load_module {module};
 daemon off;
 master_process off;
@@ -121,18 +140,23 @@ rtmp {{
         }}
     }}
 }}
-"""
+{http}"""
 
     def start(self) -> Target:
         nginx = require("nginx")
         self.workdir = Path(tempfile.mkdtemp(prefix="rtmpconf-nginx-"))
         self.port = self.port or free_port()  # a restart keeps the port
+        if self.hls:
+            self.http_port = self.http_port or free_port()
+            (self.workdir / "hls").mkdir()
         conf = self.workdir / "nginx.conf"
         conf.write_text(self.config())
         log = self.workdir / "stderr.log"
         self.proc = subprocess.Popen([nginx, "-p", str(self.workdir), "-e", str(self.workdir / "error.log"),
                                       "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
         wait_listening(self.port, self.proc, START_TIMEOUT_S, "nginx", self.workdir / "error.log")
+        if self.hls and self.http_port:
+            wait_listening(self.http_port, self.proc, START_TIMEOUT_S, "nginx (http)", self.workdir / "error.log")
         return Target("127.0.0.1", self.port, "live")
 
     def alive(self) -> bool:
@@ -172,13 +196,14 @@ class NodeMediaServer:
     workdir: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+    http_port: int | None = None  #: its HTTP-FLV port (free port at start; a restart keeps it)
 
     def start(self) -> Target:
         node = require("node")
         app = node_media_server_app()
         self.workdir = Path(tempfile.mkdtemp(prefix="rtmpconf-nms-"))
         self.port = self.port or free_port()  # a restart keeps the port
-        http_port = free_port()
+        self.http_port = http_port = self.http_port or free_port()
         cfg = {
             "bind": "127.0.0.1",
             "notify": {"url": ""},
@@ -195,6 +220,7 @@ class NodeMediaServer:
         self.proc = subprocess.Popen([node, str(app), "-c", str(conf), "--no-admin"], cwd=self.workdir,
                                      stdout=open(log, "wb"), stderr=subprocess.STDOUT)
         wait_listening(self.port, self.proc, START_TIMEOUT_S, "node-media-server", log)
+        wait_listening(http_port, self.proc, START_TIMEOUT_S, "node-media-server (http)", log)
         return Target("127.0.0.1", self.port, "live")
 
     def alive(self) -> bool:
@@ -266,7 +292,7 @@ def _port_listening(port: int) -> bool:
 def make_server(name: str) -> ServerDriver:
     """Driver by name, as used by --target-server."""
     if name == "nginx-rtmp":
-        return NginxRtmp()
+        return NginxRtmp(hls=True)
     if name == "node-media-server":
         return NodeMediaServer()
     if name == "ffmpeg-listen":
@@ -299,4 +325,8 @@ class _ReferenceDriver:
     def pid(self) -> int | None:
         p = getattr(self.proc, "proc", None)
         return p.pid if p is not None else None
+
+    @property
+    def http_port(self) -> int | None:
+        return getattr(self.proc, "http_port", None)
 

@@ -52,6 +52,7 @@ def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
     from scapy.utils import PcapNgWriter
 
     cport = client_port or log.client_port or 50000
+    sport = getattr(log, "server_port", None) or SERVER_PORT  # HTTP wire logs name their own port
     # Map monotonic event times onto wall-clock time.
     t_mono0 = log.events[0].time if log.events else time.monotonic()
     t_wall0 = log.wall_start or time.time()
@@ -61,10 +62,10 @@ def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
     def pkt(direction: str, flags: str, payload: bytes, t: float) -> None:
         if direction == C2S:
             ip = IP(src=CLIENT_IP, dst=SERVER_IP)
-            tcp = TCP(sport=cport, dport=SERVER_PORT, flags=flags, seq=seq[C2S], ack=seq["s2c"], window=65535)
+            tcp = TCP(sport=cport, dport=sport, flags=flags, seq=seq[C2S], ack=seq["s2c"], window=65535)
         else:
             ip = IP(src=SERVER_IP, dst=CLIENT_IP)
-            tcp = TCP(sport=SERVER_PORT, dport=cport, flags=flags, seq=seq["s2c"], ack=seq[C2S], window=65535)
+            tcp = TCP(sport=sport, dport=cport, flags=flags, seq=seq["s2c"], ack=seq[C2S], window=65535)
         p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / ip / tcp
         if payload:
             p = p / payload
