@@ -1,8 +1,8 @@
 """The load generator's players and publisher as Locust users, for runs bigger than one machine.
 
-    locust -f harness/load/locustfile.py --host rtmp://HOST:1935/live -u 500 -r 50   # web UI
-    locust -f harness/load/locustfile.py --master --expect-workers 4 ...              # distributed
-    locust -f harness/load/locustfile.py --worker --master-host MASTER                # on each worker
+    locust -f rtmpconf/harness/load/locustfile.py --host rtmp://HOST:1935/live -u 500 -r 50   # web UI
+    locust -f rtmpconf/harness/load/locustfile.py --master --expect-workers 4 ...              # distributed
+    locust -f rtmpconf/harness/load/locustfile.py --worker --master-host MASTER                # on each worker
 
 Same sans-IO logic as ``rtmpconf load`` (:class:`harness.load.scanner.ChunkScanner` for players,
 :class:`harness.load.publisher.PublisherSession` for the publisher), driven by gevent sockets
