@@ -6,11 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: conformance test interop matrix bench lint type deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/constraints.txt
 	bash scripts/install-system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 deps: $(STAMP)

@@ -26,6 +26,7 @@ from tests.capture.wireshark import (
     require_tshark,
     wireshark_counts,
     wireshark_messages,
+    wireshark_messages_in_this_process,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +40,8 @@ def tshark() -> str:
 
 
 def _decode(entry: dict) -> tuple[str, object]:
-    return entry["file"], wireshark_messages(str(CAPTURES / entry["file"]), entry["port"])
+    """In a pool worker (a child process): pyshark may set up its event loop there."""
+    return entry["file"], wireshark_messages_in_this_process(str(CAPTURES / entry["file"]), entry["port"])
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,20 @@ per connection and direction: one ``rtmpt`` protocol tree per message in PDML, e
 frame holds several messages (``-T fields -E occurrence=a`` would misalign them, see
 captures/README.md). Wireshark names the type only when the chunk header carries it (fmt 0/1);
 for fmt 2/3 headers the type is inferred from the body fields it dissected.
+
+pyshark runs in child processes only: on the thread it runs on it makes an event loop current,
+and on a main thread it installs a SafeChildWatcher (a SIGCHLD handler) for the whole process;
+asyncio's default ThreadedChildWatcher loses tshark's exit status ("Unknown child process pid",
+reported as a TShark crash), so pyshark's set-up has to stay, just not in the pytest process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import shutil
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 
 from rtmpconf.harness.peers import PeerMissing, in_ci
 
@@ -70,9 +77,23 @@ def wireshark_counts(path: str, server_port: int, **kw: object) -> dict[Key, Cou
     return {k: Counter(t for t, _ in v) for k, v in wireshark_messages(path, server_port, **kw).items()}  # type: ignore[arg-type]
 
 
+#: Deadline for one capture's decoding in a child process (pyshark parses ~200 frames/s).
+DECODE_TIMEOUT_S = 300
+
+
 def wireshark_messages(path: str, server_port: int, *, max_packet_size: int = MAX_PACKET_SIZE,
                        extra_prefs: dict[str, str] | None = None) -> dict[Key, list[Message]]:
-    """Every RTMP message Wireshark dissects, per (client port, direction), in order."""
+    """Every RTMP message Wireshark dissects, per (client port, direction), in order; decoded in
+    a child process (see the module doc)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        future = pool.submit(wireshark_messages_in_this_process, path, server_port,
+                             max_packet_size=max_packet_size, extra_prefs=extra_prefs)
+        return future.result(timeout=DECODE_TIMEOUT_S)
+
+
+def wireshark_messages_in_this_process(path: str, server_port: int, *, max_packet_size: int = MAX_PACKET_SIZE,
+                                       extra_prefs: dict[str, str] | None = None) -> dict[Key, list[Message]]:
+    """``wireshark_messages`` in the calling process: for child processes only (pool workers)."""
     import pyshark
 
     prefs = {"rtmpt.max_packet_size": str(max_packet_size), **(extra_prefs or {})}
@@ -127,4 +148,5 @@ def analyzer_counts(report: object) -> dict[Key, Counter[int]]:
     return out
 
 
-__all__ = ["PeerMissing", "analyzer_counts", "analyzer_messages", "layer_type", "require_tshark", "wireshark_counts", "wireshark_messages"]
+__all__ = ["PeerMissing", "analyzer_counts", "analyzer_messages", "layer_type", "require_tshark", "wireshark_counts",
+           "wireshark_messages", "wireshark_messages_in_this_process"]

@@ -75,6 +75,11 @@ class TcpPeer:
             if self.echo:
                 try:
                     conn.sock.sendall(data)
+                except (ConnectionResetError, BrokenPipeError):
+                    # The reset can land between the read and the echo (a loaded machine): this
+                    # side never shuts its writes down, so a failed write means the peer reset.
+                    conn.ended, conn.ended_at = "rst", time.monotonic()
+                    return
                 except OSError:
                     return
 

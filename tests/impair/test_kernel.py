@@ -3,6 +3,7 @@ every exit path, and the core conformance cases over a 4 Mbit/s link with 5% pac
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ from rtmpconf.harness.impair.kernel import (
     cleanup_stale,
 )
 from rtmpconf.harness.impair.profiles import KernelImpairment
+from rtmpconf.harness.peers import in_ci
 from tests.impair.conftest import recv_exactly
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +134,33 @@ def test_cleanup_never_touches_a_live_process_link() -> None:
     with KernelLink() as link:
         assert link.ns not in cleanup_stale()
         assert link.exists
+
+
+def test_monkey_patched_threading_neither_moves_nor_kills_the_process() -> None:
+    """gevent's patched threads run on the main thread: the setns thread refuses (it would move
+    the process into the namespace, whose clean-up then SIGKILLed it). In a child process: the
+    pytest process is never patched."""
+    if importlib.util.find_spec("gevent") is None:
+        if in_ci():
+            pytest.fail("CI=true and gevent (installed with locust, a dev extra) is missing")
+        pytest.skip("gevent is not installed")
+    child = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        from gevent import monkey
+        monkey.patch_all()
+        from rtmpconf.harness.impair.kernel import KernelLink, KernelLinkError
+        with KernelLink() as link:
+            print(link.ns, flush=True)
+            try:
+                link.listen_socket().close()
+            except KernelLinkError as exc:
+                print("refused:", exc, flush=True)
+        print("alive", flush=True)
+        """)], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert child.returncode == 0, (child.returncode, child.stdout, child.stderr[-2000:])
+    ns, refused, alive = child.stdout.splitlines()
+    assert refused.startswith("refused:") and "not on a thread of its own" in refused
+    assert alive == "alive"
+    assert ns not in _netns_names()
 
 
 def test_without_kernel_mode_the_reason_is_given(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,9 @@ the namespace). The latter lets the in-process proxy put *any* target behind a k
 Cleanup is not optional: every link is removed by its context manager, by ``atexit`` (also after
 SIGTERM, which is turned into SystemExit while a link exists), and links left behind by a process
 that died (SIGKILL) are removed by the next ``KernelLink`` created on the machine: names carry the
-creating pid, and only names of dead pids are touched.
+creating pid, and only names of dead pids are touched. Whatever a namespace lists, clean-up never
+signals this process or one of its ancestors (``protected_pids``), and the setns thread refuses to
+run on the main thread, so the process itself never enters a namespace.
 """
 
 from __future__ import annotations
@@ -73,6 +75,24 @@ class KernelLinkError(RuntimeError):
     """A kernel link could not be set up (not root, missing tools, kernel refused)."""
 
 
+def _on_main_os_thread() -> bool:
+    """Whether the calling code runs on the process's main OS thread (thread id == pid), asked of
+    the kernel: a monkey-patched ``threading`` cannot answer for it. Unknown counts as yes."""
+    try:
+        tid = int(os.readlink("/proc/thread-self").rsplit("/", 1)[1])
+    except (OSError, ValueError, IndexError):
+        return True
+    return tid == os.getpid()
+
+
+def _process_netns() -> int | None:
+    """Inode of the network namespace of the process's main thread (None: cannot tell)."""
+    try:
+        return os.stat(f"/proc/{os.getpid()}/ns/net").st_ino
+    except OSError:
+        return None
+
+
 def _run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(args), input=stdin, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
                           check=False)
@@ -117,12 +137,54 @@ def _link_names() -> list[str]:
     return names
 
 
-def _kill_namespace_processes(ns: str) -> None:
-    """SIGKILL what still runs in one of *our* namespaces (servers this harness started there)."""
+def _parent_pid(pid: int) -> int:
+    """``pid``'s parent from /proc/<pid>/status (0: no parent, or the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("PPid:"):
+            with contextlib.suppress(ValueError, IndexError):
+                return int(line.split()[1])
+    return 0
+
+
+def protected_pids() -> frozenset[int]:
+    """This process and every ancestor of it (the PPid chain up to init).
+
+    Clean-up never signals these, whatever a namespace lists: a process whose main thread entered
+    a test namespace (a monkey-patched ``threading`` runs "threads" on the main thread) shows up in
+    ``ip netns pids`` of that namespace, and killing it would kill the harness or the test runner.
+    """
+    pids: set[int] = set()
+    pid = os.getpid()
+    while pid > 0 and pid not in pids:
+        pids.add(pid)
+        pid = _parent_pid(pid)
+    return frozenset(pids)
+
+
+def _kill_namespace_processes(ns: str) -> list[int]:
+    """SIGKILL what still runs in one of *our* namespaces (servers this harness started there),
+    never this process nor its ancestors; returns the pids signalled."""
     out = _run("ip", "netns", "pids", ns, check=False).stdout
+    protected = protected_pids()
+    killed = []
     for word in out.split():
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-            os.kill(int(word), signal.SIGKILL)
+        try:
+            pid = int(word)
+        except ValueError:
+            continue
+        # 0 and negative pids are process groups (or every process) for kill(2), never one server.
+        if pid <= 0 or pid in protected:
+            log.error("namespace %s lists pid %d (a process group, this process or an ancestor): not signalled",
+                      ns, pid)
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
 
 
 def cleanup_stale() -> list[str]:
@@ -180,23 +242,46 @@ _counter = 0
 _counter_lock = threading.Lock()
 _LIVE_LINKS: dict[str, KernelLink] = {}
 _atexit_installed = False
+_sigterm_installed = False
+_exiting = False
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _install_exit_hooks() -> None:
-    global _atexit_installed
-    if _atexit_installed:
+    """While a link exists: ``destroy_all`` at exit, and SIGTERM as SystemExit (its default
+    action skips atexit; as SystemExit it unwinds context managers too)."""
+    global _atexit_installed, _sigterm_installed
+    if not _atexit_installed:
+        _atexit_installed = True
+        atexit.register(destroy_all)
+    if (not _sigterm_installed and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL):
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        _sigterm_installed = True
+
+
+def _remove_exit_hooks() -> None:
+    """Undo ``_install_exit_hooks`` once no link is left, so the process is as it was before."""
+    global _atexit_installed, _sigterm_installed
+    if _LIVE_LINKS:
         return
-    _atexit_installed = True
-    atexit.register(destroy_all)
-    # SIGTERM's default action skips atexit; as SystemExit it unwinds context managers too.
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        def on_term(signum: int, frame: Any) -> None:
-            raise SystemExit(128 + signum)
-        signal.signal(signal.SIGTERM, on_term)
+    if _atexit_installed and not _exiting:
+        atexit.unregister(destroy_all)
+        _atexit_installed = False
+    # Only the main thread may set handlers; elsewhere the handler stays until the next chance.
+    if _sigterm_installed and threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _sigterm_installed = False
 
 
 def destroy_all() -> None:
     """Remove every link this process still has (atexit)."""
+    global _exiting
+    _exiting = True
     for link in list(_LIVE_LINKS.values()):
         link.destroy()
 
@@ -350,6 +435,7 @@ class KernelLink:
         for p in self.paths:
             _run("ip", "link", "del", p.host_dev, check=False)
         _LIVE_LINKS.pop(self.ns, None)
+        _remove_exit_hooks()
         log.info("kernel link %s removed", self.ns)
 
     def __enter__(self) -> Self:
@@ -367,10 +453,16 @@ class KernelLink:
     def listen_socket(self, port: int = 0, host: str | None = None) -> socket.socket:
         """A TCP socket bound in the namespace (not yet listening); usable by this process."""
         result: dict[str, Any] = {}
+        home_ns = _process_netns()
 
         def enter_and_bind() -> None:
             # setns(2) changes only this OS thread's namespace, and the thread ends right after.
             try:
+                if _on_main_os_thread():
+                    # A monkey-patched threading module (gevent) runs this "thread" as a greenlet
+                    # on the main thread: setns would move the whole process into the namespace.
+                    raise KernelLinkError(f"refusing setns into {self.ns}: not on a thread of its own "
+                                          "(threading is monkey-patched?); the process would move")
                 libc = ctypes.CDLL(None, use_errno=True)
                 fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
                 try:
@@ -389,6 +481,8 @@ class KernelLink:
         t = threading.Thread(target=enter_and_bind, name=f"setns-{self.ns}", daemon=True)
         t.start()
         t.join(10)
+        if _process_netns() != home_ns:
+            raise KernelLinkError(f"the process's main thread left its network namespace while binding in {self.ns}")
         if "error" in result:
             raise result["error"]
         if "sock" not in result:

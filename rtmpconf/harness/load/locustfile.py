@@ -1,8 +1,8 @@
 """The load generator's players and publisher as Locust users, for runs bigger than one machine.
 
-    locust -f harness/load/locustfile.py --host rtmp://HOST:1935/live -u 500 -r 50   # web UI
-    locust -f harness/load/locustfile.py --master --expect-workers 4 ...              # distributed
-    locust -f harness/load/locustfile.py --worker --master-host MASTER                # on each worker
+    locust -f rtmpconf/harness/load/locustfile.py --host rtmp://HOST:1935/live -u 500 -r 50   # web UI
+    locust -f rtmpconf/harness/load/locustfile.py --master --expect-workers 4 ...              # distributed
+    locust -f rtmpconf/harness/load/locustfile.py --worker --master-host MASTER                # on each worker
 
 Same sans-IO logic as ``rtmpconf load`` (:class:`harness.load.scanner.ChunkScanner` for players,
 :class:`harness.load.publisher.PublisherSession` for the publisher), driven by gevent sockets
@@ -72,10 +72,29 @@ def _on_init(environment: Environment, **_: Any) -> None:
         RtmpPublisher.fixed_count = 0
         RtmpPublisher.weight = 0
     elif not isinstance(environment.runner, MasterRunner):
-        # Encode the loop now: done inside a user it would block every greenlet for a second.
+        # Encode the loop now, on a native thread: about a second of CPU (several on a busy
+        # machine) run in a greenlet stops the worker's heartbeats, and the master drops a worker
+        # that missed 3 s of them. The publisher waits for it (``_media``).
         from rtmpconf.harness.load.media import load_media
 
-        load_media(getattr(opts, "rtmp_bitrate", 2_500_000) if opts is not None else 2_500_000)
+        global _media_ready
+        _media_ready = gevent.get_hub().threadpool.spawn(
+            load_media, getattr(opts, "rtmp_bitrate", 2_500_000) if opts is not None else 2_500_000)
+
+
+#: The worker's media loop being encoded on gevent's native thread pool (None: not started).
+_media_ready: Any = None
+#: How long a publisher waits for that encoding.
+MEDIA_TIMEOUT_S = 120.0
+
+
+def _media(bitrate: int) -> Any:
+    """The looped media, cooperatively waiting for the encoding ``_on_init`` started."""
+    from rtmpconf.harness.load.media import load_media
+
+    if _media_ready is not None:
+        _media_ready.get(timeout=MEDIA_TIMEOUT_S)
+    return load_media(bitrate)  # cached by then (same arguments)
 
 
 @events.report_to_master.add_listener
@@ -221,13 +240,12 @@ class RtmpPublisher(User):
 
     @task
     def publish(self) -> None:
-        from rtmpconf.harness.load.media import load_media
         from rtmpconf.harness.load.publisher import PublisherSession
 
         env = self.environment
         opts = env.parsed_options
         host, port, app = _target(self.host or "rtmp://127.0.0.1:1935/live")
-        media = load_media(opts.rtmp_bitrate if opts else 2_500_000)
+        media = _media(opts.rtmp_bitrate if opts else 2_500_000)
         session = PublisherSession(app, f"rtmp://{host}:{port}/{app}", opts.rtmp_stream if opts else "locust",
                                    media)
         t0 = time.perf_counter()
