@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VERDICTS = ("PASS", "INFORMATIONAL", "UNIMPLEMENTED", "NON-STRICT", "FAIL", "ERROR")
+VERDICTS = ("PASS", "INFORMATIONAL", "UNIMPLEMENTED", "NOT-RUN", "NON-STRICT", "FAIL", "ERROR")
 
 
 class MuteServer:
@@ -77,8 +77,10 @@ def run_suite(port: int, tmp_path: Path, *extra: str, timeout: float) -> tuple[d
 
 def test_silent_target_ends_within_budget_with_a_verdict_per_case(mute: MuteServer, tmp_path: Path) -> None:
     budget = 15.0
+    # Without the preflight (which would end this run at once with exit 3, tests/integration/
+    # test_gate.py): every case must still end within its own deadlines and the run budget.
     data, elapsed, proc = run_suite(mute.port, tmp_path, "--rtmp-timeout", "0.3", "--case-timeout", "3",
-                                    "--run-budget", str(budget), timeout=180)
+                                    "--run-budget", str(budget), "--rtmp-no-preflight", timeout=180)
     assert elapsed < budget + 30, elapsed  # budget plus interpreter start-up and collection
     assert proc.returncode == 1
     cases = data["cases"]
@@ -95,7 +97,7 @@ def test_target_closing_mid_handshake(tmp_path: Path) -> None:
     srv = MuteServer("close-mid-handshake")
     try:
         data, elapsed, proc = run_suite(srv.port, tmp_path, "--rtmp-timeout", "1", "--case", "HS-*",
-                                        "--case", "GOP-*", "--case", "CMD-*", timeout=120)
+                                        "--case", "GOP-*", "--case", "CMD-*", "--rtmp-no-preflight", timeout=120)
     finally:
         srv.close()
     assert proc.returncode == 1
@@ -104,6 +106,8 @@ def test_target_closing_mid_handshake(tmp_path: Path) -> None:
     for c in cases:
         assert c["verdict"] in VERDICTS, c
         assert c["message"]
-    # A server that closes mid-handshake fails nearly everything; a few cases accept a close.
-    assert sum(c["verdict"] == "FAIL" for c in cases) > len(cases) // 2
+    # A server that closes mid-handshake fails nearly everything (FAIL for MUST rules, NON-STRICT for
+    # SHOULD/CONV ones); a few cases accept a close.
+    assert sum(c["verdict"] in ("FAIL", "NON-STRICT") for c in cases) > len(cases) // 2
+    assert all(c["verdict"] != "FAIL" or c["level"] == "MUST" for c in cases)
     assert any("closed" in c["message"] or "HS-1" in c["message"] for c in cases)
