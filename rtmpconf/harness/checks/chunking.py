@@ -24,7 +24,7 @@ from itertools import pairwise
 
 from rtmpconf.harness.checks.relay import serial_delta
 from rtmpconf.harness.checks.session import check_still_serving, close_state, finding_with, replies, server_closed
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed
+from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import C2S, HANDSHAKE_BYTES, S2C, DecodedMessage, Direction, DirectionDecode, WireLog
 from rtmpconf.rtmp.chunk import (
     DEFAULT_CHUNK_SIZE,
@@ -565,8 +565,8 @@ def check_glued_trigger(log: WireLog, tids: Sequence[float], *, trigger: str, re
     previous header, or see a chunk stream open with fmt 1/2/3. So: every chunk the server wrote
     is judged (:func:`check_chunk_headers`: CH-5 fmt 0 first on each chunk stream, CH-10 the
     stream decodes, CH-20), every transaction in ``tids`` must be answered (CMD-10), and whether
-    the automatic reply (``is_reply``) came at all is recorded: without it the write exercised
-    no reply ordering, only the legality of the answers.
+    the automatic reply (``is_reply``) came at all is checked: without it the write exercised
+    no reply ordering, and the case is NOT-RUN (unless an answer was illegal).
     """
     out = check_chunk_headers(log)
     out.extend(check_answered(log, tids, rule="CMD-10", what=f"the commands glued to {trigger}"))
@@ -579,8 +579,9 @@ def check_glued_trigger(log: WireLog, tids: Sequence[float], *, trigger: str, re
         out.append(info("CH-5", f"whether the server sent its {reply} cannot be told: its chunk stream stops "
                         f"decoding at offset {dec.error_offset}"))
     else:
-        out.append(info("CH-5", f"the server sent no {reply} for {trigger}, so the order of automatic and "
-                        "command replies was not exercised; only the legality of its answers was judged"))
+        # The condition this case exists for never happened: no verdict on the ordering.
+        out.append(not_run("CH-5", f"the server sent no {reply} for {trigger}, so the order of automatic and "
+                           "command replies was not exercised (the legality of its answers was judged)"))
     return out
 
 
