@@ -1195,6 +1195,37 @@ def check_metadata_values(player: WireLog, *, expected: dict[str, Any], rule: st
     return out
 
 
+def _metadata_obj(log: WireLog) -> dict[str, Any] | None:
+    meta = next((m for m in log.decode(S2C).messages
+                 if isinstance(m.message, Data) and "onMetaData" in m.message.values[:2]), None)
+    if meta is None:
+        return None
+    values = meta.message.values  # type: ignore[union-attr]
+    i = values.index("onMetaData")
+    return dict(values[i + 1]) if len(values) > i + 1 and isinstance(values[i + 1], dict) else {}
+
+
+def check_metadata_like_type_18(player: WireLog, *, control: WireLog, expected: dict[str, Any],
+                                rule: str = "ERTMP-31") -> list[Finding]:
+    """ERTMP-31: onMetaData published as type 15 reaches the player as the same metadata published as
+    type 18 reaches the control player (fields a server drops from both are not held against type 15)."""
+    got, ref = _metadata_obj(player), _metadata_obj(control)
+    if ref is None:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "the server relays no onMetaData at all (type 18 control): nothing to compare")]
+    if got is None:
+        return [failed(rule, "onMetaData sent as type 15 never reached the player (type 18 did)",
+                       expected=repr({k: ref.get(k) for k in expected})[:160], actual="none")]
+    kept = {k: v for k, v in expected.items() if _plain_amf(ref.get(k)) == _plain_amf(v)}
+    diff = {k: got.get(k) for k, v in kept.items() if _plain_amf(got.get(k)) != _plain_amf(v)}
+    if diff:
+        return [failed(rule, "onMetaData sent as type 15 lost fields that type 18 keeps",
+                       expected=repr(kept)[:160], actual=repr(diff)[:160])]
+    dropped = sorted(set(expected) - set(kept))
+    note = f" (the server drops {', '.join(dropped)} for type 18 too)" if dropped else ""
+    return [passed(rule, f"onMetaData sent as type 15 relayed like type 18: {', '.join(sorted(kept))}{note}")]
+
+
 def _plain_amf(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _plain_amf(x) for k, x in v.items()}
