@@ -1239,3 +1239,76 @@ def statuses(log: WireLog) -> list[tuple[DecodedMessage, dict[str, Any]]]:
         if st is not None:
             out.append((m, st))
     return out
+
+
+# -- real E-RTMP peers (PyAV / FFmpeg 8.1 publisher and player) ---------------------------------------
+
+
+#: FFmpeg decoder names per codec of the round trips (libdav1d decodes AV1 in the PyAV wheel).
+DECODER_NAMES = {"hevc": {"hevc"}, "av1": {"libdav1d", "av1"}, "vp9": {"vp9", "libvpx-vp9"}, "h264": {"h264"},
+                 "opus": {"opus", "libopus"}, "ac3": {"ac3", "ac3_fixed"}, "eac3": {"eac3"}, "aac": {"aac"},
+                 "mp3": {"mp3", "mp3float"}, "flac": {"flac"}}
+
+
+def check_pyav_round_trip(play: Any, publish: Any, *, video: str, audio: str) -> list[Finding]:
+    """A real E-RTMP publish (FFmpeg 8.1's FLV muxer) played back by FFmpeg 8.1 (PyAV) that declared the
+    codecs (fourCcList): both tracks arrive as the published codecs, every packet decodes without an
+    error, and the first decoded video frame is a keyframe (ERTMP-1 video, ERTMP-6 audio, GOP-1)."""
+    out: list[Finding] = []
+    if not publish.ok:
+        return [failed("ERTMP-1", "the PyAV publisher failed (the target refused or dropped the publish)",
+                       expected="publish accepted", actual=publish.error or "?", verdict=Verdict.UNIMPLEMENTED)]
+    if play.error and not play.streams:
+        return [failed("ERTMP-1", "the PyAV player could not play the stream", expected="decodable E-RTMP",
+                       actual=play.error)]
+    for kind, codec, rule in (("video", video, "ERTMP-1"), ("audio", audio, "ERTMP-6")):
+        streams = [s for s in play.by_type(kind) if s.get("packets")]
+        if not streams:
+            out.append(failed(rule, f"no {codec} {kind} reached FFmpeg 8.1 (PyAV)", expected=f"{codec} {kind}",
+                              actual="no packets", verdict=Verdict.UNIMPLEMENTED))
+            continue
+        s = streams[0]
+        if s.get("codec") not in DECODER_NAMES.get(codec, {codec}):
+            out.append(failed(rule, f"FFmpeg saw the {kind} as {s.get('codec')}, not {codec}", expected=codec,
+                              actual=str(s.get("codec"))))
+        if s.get("errors"):
+            out.append(failed(rule, f"{s['errors']} of {s['packets']} {codec} packets failed to decode",
+                              expected="every packet decodes", actual=f"{s['errors']} errors"))
+        elif not s.get("frames"):
+            out.append(failed(rule, f"no {codec} frame decoded from {s['packets']} packets", expected="frames",
+                              actual="none"))
+        else:
+            out.append(passed(rule, f"{codec}: {s['packets']} packets, {s['frames']} frames decoded, 0 errors"))
+        if kind == "video" and s.get("first_key") is False:
+            out.append(failed("GOP-1", "the first video frame FFmpeg decoded is not a keyframe", expected="keyframe",
+                              actual="inter frame", verdict=Verdict.NON_STRICT))
+    return out
+
+
+def check_pyav_legacy_default_track(play: Any, publish: Any, *, rule: str = "ERTMP-22") -> list[Finding]:
+    """FFmpeg 8.1 publishes OBS-style multitrack; a PyAV player that declared nothing decodes the default
+    track (H.264 + AAC, trackId 0) completely; further tracks reaching it are an ERTMP-21 matter."""
+    if not publish.ok:
+        return [failed(rule, "the multitrack publish failed", expected="accepted", actual=publish.error or "?",
+                       verdict=Verdict.UNIMPLEMENTED)]
+    if play.error and not play.streams:
+        return [failed(rule, "the legacy PyAV player could not play the stream", expected="track 0",
+                       actual=play.error)]
+    out: list[Finding] = []
+    for kind, codec in (("video", "h264"), ("audio", "aac")):
+        track0 = [s for s in play.by_type(kind) if s.get("id") == 0 and s.get("packets")]
+        if not track0:
+            out.append(failed(rule, f"the legacy player got no default-track {kind}", expected=f"{codec} track 0",
+                              actual="none"))
+        elif track0[0].get("errors"):
+            out.append(failed(rule, f"default-track {kind}: {track0[0]['errors']} packets failed to decode",
+                              expected="all decode", actual=f"{track0[0]['errors']} errors"))
+        else:
+            out.append(passed(rule, f"default track {kind} ({track0[0].get('codec')}): {track0[0]['packets']} packets, "
+                              f"{track0[0]['frames']} frames decoded"))
+    extra = [s for s in play.streams if s.get("id") not in (0, None) and s.get("packets")]
+    if extra:
+        out.append(failed("ERTMP-21", f"the player that declared nothing got {len(extra)} more track(s): "
+                          + ", ".join(f"{s['type']} #{s['id']} {s.get('codec')}" for s in extra),
+                          expected="track 0 only", actual=f"{len(play.streams)} streams"))
+    return out
