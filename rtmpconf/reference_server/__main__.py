@@ -43,9 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         print(f"error: bad configuration: {exc}", file=sys.stderr)
         return 2
-    from rtmpconf.reference_server.server import (
-        RtmpServer,  # imported here: `rtmpconf analyze` needs none of it
-    )
+    from rtmpconf.reference_server.server import RtmpServer  # imported here: `rtmpconf analyze` needs none of it
 
     server = RtmpServer(config)
 

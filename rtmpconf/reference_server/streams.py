@@ -491,7 +491,14 @@ class LiveStream:
                 self.clock.set_aac_rate(_aac_rate(payload))
             self._fanout(type_id, ts, payload, keyframe=False, is_header=True, info=info)
             if self.taps:
-                self._tell_taps("on_sequence_header", self, CachedMessage(type_id, ts, payload, info, info.tracks))
+                cached = CachedMessage(type_id, ts, payload, info, info.tracks)
+                if info.header_kind == CONFIG and 0 in info.tracks:
+                    self._tell_taps("on_sequence_header", self, cached)
+                else:
+                    # Other tracks' sequence headers, MultichannelConfig, colorInfo: taps that
+                    # understand them see them as messages; taps that only want the default
+                    # track's decoder configuration are not misled (MediaTap.on_sequence_header).
+                    self._tell_taps("on_media", self, cached, False)
             return
         if type_id == 9:
             keyframe = media.is_video_keyframe(payload)
