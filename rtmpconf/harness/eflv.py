@@ -78,7 +78,7 @@ def summarize(messages: Iterable[tuple[int, int, bytes]]) -> dict[str, Any]:
             except Exception:  # noqa: BLE001 - a data message we cannot decode is only counted
                 counts["undecodable_data"] += 1
                 continue
-            if "onMetaData" in values[:2]:
+            if "onMetaData" in values[:3]:
                 i = values.index("onMetaData")
                 obj = values[i + 1] if len(values) > i + 1 and isinstance(values[i + 1], dict) else {}
                 metadata = {k: _fourcc_text(obj[k]) for k in ("videocodecid", "audiocodecid") if k in obj}

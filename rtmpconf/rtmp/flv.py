@@ -56,8 +56,11 @@ def parse_flv(data: bytes | bytearray | memoryview) -> FlvFile:
     """Decode a whole FLV file. A tag cut short at the end is counted in ``trailing``, not an error
     (recordings end mid-tag); a bad header or a tag whose size runs past a later tag is."""
     view = memoryview(data)
-    if len(view) < HEADER_SIZE or bytes(view[:3]) != SIGNATURE:
+    if bytes(view[:3]) != SIGNATURE:
         raise RemoteProtocolError("not an FLV file (no 'FLV' signature)", rule="ERTMP-13")
+    if len(view) < HEADER_SIZE:
+        raise RemoteProtocolError(f"FLV file cut short: {len(view)} bytes, the header alone is {HEADER_SIZE}",
+                                  rule="ERTMP-13")
     version, flags = view[3], view[4]
     offset = int(_U32.unpack_from(view, 5)[0])
     if offset < HEADER_SIZE or offset > len(view):
