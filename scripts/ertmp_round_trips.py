@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rtmpconf.harness.peers.pyav_ertmp import FOURCC, Player, Publisher  # noqa: E402
-from rtmpconf.harness.peers.servers import make_server  # noqa: E402
-from rtmpconf.paths import reports_dir  # noqa: E402
+from rtmpconf.harness.peers.pyav_ertmp import FOURCC, Player, Publisher
+from rtmpconf.harness.peers.servers import make_server
+from rtmpconf.paths import reports_dir
 
 PUBLISHES = [
     ("hevc+opus", ["hevc"], ["opus"], True),
@@ -70,8 +70,8 @@ def main() -> int:
 
 
 def render(rows: list[dict]) -> str:
-    lines = ["| server | publish (FFmpeg 8.1) | player declared | stream (track) | published pkts | received pkts "
-             "| decoded frames | decode errors | first frame key |",
+    lines = [("| server | publish (FFmpeg 8.1) | player declared | stream (track) | published pkts | received pkts "
+             "| decoded frames | decode errors | first frame key |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pub = {s["index"]: s for s in r["published"]["streams"]}

@@ -19,9 +19,9 @@ from rtmpconf.harness.checks import ertmp as checks
 from rtmpconf.harness.checks.robustness import open_fresh_session
 from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout
 from rtmpconf.harness.eflv import load_vector
-from rtmpconf.harness.verdict import not_run
 from rtmpconf.harness.scenarios import probe_all
 from rtmpconf.harness.testmedia import MediaTag, TestStream, make_av1, make_h264_aac, make_hevc
+from rtmpconf.harness.verdict import not_run
 from rtmpconf.harness.wirelog import C2S
 from rtmpconf.rtmp import amf0, media
 from rtmpconf.rtmp.errors import ProtocolError
@@ -1136,7 +1136,7 @@ async def test_media_abandoned_at_deadline(rtmp):
     anything glued to it, and every complete frame still arrives.
     """
     from rtmpconf.rtmp.chunk import MessagePlan
-    from rtmpconf.rtmp.messages import Abort, Video
+    from rtmpconf.rtmp.messages import Abort
     from rtmpconf.rtmp.session import CSID_VIDEO
 
     tags = list(make_h264_aac(seconds=0.8, gop=8, bitrate=1_500_000).publish_sequence())

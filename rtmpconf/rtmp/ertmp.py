@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 __all__ = [
-    "CAN_DECODE", "CAN_ENCODE", "CAN_FORWARD", "CAPS_MODEX", "CAPS_MULTITRACK", "CAPS_NANO", "CAPS_RECONNECT",
-    "ClientCaps", "SERVER_CAPS_EX", "WILDCARD", "server_capabilities",
+    "CAN_DECODE",
+    "CAN_ENCODE",
+    "CAN_FORWARD",
+    "CAPS_MODEX",
+    "CAPS_MULTITRACK",
+    "CAPS_NANO",
+    "CAPS_RECONNECT",
+    "SERVER_CAPS_EX",
+    "WILDCARD",
+    "ClientCaps",
+    "server_capabilities",
 ]
 
 #: FourCcInfoMask (ERTMPv2 "Enhancing NetConnection connect Command").
