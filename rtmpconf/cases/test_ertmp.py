@@ -866,11 +866,15 @@ async def test_late_joiner_gets_every_tracks_sequence_start(rtmp, layout):
     coded frame; sequence headers of different tracks do not replace each other.
     """
     tags = _one_track_everywhere() if LATE_JOIN[layout] is None else vector(LATE_JOIN[layout])
-    expect = {(t.type_id, tid) for t in tags if t.type_id in (8, 9) and t.payload
-              for tid in (tr.track_id for tr in (media.ex_layout(t.payload, video=t.type_id == 9) or
-                                                  media.ExLayout(True, 0, 0, None, (), 0, (media.ExTrackData(0, b"", b""),))).tracks)}
+    expect = {(t.type_id, tid) for t in tags if t.type_id in (8, 9) and t.payload for tid in _track_ids(t)}
     _pub, player = await late_join(rtmp, tags, join_at_ms=500)
     rtmp.judge(checks.check_track_config_first(player.log, expect=expect))
+
+
+def _track_ids(t: MediaTag) -> tuple[int, ...]:
+    """Track ids of a published message (0 for single-track and legacy messages)."""
+    layout = media.ex_layout(t.payload, video=t.type_id == 9)
+    return tuple(tr.track_id for tr in layout.tracks) if layout is not None else (0,)
 
 
 def _with_color_info(tags: Sequence[MediaTag]) -> list[MediaTag]:

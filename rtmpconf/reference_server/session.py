@@ -88,8 +88,6 @@ class ServerSession:
         self.drain = drain
         #: what the client said it can take (fourCcList, info maps, capsEx; tracks.py)
         self.caps = ClientCaps.LEGACY
-        self.tc_url: str | None = None
-        self.reconnect_requested = False
         reader = ChunkReader(
             max_message_length=config.max_message_length,
             max_chunk_streams=config.max_chunk_streams,
@@ -295,8 +293,6 @@ class ServerSession:
         self.app = app
         self.connected = True
         self.caps = ClientCaps.from_connect(obj)
-        tc_url = obj.get("tcUrl")
-        self.tc_url = tc_url if isinstance(tc_url, str) else None
         # CMD-4: WinAck, SetPeerBW(Dynamic), SetChunkSize, StreamBegin(0), then _result.
         self._send(WindowAckSize(self.config.window_ack_size))
         self._send(SetPeerBandwidth(self.config.peer_bandwidth, LimitType.DYNAMIC))
@@ -449,7 +445,6 @@ class ServerSession:
         if tc_url:
             extra["tcUrl"] = tc_url
         self._on_status(0, RECONNECT_REQUEST, "status", description or "The server asks you to reconnect.", **extra)
-        self.reconnect_requested = True
         log.info("%r sent Reconnect Request (tcUrl %r)", self, tc_url)
         return True
 

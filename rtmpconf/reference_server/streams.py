@@ -31,6 +31,12 @@ attribute checks and one write of a shared bytes object for a player in step; ev
 directly when the sink is only a pass-through to it (see :func:`_direct_io`), and the server glue
 coalesces a connection's writes made while handling one read into one ``send`` (server.py).
 
+E-RTMP (tracks.py): players are grouped by what they declared in connect as well, and each group
+gets every published message *rendered* for it (as published; the default track only; legacy
+codec ids; ModEx removed; or nothing), once per message. Sequence headers, MultichannelConfig and
+colorInfo are kept per track, and the GOP cache starts each video track at that track's latest
+keyframe, so a late joiner gets every track's configuration before its frames (ERTMP-19/20).
+
 Slow players (GOP-8): the transport's write buffer is the player's bounded queue. Past
 ``player_queue_bytes`` the player stops receiving media; once its backlog is under
 ``player_resume_bytes`` it resumes at the next video keyframe, with fresh sequence headers
