@@ -274,3 +274,47 @@ def test_metadata_values_track_maps() -> None:
     assert worst(ertmp.check_metadata_values(_meta_log(want), expected=want, rule="ERTMP-12")) is Verdict.PASS
     assert worst(ertmp.check_metadata_values(_meta_log({"width": 1.0}), expected=want, rule="ERTMP-12")) \
         is Verdict.FAIL
+
+
+# -- real peers (PyAV results) -----------------------------------------------------------------------
+
+
+def _peer(streams: list[dict[str, Any]], ok: bool = True, error: str | None = None) -> Any:
+    from rtmpconf.harness.peers.pyav_ertmp import PeerResult
+    return PeerResult(ok, error, streams, 3.0)
+
+
+def _s(kind: str, codec: str, *, track: int = 0, packets: int = 50, frames: int = 50, errors: int = 0,
+       first_key: bool | None = True) -> dict[str, Any]:
+    return {"index": 0, "id": track, "type": kind, "codec": codec, "packets": packets, "frames": frames,
+            "errors": errors, "first_key": first_key if kind == "video" else None}
+
+
+def test_pyav_round_trip() -> None:
+    pub = _peer([])
+    good = _peer([_s("video", "hevc"), _s("audio", "opus")])
+    assert worst(ertmp.check_pyav_round_trip(good, pub, video="hevc", audio="opus")) is Verdict.PASS
+    # A server that relays HEVC with corrupted frames: FFmpeg refuses packets.
+    broken = _peer([_s("video", "hevc", errors=7), _s("audio", "opus")])
+    assert worst(ertmp.check_pyav_round_trip(broken, pub, video="hevc", audio="opus")) is Verdict.FAIL
+    # A server that relays no E-RTMP video (nginx-rtmp): the feature is missing.
+    audio_only = _peer([_s("audio", "opus")])
+    assert worst(ertmp.check_pyav_round_trip(audio_only, pub, video="hevc", audio="opus")) is Verdict.UNIMPLEMENTED
+    wrong_codec = _peer([_s("video", "h264"), _s("audio", "opus")])
+    assert worst(ertmp.check_pyav_round_trip(wrong_codec, pub, video="hevc", audio="opus")) is Verdict.FAIL
+    assert worst(ertmp.check_pyav_round_trip(_peer([], ok=False, error="open failed"), pub, video="hevc",
+                                             audio="opus")) is Verdict.FAIL
+
+
+def test_pyav_legacy_default_track() -> None:
+    pub = _peer([])
+    good = _peer([_s("video", "h264"), _s("audio", "aac")])
+    assert worst(ertmp.check_pyav_legacy_default_track(good, pub)) is Verdict.PASS
+    # A pure relay: the legacy player also gets tracks 1..2 (FFmpeg happens to demux them).
+    extra = _peer([_s("video", "h264"), _s("audio", "aac"), _s("video", "hevc", track=2)])
+    found = ertmp.check_pyav_legacy_default_track(extra, pub)
+    assert any(f.rule == "ERTMP-21" and f.verdict is Verdict.FAIL for f in found)
+    # No default-track video at all (nginx-rtmp with an OBS-style stream).
+    assert worst(ertmp.check_pyav_legacy_default_track(_peer([_s("audio", "aac")]), pub)) is Verdict.FAIL
+    undecodable = _peer([_s("video", "h264", errors=3), _s("audio", "aac")])
+    assert worst(ertmp.check_pyav_legacy_default_track(undecodable, pub)) is Verdict.FAIL
