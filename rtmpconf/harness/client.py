@@ -596,3 +596,49 @@ async def with_deadline(aw: Awaitable[T], seconds: float, step: str) -> T:
         return await asyncio.wait_for(aw, seconds)
     except asyncio.TimeoutError:
         raise StepTimeout(step, seconds) from None
+
+
+#: ERTMPv2 "Reconnect Request": the NetConnection onStatus code asking a client to reconnect.
+RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
+
+
+def resolve_tc_url(current: str, reference: str | None) -> str:
+    """The tcUrl a Reconnect Request points to (ERTMP-11): ERTMPv2 says the optional tcUrl is an
+    "absolute or relative URI reference ... resolved relative to the tcUrl for the current
+    connection" and, when absent, the client "defaults to the tcUrl for the current connection".
+
+    RFC 3986 §5.2 reference resolution for the forms the spec lists: ``rtmp://host/app``
+    (absolute), ``//host/app`` (network-path), ``/app`` (absolute-path) and ``app`` (relative
+    path, merged with the current path's directory). A query on the reference replaces the
+    current one; a path-only reference drops it. (urllib's urljoin does not resolve rtmp:
+    it only knows the schemes in urllib.parse.uses_relative.)
+    """
+    if not reference:
+        return current
+    scheme, sep, rest = current.partition("://")
+    if not sep:
+        raise TargetError(f"current tcUrl {current!r} is not an absolute URL")
+    authority, slash, path_query = rest.partition("/")
+    current_path = "/" + path_query.split("?", 1)[0] if slash else "/"
+    import re
+
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", reference):
+        return reference  # RFC 3986 §4.3: already absolute (it has a scheme)
+    if reference.startswith("//"):
+        return f"{scheme}:{reference}"
+    if reference.startswith("/"):
+        return f"{scheme}://{authority}{reference}"
+    if reference.startswith("?"):
+        return f"{scheme}://{authority}{current_path}{reference}"
+    directory = current_path.rsplit("/", 1)[0]
+    merged = f"{directory}/{reference}"
+    # RFC 3986 §5.2.4: remove dot segments.
+    out: list[str] = []
+    for seg in merged.split("?", 1)[0].split("/")[1:]:
+        if seg == "..":
+            if out:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    query = "?" + merged.split("?", 1)[1] if "?" in merged else ""
+    return f"{scheme}://{authority}/" + "/".join(out) + query

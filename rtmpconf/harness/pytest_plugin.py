@@ -113,6 +113,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run only the interop cases")
     g.addoption("--rtmp-impair", "--impair", dest="rtmp_impair", default=None,
                 help="run every case through this impairment profile (rtmpconf impair --list)")
+    g.addoption("--rtmp-drain", dest="rtmp_drain", default=os.environ.get("RTMPCONF_DRAIN"),
+                help="how Reconnect Request cases make the target drain: token:SECRET (the reference server's "
+                     "rtmpconf.drain) or a shell command (harness/drain.py); env RTMPCONF_DRAIN")
     g.addoption("--rtmp-manifest", "--manifest", dest="rtmp_manifest", default=None,
                 help="expected-deviation manifest (default with --rtmp-target-server NAME: the bundled one)")
     g.addoption("--rtmp-http-target", "--http-target", dest="rtmp_http_target", default=os.environ.get("HTTP_TARGET"),
@@ -251,6 +254,8 @@ class TargetHandle:
         self.roles_line = "publish+play"
         #: A --target that stopped accepting connections: the case it died in.
         self.gone_after: str | None = None
+        #: How cases make the target drain (ERTMP-11 Reconnect Request; harness/drain.py), or None.
+        self.drain: Any = None
 
     def ensure(self, previous_case: str | None) -> str | None:
         if self.driver is None:
@@ -285,8 +290,11 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     url = config.getoption("--rtmp-target")
     server_name = config.getoption("--rtmp-target-server")
     parsed: Target = config._rtmp_target_parsed  # type: ignore[attr-defined]
+    from rtmpconf.harness.drain import hook_from, new_token
+
     if url:
         handle = TargetHandle(parsed)
+        handle.drain = hook_from(config.getoption("--rtmp-drain"))
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
         _preflight(config, handle, started=False)
         yield from _impaired(config, handle)
@@ -303,8 +311,12 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
 
         reports = reports_dir()
         reports.mkdir(parents=True, exist_ok=True)
-        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log")
+        # A fresh admin token lets the Reconnect Request cases drain it (harness/drain.py).
+        drain_spec = config.getoption("--rtmp-drain") or f"token:{new_token()}"
+        token_args = ("--admin-token", drain_spec[len("token:"):]) if drain_spec.startswith("token:") else ()
+        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", extra_args=token_args)
     else:
+        drain_spec = config.getoption("--rtmp-drain")
         driver = make_server(name)
     try:
         target = driver.start()
@@ -316,6 +328,7 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
                                  play_template=parsed.play_template,
                                  app=config.getoption("--rtmp-app") or target.app)
     handle = TargetHandle(target, driver, name)
+    handle.drain = hook_from(drain_spec)
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
         _preflight(config, handle, started=True)
@@ -413,6 +426,8 @@ class CaseContext:
         self._n = 0
         #: What the target serves (from the preflight's capability probe or --rtmp-role).
         self.roles: dict[str, str | None] | None = None
+        #: How to make the target drain (harness/drain.py DrainHook), None when the run was not told.
+        self.drain: Any = None
 
     @property
     def rule(self) -> str:
@@ -424,8 +439,8 @@ class CaseContext:
         base = self.info.case_id.replace("/", "-").replace("[", "-").replace("]", "")
         return f"{base}-{hint}{self._n}-{os.getpid()}-{int(time.time() * 1000) % 100000}"
 
-    def client(self, label: str = "", **kw: Any) -> RtmpClient:
-        c = RtmpClient(self.target, timeout=kw.pop("timeout", self.timeout),
+    def client(self, label: str = "", *, target: Target | None = None, **kw: Any) -> RtmpClient:
+        c = RtmpClient(target or self.target, timeout=kw.pop("timeout", self.timeout),
                        label=label or f"{self.info.case_id} #{len(self.clients) + 1}", **kw)
         c.roles = self.roles
         self.clients.append(c)
@@ -473,6 +488,7 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
             cases[-1].crashed_target = note
     ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info)
     ctx.roles = rtmp_target.roles
+    ctx.drain = rtmp_target.drain
     yield ctx
     if rtmp_target.driver is not None and rtmp_target.name not in ("reference", "ffmpeg-listen") \
             and not _accepts(rtmp_target.target):

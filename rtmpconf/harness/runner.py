@@ -35,6 +35,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "auto (default): a capability probe finds out")
     t.add_argument("--manifest", help="expected-deviation manifest (TOML; default with --target-server: the "
                                       "bundled one for that server)")
+    t.add_argument("--drain", metavar="HOOK",
+                   help="how the Reconnect Request cases make the target drain: token:SECRET (reference server "
+                        "started with --admin-token) or a shell command (README, 'E-RTMP')")
     t.add_argument("--no-preflight", action="store_true",
                    help="skip the check (TCP, handshake, connect) that ends a run against a wrong target at once")
     s = p.add_argument_group("selection and verdicts")
@@ -130,7 +133,8 @@ def _target_args(args: argparse.Namespace) -> list[str]:
     out = []
     for flag, value in (("--rtmp-target", args.target), ("--rtmp-target-server", args.target_server),
                         ("--rtmp-app", args.app), ("--rtmp-publish-name", args.publish_name),
-                        ("--rtmp-play-name", args.play_name), ("--rtmp-manifest", args.manifest)):
+                        ("--rtmp-play-name", args.play_name), ("--rtmp-manifest", args.manifest),
+                        ("--rtmp-drain", getattr(args, "drain", None))):
         if value:
             out += [flag, value]
     if args.role and args.role != "auto":

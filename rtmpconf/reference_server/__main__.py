@@ -19,12 +19,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--no-http", action="store_true", help="no HTTP outputs")
     p.add_argument("--config", default=None, help="TOML config file (see README, 'Reference server')")
     p.add_argument("--log-level", type=log_level, default="INFO", help="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    p.add_argument("--admin-token", default=None,
+                   help="enable the rtmpconf.drain admin command for callers passing this token (README, 'E-RTMP')")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     overrides = {"host": args.host, "port": args.port, "http_port": getattr(args, "http_port", None),
-                 "http": False if getattr(args, "no_http", False) else None}
+                 "http": False if getattr(args, "no_http", False) else None,
+                 "admin_token": getattr(args, "admin_token", None)}
     if args.config:
         return ServerConfig.from_file(args.config, **overrides)
     return ServerConfig.from_mapping({k: v for k, v in overrides.items() if v is not None})
@@ -45,12 +48,29 @@ def serve(args: argparse.Namespace) -> int:
     server = RtmpServer(config)
 
     async def main() -> None:
+        import signal
+
         await server.start()
         if server.http_port is not None:
             print(f"listening on http://{config.host}:{server.http_port}", file=sys.stderr, flush=True)
         # The harness waits for this line to learn the port when started with --port 0.
         print(f"listening on rtmp://{config.host}:{server.port}", file=sys.stderr, flush=True)
-        await server.serve_forever()
+        stopped = asyncio.Event()
+
+        def on_sigterm() -> None:
+            # SIGTERM drains (Reconnect Request to capable clients, ERTMP-11); SIGINT stops at once.
+            task = asyncio.ensure_future(server.drain_and_stop())
+            task.add_done_callback(lambda _t: stopped.set())
+
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        except (NotImplementedError, RuntimeError):
+            pass  # no signal handlers on this platform/loop: SIGTERM stops the process as before
+        try:
+            await stopped.wait()
+        finally:
+            await server.close()
 
     try:
         try:  # optional: uvloop when installed (DESIGN.md); the stdlib loop otherwise

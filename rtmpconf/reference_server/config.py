@@ -125,6 +125,16 @@ class ServerConfig:
     hls_playlist_segments: int = 6
     hls_keep_removed: int = 4
     hls_linger_s: float = 60.0
+    #: Drain (SIGTERM or the admin command): clients that advertised capsEx Reconnect get a
+    #: Reconnect Request (ERTMP-11) and are served until they leave, at most ``drain_timeout_s``;
+    #: the others are closed cleanly after ``drain_grace_s``.
+    drain_grace_s: float = 5.0
+    drain_timeout_s: float = 30.0
+    #: tcUrl put in the Reconnect Request on SIGTERM ("" = none: "use the tcUrl for the current
+    #: connection"); absolute, relative ("/app") or "//host/app" (ERTMPv2 "Reconnect Request").
+    drain_tc_url: str = ""
+    #: Enables the ``rtmpconf.drain`` command for callers that pass this token ("" = disabled).
+    admin_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

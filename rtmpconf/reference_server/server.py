@@ -111,7 +111,7 @@ class _ConnectionProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         peer = transport.get_extra_info("peername")
         self.session = ServerSession(self.server.config, self.server.registry, self,
-                                     f"{peer[0]}:{peer[1]}" if peer else "?")
+                                     f"{peer[0]}:{peer[1]}" if peer else "?", drain=self.server.drain)
         self.server.sessions.add(self.session)
         self._arm(self.server.config.handshake_timeout_s)
 
@@ -152,7 +152,7 @@ class _ConnectionProtocol(asyncio.Protocol):
                 session.closed = True
                 session.close_reason = f"peer closed ({exc or 'EOF'})"
                 session.cleanup()
-            self.server.sessions.discard(session)
+            self.server.session_gone(session)
         self._pending = None
         self._pending_bytes = 0
         self.transport = None
@@ -194,6 +194,9 @@ class RtmpServer:
         self.dirty: list[_ConnectionProtocol] = []
         #: The HTTP outputs (http/server.py) when ``config.http``; shares ``registry``.
         self.http: Any = None
+        self.draining = False
+        self._drain_timers: list[asyncio.TimerHandle] = []
+        self._all_gone: asyncio.Event | None = None  #: set when the last session left (during a drain)
 
     @property
     def port(self) -> int:
@@ -223,7 +226,66 @@ class RtmpServer:
     def http_port(self) -> int | None:
         return self.http.port if self.http is not None else None
 
+    def drain(self, *, tc_url: str | None = None, description: str = "The server is being drained.",
+              grace_s: float | None = None, exclude: ServerSession | None = None) -> dict[str, Any]:
+        """Ask every connected client to leave (ERTMP-11): a Reconnect Request to those that advertised
+        capsEx Reconnect, served until they leave (closed after ``drain_timeout_s`` at the latest);
+        the others are closed cleanly after ``grace_s`` (default ``drain_grace_s``). The listener
+        stays open: a relative tcUrl may well point back here. Returns counts."""
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        grace = cfg.drain_grace_s if grace_s is None else max(0.0, grace_s)
+        requested: list[ServerSession] = []
+        closing: list[ServerSession] = []
+        for session in list(self.sessions):
+            if session is exclude or session.closed:
+                continue
+            if session.request_reconnect(tc_url, description):
+                requested.append(session)
+            else:
+                closing.append(session)
+
+        def close_all(sessions: list[ServerSession], why: str) -> None:
+            for sess in sessions:
+                if not sess.closed:
+                    sess.close_gracefully(why)
+
+        self._drain_timers.append(loop.call_later(grace, close_all, closing, "server drained"))
+        self._drain_timers.append(loop.call_later(max(grace, cfg.drain_timeout_s), close_all, requested,
+                                                  "server drained (client did not reconnect in time)"))
+        log.info("drain: Reconnect Request to %d client(s), %d other(s) closed in %.1f s",
+                 len(requested), len(closing), grace)
+        return {"reconnectRequested": float(len(requested)), "closing": float(len(closing)),
+                "graceSeconds": float(grace)}
+
+    async def drain_and_stop(self) -> None:
+        """SIGTERM: stop accepting, drain (``drain_tc_url``), wait until every client left or
+        ``drain_timeout_s`` passed, then close."""
+        if self.draining:
+            return
+        self.draining = True
+        if self._server is not None:
+            self._server.close()  # no new connections; existing ones keep being served
+        self.drain(tc_url=self.config.drain_tc_url or None, description="The server is shutting down.")
+        self._all_gone = asyncio.Event()
+        if not self.sessions:
+            self._all_gone.set()
+        limit = max(self.config.drain_grace_s, self.config.drain_timeout_s) + 1.0
+        try:
+            await asyncio.wait_for(self._all_gone.wait(), limit)
+        except asyncio.TimeoutError:
+            log.info("drain: %d connection(s) still open after %.1f s; closing", len(self.sessions), limit)
+        await self.close()
+
+    def session_gone(self, session: ServerSession) -> None:
+        self.sessions.discard(session)
+        if self._all_gone is not None and not self.sessions:
+            self._all_gone.set()
+
     async def close(self) -> None:
+        for timer in self._drain_timers:
+            timer.cancel()
+        self._drain_timers = []
         if self.http is not None:
             await self.http.close()
             self.http = None

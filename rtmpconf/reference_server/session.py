@@ -9,20 +9,36 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rtmpconf.reference_server.streams import LiveStream, StreamRegistry
+from rtmpconf.reference_server.tracks import ClientCaps, server_capabilities
 from rtmpconf.rtmp import amf0
 from rtmpconf.rtmp.chunk import ChunkReader
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ServerHandshake
 from rtmpconf.rtmp.messages import (
-    Aggregate, Audio, Command, Data, LimitType, SetChunkSize, SetPeerBandwidth, UserControl,
-    Video, WindowAckSize,
+    Aggregate,
+    Audio,
+    Command,
+    Data,
+    LimitType,
+    SetChunkSize,
+    SetPeerBandwidth,
+    UserControl,
+    Video,
+    WindowAckSize,
 )
 from rtmpconf.rtmp.session import (
-    CSID_COMMAND, Connection, ConnectionClosed, HandshakeComplete, MessageReceived, NEED_DATA, Role,
+    CSID_COMMAND,
+    NEED_DATA,
+    Connection,
+    ConnectionClosed,
+    HandshakeComplete,
+    MessageReceived,
+    Role,
 )
-from rtmpconf.reference_server.streams import LiveStream, StreamRegistry
 
 if TYPE_CHECKING:
     from rtmpconf.reference_server.config import ServerConfig
@@ -39,6 +55,10 @@ AUX_COMMANDS = frozenset({
     "getStreamLength", "checkBandwidth", "setPeerInfo",
 })
 _UNSAFE_NAME_CHARS = frozenset("/\\") | {chr(c) for c in range(32)} | {"\x7f"}
+#: ERTMPv2 "Reconnect Request": the onStatus code asking a client to reconnect (ERTMP-11).
+RECONNECT_REQUEST = "NetConnection.Connect.ReconnectRequest"
+#: The reference server's own admin command (drain with Reconnect Requests); needs ``admin_token``.
+ADMIN_DRAIN = "rtmpconf.drain"
 
 
 class Transport(Protocol):
@@ -58,12 +78,16 @@ class ServerSession:
     """Protocol logic for one connection."""
 
     def __init__(self, config: ServerConfig, registry: StreamRegistry, transport: Transport,
-                 peer: str = "?") -> None:
+                 peer: str = "?", drain: Callable[..., dict[str, Any]] | None = None) -> None:
         self.id = next(_ids)
         self.config = config
         self.registry = registry
         self.transport = transport
         self.peer = peer
+        #: the server's drain (admin command ``rtmpconf.drain``); None: not available
+        self.drain = drain
+        #: what the client said it can take (fourCcList, info maps, capsEx; tracks.py)
+        self.caps = ClientCaps.LEGACY
         reader = ChunkReader(
             max_message_length=config.max_message_length,
             max_chunk_streams=config.max_chunk_streams,
@@ -243,6 +267,8 @@ class ServerSession:
                 self._command("_result", cmd.transaction_id, None, value)
         elif name in ("_result", "_error", "onStatus", "onBWDone"):
             pass  # replies to nothing we asked; ignore (CMD-10)
+        elif name == ADMIN_DRAIN and self.config.admin_token and self.drain is not None:
+            self._admin_drain(cmd)
         else:
             # CMD-20: unknown commands get an _error on the same transaction id, never a close.
             if cmd.transaction_id:
@@ -266,6 +292,7 @@ class ServerSession:
         self.object_encoding = 3.0 if enc == 3 else 0.0
         self.app = app
         self.connected = True
+        self.caps = ClientCaps.from_connect(obj)
         # CMD-4: WinAck, SetPeerBW(Dynamic), SetChunkSize, StreamBegin(0), then _result.
         self._send(WindowAckSize(self.config.window_ack_size))
         self._send(SetPeerBandwidth(self.config.peer_bandwidth, LimitType.DYNAMIC))
@@ -273,11 +300,13 @@ class ServerSession:
         self._send(UserControl.stream_begin(0))
         self._command(
             "_result", cmd.transaction_id,
-            {"fmsVer": FMS_VERSION, "capabilities": CAPABILITIES, "mode": 1.0},
+            # ERTMP-18: "The server SHOULD state its support via attributes such as
+            # videoFourCcInfoMap, capsEx, and similar properties" (ERTMPv2, connect).
+            {"fmsVer": FMS_VERSION, "capabilities": CAPABILITIES, "mode": 1.0, **server_capabilities()},
             status("NetConnection.Connect.Success", "status", "Connection succeeded.",
                    objectEncoding=self.object_encoding),
         )
-        log.info("%r connected to app %r", self, app)
+        log.info("%r connected to app %r (%s)", self, app, self.caps.describe())
 
     def _create_stream(self, cmd: Command) -> None:
         if len(self.created) >= self.config.max_streams_per_connection:
@@ -308,6 +337,13 @@ class ServerSession:
         return None
 
     def _publish(self, cmd: Command, msid: int) -> None:
+        if cmd.arguments and cmd.arguments[0] is False:
+            # Flash NetStream.publish(false) (Wirecast sends it to stop, Node-Media-Server #67): stop
+            # publishing on this stream; the name is freed and players are told (ERTMP quirk case).
+            stream = self.publishing.get(msid)
+            if stream is not None:
+                self._unpublish(msid, stream)
+            return
         name = self._stream_name(cmd)
         problem = self._name_problem(name)
         if msid not in self.created:
@@ -350,7 +386,7 @@ class ServerSession:
         self._on_status(msid, "NetStream.Play.Start", "status", f"Started playing {name}", details=name)
         self._send(Data(("|RtmpSampleAccess", True, True)), msid=msid, csid=CSID_COMMAND)
         self.playing[msid] = stream
-        stream.add_player(self, msid, self.conn.writer.chunk_size)
+        stream.add_player(self, msid, self.conn.writer.chunk_size, self.caps)
         log.info("%r playing %s/%s (publisher %s)", self, self.app, name,
                  "present" if stream.publisher is not None else "awaited")
 
@@ -393,6 +429,55 @@ class ServerSession:
         self.playing.pop(msid, None)
         stream.remove_player(self)
         self.registry.release_if_unused(stream)
+
+    # -- E-RTMP Reconnect Request and drain ----------------------------------------------------
+
+    def request_reconnect(self, tc_url: str | None = None, description: str = "") -> bool:
+        """Send a Reconnect Request if the client advertised capsEx Reconnect (ERTMP-11); True if sent.
+
+        ERTMPv2 "Reconnect Request": onStatus (transaction id 0, null command object) on the
+        NetConnection with code NetConnection.Connect.ReconnectRequest, level "status", an
+        optional tcUrl (absolute or relative) and an optional description.
+        """
+        if self.closed or not self.connected or not self.caps.reconnect:
+            return False
+        extra: dict[str, Any] = {}
+        if tc_url:
+            extra["tcUrl"] = tc_url
+        self._on_status(0, RECONNECT_REQUEST, "status", description or "The server asks you to reconnect.", **extra)
+        log.info("%r sent Reconnect Request (tcUrl %r)", self, tc_url)
+        return True
+
+    def close_gracefully(self, description: str) -> None:
+        """Tell the client the connection ends (onStatus NetConnection.Connect.Closed), then close
+        with a FIN after everything written so far (a drain's end for clients that cannot reconnect)."""
+        if self.closed:
+            return
+        if self.connected:
+            self._on_status(0, "NetConnection.Connect.Closed", "status", description)
+        self.close(description)
+
+    def _admin_drain(self, cmd: Command) -> None:
+        args = cmd.arguments
+        token = args[0] if args else None
+        opts = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+        if token != self.config.admin_token:
+            # Same answer as an unknown command: the command's existence is not disclosed.
+            if cmd.transaction_id:
+                self._command("_error", cmd.transaction_id, None,
+                              status("NetConnection.Call.Failed", "error", f"unknown command {cmd.name!r}"))
+            return
+        tc_url = opts.get("tcUrl")
+        grace = opts.get("graceSeconds")
+        assert self.drain is not None
+        result = self.drain(
+            tc_url=tc_url if isinstance(tc_url, str) and tc_url else None,
+            description=str(opts.get("description") or "The server is being drained."),
+            grace_s=float(grace) if isinstance(grace, (int, float)) and not isinstance(grace, bool) else None,
+            exclude=self,
+        )
+        if cmd.transaction_id:
+            self._command("_result", cmd.transaction_id, None, result)
 
     # -- Sink callbacks from the stream ------------------------------------------------------
 

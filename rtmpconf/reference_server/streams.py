@@ -31,6 +31,12 @@ attribute checks and one write of a shared bytes object for a player in step; ev
 directly when the sink is only a pass-through to it (see :func:`_direct_io`), and the server glue
 coalesces a connection's writes made while handling one read into one ``send`` (server.py).
 
+E-RTMP (tracks.py): players are grouped by what they declared in connect as well, and each group
+gets every published message *rendered* for it (as published; the default track only; legacy
+codec ids; ModEx removed; or nothing), once per message. Sequence headers, MultichannelConfig and
+colorInfo are kept per track, and the GOP cache starts each video track at that track's latest
+keyframe, so a late joiner gets every track's configuration before its frames (ERTMP-19/20).
+
 Slow players (GOP-8): the transport's write buffer is the player's bounded queue. Past
 ``player_queue_bytes`` the player stops receiving media; once its backlog is under
 ``player_resume_bytes`` it resumes at the next video keyframe, with fresh sequence headers
@@ -52,6 +58,7 @@ from typing import Any, Protocol
 
 from rtmpconf.reference_server.config import ServerConfig
 from rtmpconf.reference_server.timestamps import StreamClock
+from rtmpconf.reference_server.tracks import CONFIG, ClientCaps, HeaderCache, MediaInfo
 from rtmpconf.rtmp import amf0, media
 from rtmpconf.rtmp.chunk import HALF_RANGE, TIMESTAMP_MASK, ChunkWriter, encode_chunks_joined
 from rtmpconf.rtmp.session import CSID_AUDIO, CSID_DATA, CSID_VIDEO
@@ -82,6 +89,8 @@ class CachedMessage:
     type_id: int
     timestamp: int
     payload: bytes
+    info: MediaInfo | None = None  #: how each player view renders it (tracks.py); None: as it is
+    tracks: tuple[int, ...] = (0,)  #: track ids it carries (ERTMP-8)
 
 
 class MediaTap:
@@ -131,15 +140,25 @@ class StreamSnapshot:
     video_sh: CachedMessage | None  #: current video sequence header
     audio_sh: CachedMessage | None  #: current audio sequence header
     gop: tuple[CachedMessage, ...]  #: the cached GOP: a video keyframe first, then audio and video
+    #: every track's configuration (sequence headers of all tracks, MultichannelConfig, colorInfo;
+    #: tracks.py), in late-joiner order; includes video_sh and audio_sh
+    track_headers: tuple[CachedMessage, ...] = ()
 
     @property
     def headers(self) -> tuple[CachedMessage, ...]:
         """Metadata and sequence headers, in the order RTMP players get them (GOP-1)."""
+        if self.track_headers:
+            return ((self.metadata,) if self.metadata is not None else ()) + self.track_headers
         return tuple(m for m in (self.metadata, self.video_sh, self.audio_sh) if m is not None)
 
 
 class GopCache:
-    """Everything since the latest video keyframe, audio included (GOP-2), bounded (GOP-5)."""
+    """Everything since the latest video keyframe, audio included (GOP-2), bounded (GOP-5).
+
+    Per video track (ERTMP-8/19): the cache starts at the oldest of the tracks' latest keyframes, and
+    a late joiner gets each track's frames from that track's own latest keyframe on. With one video
+    track this is "everything since the latest keyframe".
+    """
 
     def __init__(self, max_frames: int, max_bytes: int) -> None:
         self.max_frames = max_frames
@@ -148,19 +167,31 @@ class GopCache:
         self.bytes = 0
         self.generation = 0  #: bumped whenever the cache restarts
         self.overflowed = 0  #: times the bounds were hit
-        self._encoded: dict[tuple[int, int], _EncodedGop] = {}
+        #: video track id -> index in ``messages`` of its latest keyframe
+        self.key_index: dict[int, int] = {}
+        self._encoded: dict[tuple[int, int, ClientCaps | None], _EncodedGop] = {}
 
     def clear(self) -> None:
         self.messages = []
         self.bytes = 0
+        self.key_index = {}
         self.generation += 1
         self._encoded.clear()
 
     def add(self, msg: CachedMessage, keyframe: bool) -> None:
-        if keyframe:
-            self.clear()
+        video = msg.type_id == 9
+        if keyframe and video:
+            if all(t in msg.tracks for t in self.key_index):
+                self.clear()  # every cached track restarts here: the common, single-track case
+            else:
+                self._encoded.clear()
+            for t in msg.tracks:
+                self.key_index[t] = len(self.messages)
+            self._trim()
         elif not self.messages:
             return  # GOP-2/lal: caching starts at a keyframe
+        elif video and not any(t in self.key_index for t in msg.tracks):
+            return  # a track whose keyframe is not cached: undecodable for a joiner
         if len(self.messages) >= self.max_frames or self.bytes + len(msg.payload) > self.max_bytes:
             # GOP-5: past the bounds the cache is dropped; joiners wait for the next keyframe.
             self.clear()
@@ -169,30 +200,78 @@ class GopCache:
         self.messages.append(msg)
         self.bytes += len(msg.payload)
 
-    def encoded(self, chunk_size: int, msid: int, ext_ts_on_fmt3: bool) -> bytes:
-        """The cache as chunk bytes for (chunk size, msid); encoded once, extended as it grows.
+    def _trim(self) -> None:
+        start = min(self.key_index.values())
+        if start:
+            self.bytes -= sum(len(m.payload) for m in self.messages[:start])
+            self.messages = self.messages[start:]
+            self.key_index = {t: i - start for t, i in self.key_index.items()}
+            self._encoded.clear()
 
-        The writer starts fresh, so each chunk stream's first cached message is fmt 0.
-        """
-        key = (chunk_size, msid)
+    def drop_track(self, track: int) -> None:
+        """AV-5 per track: a new sequence header makes the track's cached frames undecodable."""
+        if track not in self.key_index:
+            return
+        del self.key_index[track]
+        if not self.key_index:
+            self.clear()
+            return
+        keep = [m for m in self.messages if m.type_id != 9 or any(t != track for t in m.tracks)]
+        old = self.messages
+        self.messages = keep
+        self.bytes = sum(len(m.payload) for m in keep)
+        # Re-index the remaining tracks' keyframes in the shortened list.
+        positions = {id(m): i for i, m in enumerate(keep)}
+        self.key_index = {t: positions[id(old[i])] for t, i in self.key_index.items()}
+        self._encoded.clear()
+        self._trim()
+
+    def view(self, caps: ClientCaps | None) -> list[tuple[CachedMessage, bytes, tuple[int, ...]]]:
+        """(message, payload, tracks) a player with ``caps`` gets from the cache: each video track
+        from its latest keyframe on, rendered for the player (tracks.py)."""
+        out = []
+        key_index = self.key_index
+        for i, m in enumerate(self.messages):
+            if m.type_id == 9 and any(key_index.get(t, 0) > i for t in m.tracks):
+                continue  # before this track's latest keyframe
+            if m.info is None or caps is None:
+                out.append((m, m.payload, m.tracks))
+                continue
+            rendered = m.info.render(caps)
+            if rendered is not None:
+                out.append((m, rendered[0], rendered[1]))
+        return out
+
+    def encoded(self, chunk_size: int, msid: int, ext_ts_on_fmt3: bool, caps: ClientCaps | None = None) -> bytes:
+        """The cache as chunk bytes for (chunk size, msid, player view); encoded once, extended as it
+        grows. The writer starts fresh, so each chunk stream's first cached message is fmt 0."""
+        key = (chunk_size, msid, caps)
         enc = self._encoded.get(key)
         if enc is None:
             enc = self._encoded[key] = _EncodedGop(ChunkWriter(chunk_size, ext_ts_on_fmt3=ext_ts_on_fmt3))
         if enc.count < len(self.messages):
             w = enc.writer
-            new = [w.encode(MEDIA_CSID[m.type_id], m.type_id, msid, m.timestamp, m.payload)
-                   for m in self.messages[enc.count:]]
+            items = self.view(caps)
+            new = [w.encode(MEDIA_CSID[m.type_id], m.type_id, msid, m.timestamp, payload)
+                   for m, payload, _ in items[enc.rendered:]]
             enc.data = b"".join([enc.data, *new])
             enc.count = len(self.messages)
+            enc.rendered = len(items)
         return enc.data
+
+    def keyed_tracks(self, caps: ClientCaps | None) -> set[int]:
+        """Video tracks whose keyframe a joiner with ``caps`` gets from the cache."""
+        return {t for m, payload, tracks in self.view(caps) if m.type_id == 9
+                and media.is_video_keyframe(payload) for t in tracks}
 
 
 class _EncodedGop:
-    __slots__ = ("writer", "count", "data")
+    __slots__ = ("writer", "count", "rendered", "data")
 
     def __init__(self, writer: ChunkWriter) -> None:
         self.writer = writer
-        self.count = 0
+        self.count = 0  #: cached messages covered
+        self.rendered = 0  #: of which the view kept this many
         self.data = b""
 
 
@@ -253,9 +332,12 @@ class Player:
     paused: bool = False
     receive_audio: bool = True
     receive_video: bool = True
-    headers: dict[int, bytes] = field(default_factory=dict)  #: type id -> header payload it has
+    headers: dict[Any, bytes] = field(default_factory=dict)  #: header key -> header payload it has
     drops: int = 0  #: times this player fell behind and was dropped to a keyframe
     delivered: int = 0  #: media messages written
+    caps: ClientCaps = ClientCaps.LEGACY  #: what it said it can take in connect (tracks.py)
+    #: video tracks it has had a keyframe of since it last (re)joined (ERTMP-19: per track)
+    keyed: set[int] = field(default_factory=set)
     #: The sink's write/backlog as the fan-out loop calls them (see _direct_io).
     write: Callable[[bytes], None] = field(init=False, repr=False)
     backlog: Callable[[], int] = field(init=False, repr=False)
@@ -283,12 +365,13 @@ def _direct_io(sink: Sink) -> tuple[Callable[[bytes], None], Callable[[], int]]:
 
 
 class FanoutGroup:
-    """Players sharing (chunk size, msid): one header state, one encoding per message."""
+    """Players sharing (chunk size, msid, capabilities): one header state, one encoding per message."""
 
-    def __init__(self, chunk_size: int, msid: int, ext: bool) -> None:
+    def __init__(self, chunk_size: int, msid: int, ext: bool, caps: ClientCaps = ClientCaps.LEGACY) -> None:
         self.chunk_size = chunk_size
         self.msid = msid
         self.ext = ext
+        self.caps = caps
         self.writer = ChunkWriter(chunk_size, ext_ts_on_fmt3=ext)
         self.players: list[Player] = []
 
@@ -310,16 +393,17 @@ class LiveStream:
         self.config = config
         self.publisher: Any = None
         self.metadata: CachedMessage | None = None  #: ["onMetaData", obj] without @setDataFrame
-        self.video_sh: CachedMessage | None = None
-        self.audio_sh: CachedMessage | None = None
+        #: Latest configuration of every track: sequence headers, MultichannelConfig, colorInfo (tracks.py).
+        self.headers = HeaderCache()
         self.gop = GopCache(config.gop_max_frames, config.gop_max_bytes)
         self.clock = StreamClock(
             max_forward_jump_ms=config.max_forward_jump_ms,
             max_backward_jump_ms=config.max_backward_jump_ms,
             aac_cadence=config.aac_cadence,
         )
-        self.groups: dict[tuple[int, int], FanoutGroup] = {}
+        self.groups: dict[tuple[int, int, ClientCaps], FanoutGroup] = {}
         self.players: dict[Sink, Player] = {}
+        self.video_tracks: set[int] = set()  #: video track ids published so far (ERTMP-8)
         self.messages_in = 0
         self.dropped_player_messages = 0
         self.taps: list[MediaTap] = []  #: other outputs (MediaTap); empty = RTMP only
@@ -331,11 +415,25 @@ class LiveStream:
     def key(self) -> tuple[str, str]:
         return (self.app, self.name)
 
+    @property
+    def video_sh(self) -> CachedMessage | None:
+        """The default video track's sequence header as published (None before one arrived)."""
+        return self._sequence_header(9)
+
+    @property
+    def audio_sh(self) -> CachedMessage | None:
+        """The default audio track's sequence header as published."""
+        return self._sequence_header(8)
+
+    def _sequence_header(self, type_id: int) -> CachedMessage | None:
+        e = self.headers.latest(type_id, 0, CONFIG)
+        return None if e is None else CachedMessage(type_id, e.timestamp, e.info.payload, e.info, e.info.tracks)
+
     def start_publish(self, publisher: Any) -> None:
         self.publisher = publisher
         self.metadata = None
-        self.video_sh = None
-        self.audio_sh = None
+        self.headers.clear()
+        self.video_tracks = set()
         self.gop.clear()
         self.clock = StreamClock(
             max_forward_jump_ms=self.config.max_forward_jump_ms,
@@ -348,6 +446,7 @@ class LiveStream:
             # GOP-7: existing players get the new headers and a keyframe before any frame.
             player.desync()
             player.waiting_keyframe = True
+            player.keyed.clear()
             player.headers.clear()
             player.sink.notify_publish(self)
         if self.taps:
@@ -357,13 +456,14 @@ class LiveStream:
         self.publisher = None
         # GOP-7: clear metadata, sequence headers and GOP; notify players (CMD-19).
         self.metadata = None
-        self.video_sh = None
-        self.audio_sh = None
+        self.headers.clear()
+        self.video_tracks = set()
         self.gop.clear()
         for player in list(self.players.values()):
             player.sink.notify_unpublish(self)
             player.desync()
             player.waiting_keyframe = True
+            player.keyed.clear()
             player.headers.clear()
         if self.taps:
             self._tell_taps("on_publish_end", self)
@@ -384,41 +484,44 @@ class LiveStream:
 
     def on_media(self, type_id: int, timestamp: int, payload: bytes) -> None:
         self.messages_in += 1
-        if type_id == 9:
-            if media.is_video_sequence_header(payload):
-                ts = self.clock.correct(9, timestamp, header=True)
-                changed = self.video_sh is None or self.video_sh.payload != payload
-                self.video_sh = CachedMessage(9, ts, payload)
-                if changed:
-                    # AV-5: a new sequence header replaces the cache; old frames can't decode.
-                    self.gop.clear()
-                self._fanout(9, ts, payload, keyframe=False, is_header=True)
-                if self.taps:
-                    self._tell_taps("on_sequence_header", self, self.video_sh)
-                return
-            keyframe = media.is_video_keyframe(payload)
-            ts = self.clock.correct(9, timestamp)
-            cached = CachedMessage(9, ts, payload)
-            self.gop.add(cached, keyframe)
-            self._fanout(9, ts, payload, keyframe=keyframe)
-            if self.taps:
-                self._tell_taps("on_media", self, cached, keyframe)
-        else:
-            if media.is_audio_sequence_header(payload):
-                ts = self.clock.correct(8, timestamp, header=True)
-                self.audio_sh = CachedMessage(8, ts, payload)
+        info = MediaInfo(type_id, payload)
+        if info.header_kind is not None:
+            ts = self.clock.correct(type_id, timestamp, header=True)
+            changed = self.headers.store(info, ts)
+            if type_id == 9:
+                self.video_tracks.update(info.tracks)
+                for track in changed:
+                    # AV-5 (per track): a new sequence header replaces the cache; old frames can't decode.
+                    self.gop.drop_track(track)
+            elif 0 in info.tracks and info.legacy:
                 self.clock.set_aac_rate(_aac_rate(payload))
-                self._fanout(8, ts, payload, keyframe=False, is_header=True)
-                if self.taps:
-                    self._tell_taps("on_sequence_header", self, self.audio_sh)
-                return
+            self._fanout(type_id, ts, payload, keyframe=False, is_header=True, info=info)
+            if self.taps:
+                cached = CachedMessage(type_id, ts, payload, info, info.tracks)
+                if info.header_kind == CONFIG and 0 in info.tracks:
+                    self._tell_taps("on_sequence_header", self, cached)
+                else:
+                    # Other tracks' sequence headers, MultichannelConfig, colorInfo: taps that
+                    # understand them see them as messages; taps that only want the default
+                    # track's decoder configuration are not misled (MediaTap.on_sequence_header).
+                    self._tell_taps("on_media", self, cached, False)
+            return
+        if type_id == 9:
+            keyframe = media.is_video_keyframe(payload)
+            self.video_tracks.update(info.tracks)
+            ts = self.clock.correct(9, timestamp)
+            cached = CachedMessage(9, ts, payload, info, info.tracks)
+            self.gop.add(cached, keyframe)
+            self._fanout(9, ts, payload, keyframe=keyframe, info=info)
+        else:
             aac = len(payload) > 1 and (payload[0] >> 4) == 10
             ts = self.clock.correct(8, timestamp, aac_frame=aac)
-            cached = CachedMessage(8, ts, payload)
+            cached = CachedMessage(8, ts, payload, info, info.tracks)
             self.gop.add(cached, False)
-            self._fanout(8, ts, payload, keyframe=False)
-            if self.taps:
-                self._tell_taps("on_media", self, cached, False)
+            self._fanout(8, ts, payload, keyframe=False, info=info)
+            keyframe = False
+        if self.taps:
+            self._tell_taps("on_media", self, cached, keyframe)
 
     # -- taps (other outputs) --------------------------------------------------------------
 
@@ -438,8 +541,10 @@ class LiveStream:
             self.taps.remove(tap)
 
     def snapshot(self) -> StreamSnapshot:
+        headers = tuple(CachedMessage(e.info.type_id, e.timestamp, e.info.payload, e.info, e.info.tracks)
+                        for e in self.headers.ordered())
         return StreamSnapshot(self.publisher is not None, self.metadata, self.video_sh, self.audio_sh,
-                              tuple(self.gop.messages))
+                              tuple(self.gop.messages), headers)
 
     @property
     def held(self) -> bool:
@@ -456,12 +561,12 @@ class LiveStream:
 
     # -- players ---------------------------------------------------------------------------
 
-    def add_player(self, sink: Sink, msid: int, chunk_size: int) -> Player:
-        player = Player(sink, msid, chunk_size)
-        key = (chunk_size, msid)
+    def add_player(self, sink: Sink, msid: int, chunk_size: int, caps: ClientCaps = ClientCaps.LEGACY) -> Player:
+        player = Player(sink, msid, chunk_size, caps=caps)
+        key = (chunk_size, msid, caps)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = FanoutGroup(chunk_size, msid, self.config.ext_ts_on_fmt3)
+            group = self.groups[key] = FanoutGroup(chunk_size, msid, self.config.ext_ts_on_fmt3, caps)
         group.players.append(player)
         self.players[sink] = player
         if self.publisher is not None:
@@ -474,7 +579,7 @@ class LiveStream:
         player = self.players.pop(sink, None)
         if player is None:
             return
-        key = (player.chunk_size, player.msid)
+        key = (player.chunk_size, player.msid, player.caps)
         group = self.groups.get(key)
         if group is not None:
             group.players = [p for p in group.players if p is not player]
@@ -482,42 +587,73 @@ class LiveStream:
                 del self.groups[key]
 
     def _headers_bytes(self, player: Player, writer: ChunkWriter, first_ts: int | None) -> list[bytes]:
-        """Metadata and sequence headers the player does not have yet, in GOP-1 order."""
+        """Metadata and every track's configuration the player does not have yet, rendered for it,
+        in GOP-1 order (onMetaData, video, audio; per track: sequence header, channels, colorInfo)."""
         out: list[bytes] = []
-        for cached in (self.metadata, self.video_sh, self.audio_sh):
-            if cached is None or player.headers.get(cached.type_id) == cached.payload:
+        items: list[tuple[Any, int, int, bytes]] = []
+        if self.metadata is not None:
+            items.append((18, 18, self.metadata.timestamp, self.metadata.payload))
+        for e in self.headers.ordered():
+            rendered = e.info.render(player.caps)
+            if rendered is not None:
+                items.append((e.key, e.info.type_id, e.timestamp, rendered[0]))
+        for key, type_id, ts, payload in items:
+            if player.headers.get(key) == payload:
                 continue
-            player.headers[cached.type_id] = cached.payload
-            ts = cached.timestamp
+            player.headers[key] = payload
             if first_ts is not None and _serial_lt(first_ts, ts):
                 ts = first_ts  # GOP-6: header timestamp <= first frame timestamp
-            out.append(writer.encode(MEDIA_CSID[cached.type_id], cached.type_id, player.msid, ts, cached.payload))
+            out.append(writer.encode(MEDIA_CSID[type_id], type_id, player.msid, ts, payload))
         return out
 
+    def _pending_tracks(self, player: Player) -> set[int]:
+        """Video tracks the player will get but has had no keyframe of yet (a track whose sequence
+        header renders to nothing for the player, e.g. HEVC for a legacy player, is not waited for)."""
+        pending = self.video_tracks - player.keyed
+        for e in self.headers.entries:
+            if e.info.type_id == 9 and e.kind == CONFIG and e.tracks & pending:
+                rendered = e.info.render(player.caps)
+                pending -= e.tracks if rendered is None else e.tracks - set(rendered[1])
+        return pending
+
     def _catch_up(self, player: Player) -> None:
-        """GOP-1: onMetaData, video SH, audio SH, then the cached GOP from its keyframe."""
+        """GOP-1: onMetaData, every track's configuration, then each track's cached GOP from its keyframe."""
         writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
-        first_ts = self.gop.messages[0].timestamp if self.gop.messages else None
+        gop = self.gop.view(player.caps) if self.gop.messages else []
+        first_ts = gop[0][0].timestamp if gop else None
         parts = self._headers_bytes(player, writer, first_ts)
-        if self.gop.messages:
-            parts.append(self.gop.encoded(player.chunk_size, player.msid, self.config.ext_ts_on_fmt3))
-            player.waiting_keyframe = False
-        else:
-            player.waiting_keyframe = self.video_sh is not None
+        player.keyed = set()
+        if gop:
+            parts.append(self.gop.encoded(player.chunk_size, player.msid, self.config.ext_ts_on_fmt3, player.caps))
+            player.keyed = self.gop.keyed_tracks(player.caps)
+        # Until every video track it will get has started, the player takes the slow path (_deliver).
+        player.waiting_keyframe = bool(self._pending_tracks(player)) if player.keyed else bool(self.video_tracks)
         if parts:
             player.sink.write(b"".join(parts))
         player.desync()
 
-    def _fanout(self, type_id: int, ts: int, payload: bytes, *, keyframe: bool, is_header: bool = False) -> None:
+    def _fanout(self, type_id: int, ts: int, payload: bytes, *, keyframe: bool, is_header: bool = False,
+                info: MediaInfo | None = None) -> None:
         limit = self.config.player_queue_bytes
         audio = type_id == 8
         video = type_id == 9
         deliver = self._deliver
+        header_key: Any = type_id
+        if info is not None and is_header:
+            header_key = (type_id, info.header_kind, frozenset(info.tracks))
         for group in self.groups.values():
             players = group.players
             if not players:
                 continue
-            om = group.prepare(type_id, ts, payload, keyframe)
+            data_payload = payload
+            if info is not None and not info.legacy:
+                # E-RTMP: what this group's players can take (tracks.py); nothing at all, or a
+                # rewritten form (default track only, legacy codec ids, ModEx removed).
+                rendered = info.render(group.caps)
+                if rendered is None:
+                    continue
+                data_payload = rendered[0]
+            om = group.prepare(type_id, ts, data_payload, keyframe)
             csid = om.csid
             data = om.relative
             for player in players:
@@ -531,12 +667,12 @@ class LiveStream:
                         and player.backlog() <= limit):
                     player.write(data)
                     if is_header:
-                        player.headers[type_id] = payload
+                        player.headers[header_key] = data_payload
                     player.delivered += 1
                 else:
-                    deliver(player, om, is_header)
+                    deliver(player, om, is_header, header_key)
 
-    def _deliver(self, player: Player, om: OutgoingMessage, is_header: bool) -> None:
+    def _deliver(self, player: Player, om: OutgoingMessage, is_header: bool, header_key: Any = None) -> None:
         if player.paused:
             return
         if (om.type_id == 8 and not player.receive_audio) or (om.type_id == 9 and not player.receive_video):
@@ -551,6 +687,7 @@ class LiveStream:
                 return
             player.dropping = False
             player.waiting_keyframe = True
+            player.keyed.clear()
         elif player.backlog() > self.config.player_queue_bytes:
             # GOP-8: drop, never buffer without bound; resume at a keyframe.
             player.dropping = True
@@ -563,15 +700,24 @@ class LiveStream:
         if player.waiting_keyframe:
             if is_header:
                 pass  # headers always go through (they may be the ones the player lacks)
-            elif om.type_id == 9 and om.keyframe:
-                player.waiting_keyframe = False
-                writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
-                missing = self._headers_bytes(player, writer, om.timestamp)
-                if missing:
-                    player.write(b"".join(missing))
-                    player.desync()
-            elif om.type_id == 8 and self.video_sh is None:
-                pass  # GOP-4: audio-only stream, nothing to wait for
+            elif om.type_id == 9:
+                tracks = _video_tracks_of(om.payload)
+                if all(t in player.keyed for t in tracks):
+                    pass  # a track it already started (ERTMP-19: per track)
+                elif om.keyframe:
+                    player.keyed.update(tracks)
+                    writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
+                    missing = self._headers_bytes(player, writer, om.timestamp)
+                    if missing:
+                        player.write(b"".join(missing))
+                        player.desync()
+                else:
+                    self.dropped_player_messages += 1
+                    player.csid_state[om.csid] = NEED_ABSOLUTE  # it missed a message on this csid
+                    return
+                player.waiting_keyframe = bool(self._pending_tracks(player))
+            elif om.type_id == 8 and (player.keyed or not self._pending_tracks(player)):
+                pass  # GOP-4: audio-only stream (for this player), or its video already started
             else:
                 self.dropped_player_messages += 1
                 player.csid_state[om.csid] = NEED_ABSOLUTE  # it missed a message on this csid
@@ -588,8 +734,17 @@ class LiveStream:
             state[om.csid] = AFTER_ABSOLUTE if om.relative_fmt != 0 else IN_STEP
         player.write(data)
         if is_header:
-            player.headers[om.type_id] = om.payload
+            player.headers[header_key if header_key is not None else om.type_id] = om.payload
         player.delivered += 1
+
+
+def _video_tracks_of(payload: bytes) -> tuple[int, ...]:
+    """Track ids of a video message as a player receives it (0 unless it is Multitrack)."""
+    if payload and payload[0] & 0x80:
+        layout = media.ex_layout(payload, video=True)
+        if layout is not None:
+            return tuple(t.track_id for t in layout.tracks)
+    return (0,)
 
 
 def _serial_lt(a: int, b: int) -> bool:

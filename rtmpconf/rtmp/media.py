@@ -37,6 +37,7 @@ from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "AacPacketType",
+    "AudioChannelOrder",
     "AudioPacketType",
     "AudioSpecificConfig",
     "AudioTag",
@@ -44,7 +45,10 @@ __all__ = [
     "AvMultitrackType",
     "AvcDecoderConfig",
     "AvcPacketType",
+    "ExLayout",
+    "ExTrackData",
     "FourCC",
+    "MultichannelConfig",
     "PacketModExType",
     "SoundFormat",
     "VideoCodecId",
@@ -62,12 +66,15 @@ __all__ = [
     "build_ex_video",
     "build_ex_video_multitrack",
     "build_video_command",
+    "ex_layout",
+    "ex_to_legacy",
     "is_audio_sequence_header",
     "is_video_keyframe",
     "is_video_sequence_header",
     "parse_audio_tag",
     "parse_video_tag",
     "split_nalus",
+    "strip_modex",
     "video_codec",
 ]
 
@@ -1321,3 +1328,242 @@ def add_modex_nano_offset(payload: BytesLike, nano: int, *, data_size: int = 3) 
     data = _UI24.pack(nano >> 16, nano & 0xFFFF) + bytes(data_size - 3)
     next_type = (_MODEX_TIMESTAMP_OFFSET_NANO << 4) | (b0 & 0x0F)
     return b"".join((_U8.pack((b0 & 0xF0) | modex), size_field, data, _U8.pack(next_type), bytes(view[1:])))
+
+
+# --------------------------------------------------------------------------------------------------
+# MultichannelConfig (ERTMPv2 "Enhanced Audio", AudioPacketType.MultichannelConfig)
+# --------------------------------------------------------------------------------------------------
+
+
+class AudioChannelOrder(enum.IntEnum):
+    """AudioChannelOrder of a MultichannelConfig packet (ERTMPv2 "Enhanced Audio")."""
+
+    UNSPECIFIED = 0
+    NATIVE = 1
+    CUSTOM = 2
+
+
+@dataclass(frozen=True, slots=True)
+class MultichannelConfig:
+    """Body of an AudioPacketType.MultichannelConfig packet (after the FourCC)."""
+
+    order: int  # AudioChannelOrder (0 unspecified, 1 native, 2 custom)
+    channel_count: int  # UI8 channelCount
+    mapping: tuple[int, ...]  # Custom order: one AudioChannel per channel, in bitstream order; () otherwise
+    flags: int | None  # Native order: UI32 audioChannelFlags (AudioChannelMask bits); None otherwise
+
+    @classmethod
+    def parse(cls, data: BytesLike) -> MultichannelConfig:
+        """Decode; RemoteProtocolError(rule ERTMP-6) when a field the order requires is missing."""
+        view = memoryview(data)
+        # ERTMPv2: "audioChannelOrder = UI8 as AudioChannelOrder", then "channelCount = UI8".
+        _need(view, 0, 2, "MultichannelConfig order and channelCount", "ERTMP-6")
+        order, count = view[0], view[1]
+        if order == AudioChannelOrder.CUSTOM:
+            # "audioChannelMapping = UI8[channelCount] as AudioChannel[]"
+            _need(view, 2, count, "MultichannelConfig custom channel mapping", "ERTMP-6")
+            return cls(order, count, tuple(view[2 : 2 + count]), None)
+        if order == AudioChannelOrder.NATIVE:
+            # "audioChannelFlags = UI32"
+            _need(view, 2, 4, "MultichannelConfig native audioChannelFlags", "ERTMP-6")
+            return cls(order, count, (), int(_U32.unpack_from(view, 2)[0]))
+        return cls(order, count, (), None)
+
+    def build(self) -> bytes:
+        """The packet body (without the ExAudioTagHeader)."""
+        _check_field(self.order, 8, "AudioChannelOrder", "ERTMP-6")
+        _check_field(self.channel_count, 8, "channelCount", "ERTMP-6")
+        head = _BYTE_PAIR.pack(self.order, self.channel_count)
+        if self.order == AudioChannelOrder.CUSTOM:
+            if len(self.mapping) != self.channel_count:
+                raise LocalProtocolError("a custom mapping has one entry per channel", rule="ERTMP-6")
+            return head + bytes(self.mapping)
+        if self.order == AudioChannelOrder.NATIVE:
+            return head + _U32.pack(self.flags or 0)
+        return head
+
+
+# --------------------------------------------------------------------------------------------------
+# E-RTMP message layout: what a relay needs to serve players that cannot take a message as sent
+# (a legacy player, no Multitrack or no ModEx support: ERTMP-8/17/21). Bytes are sliced, never
+# re-encoded, so a track taken out of a Multitrack message is byte-identical to its track data.
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExTrackData:
+    """One track of an E-RTMP message: its id, FourCC and raw data (composition time included)."""
+
+    track_id: int  # UI8 trackId; 0 for a single-track message
+    fourcc: bytes  # the track's codec
+    data: bytes  # everything after the trackId/size fields (or after the FourCC when single-track)
+
+
+@dataclass(frozen=True, slots=True)
+class ExLayout:
+    """The parts of an E-RTMP audio or video message with a FourCC (not a command frame)."""
+
+    video: bool  # video (ExVideoTagHeader) or audio (ExAudioTagHeader)
+    frame_type: int  # VideoFrameType (UB3); 0 for audio
+    packet_type: int  # the packet type after ModEx entries and the Multitrack wrapper
+    multitrack_type: int | None  # AvMultitrackType when the message is Multitrack, else None
+    modex: tuple[tuple[bytes, int], ...]  # ModEx entries: (size field + data, ModExType), in order
+    nano_offset: int  # TimestampOffsetNano of the last such entry, 0 when absent
+    tracks: tuple[ExTrackData, ...]  # one entry per track (one for a single-track message)
+
+    @property
+    def head_nibble(self) -> int:
+        """High nibble of byte 0: IsExVideoHeader|FrameType for video, SoundFormat 9 for audio."""
+        return (0x8 | self.frame_type) if self.video else _SF_EX_HEADER
+
+    def _header(self, packet_type: int, keep_modex: bool) -> bytes:
+        modex_type = _VPT_MOD_EX if self.video else _APT_MOD_EX
+        if not keep_modex or not self.modex:
+            return _U8.pack((self.head_nibble << 4) | packet_type)
+        parts = [_U8.pack((self.head_nibble << 4) | modex_type)]
+        last = len(self.modex) - 1
+        for i, (entry, kind) in enumerate(self.modex):
+            # Every entry ends with UB4 ModExType | UB4 next packet type; the last one names the real type.
+            parts.append(entry)
+            parts.append(_U8.pack((kind << 4) | (packet_type if i == last else modex_type)))
+        return b"".join(parts)
+
+    def single(self, track: ExTrackData, *, keep_modex: bool = True) -> bytes:
+        """``track`` as a single-track message (no Multitrack wrapper), ModEx entries kept or not."""
+        return b"".join((self._header(self.packet_type, keep_modex), track.fourcc, track.data))
+
+    def rebuild(self, tracks: Sequence[ExTrackData], *, keep_modex: bool = True) -> bytes:
+        """The message with only ``tracks`` (same multitrack type), ModEx entries kept or not."""
+        if self.multitrack_type is None:
+            if len(tracks) != 1:
+                raise LocalProtocolError("a single-track message carries one track", rule="ERTMP-8")
+            return self.single(tracks[0], keep_modex=keep_modex)
+        mt = self.multitrack_type
+        if mt == _MT_ONE_TRACK and len(tracks) != 1:
+            raise LocalProtocolError("OneTrack carries exactly one track", rule="ERTMP-8")
+        multitrack = _VPT_MULTITRACK if self.video else _APT_MULTITRACK
+        parts = [self._header(multitrack, keep_modex), _U8.pack((mt << 4) | self.packet_type)]
+        if mt != _MT_MANY_TRACKS_MANY_CODECS:
+            parts.append(tracks[0].fourcc)
+        for t in tracks:
+            if mt == _MT_MANY_TRACKS_MANY_CODECS:
+                parts.append(t.fourcc)
+            parts.append(_U8.pack(t.track_id))
+            if mt != _MT_ONE_TRACK:
+                parts.append(_UI24.pack(len(t.data) >> 16, len(t.data) & 0xFFFF))
+            parts.append(t.data)
+        return b"".join(parts)
+
+
+def ex_layout(payload: BytesLike, *, video: bool) -> ExLayout | None:
+    """The layout of an E-RTMP video (``video``) or audio message with a FourCC; None for legacy
+    messages, empty messages, command frames, unknown packet or multitrack types, and messages cut short
+    (all of which a relay can only forward as they are or drop)."""
+    view = memoryview(payload)
+    n = len(view)
+    if n == 0:
+        return None
+    b0 = view[0]
+    if (video and not b0 & 0x80) or (not video and b0 >> 4 != _SF_EX_HEADER):
+        return None
+    modex_code = _VPT_MOD_EX if video else _APT_MOD_EX
+    multitrack = _VPT_MULTITRACK if video else _APT_MULTITRACK
+    known = _KNOWN_VIDEO_PACKET_TYPES if video else _KNOWN_AUDIO_PACKET_TYPES
+    frame_type = (b0 >> 4) & 0x07 if video else 0
+    try:
+        ptype, off, nano = _walk_modex(view, modex_code, "E-RTMP")
+    except RemoteProtocolError:
+        return None
+    entries: list[tuple[bytes, int]] = []
+    if b0 & 0x0F == modex_code:
+        # Walk the chain again to keep each entry's raw bytes (size field + data) and its ModExType.
+        pos = 1
+        while True:
+            start = pos
+            size = view[pos] + 1
+            pos += 1
+            if size == 256:
+                size = int(_U16.unpack_from(view, pos)[0]) + 1
+                pos += 2
+            pos += size
+            entries.append((bytes(view[start:pos]), view[pos] >> 4))
+            nxt = view[pos] & 0x0F
+            pos += 1
+            if nxt != modex_code:
+                break
+    if ptype not in known:
+        return None
+    if video and frame_type == _FT_COMMAND and ptype != _VPT_METADATA:
+        return None  # a command frame: a VideoCommand byte, no FourCC
+    if ptype != multitrack:
+        if off + 4 > n:
+            return None
+        track = ExTrackData(0, bytes(view[off : off + 4]), bytes(view[off + 4 :]))
+        return ExLayout(video, frame_type, ptype, None, tuple(entries), nano, (track,))
+    if off >= n:
+        return None
+    mt, ptype = view[off] >> 4, view[off] & 0x0F
+    off += 1
+    if mt > _MT_MANY_TRACKS_MANY_CODECS or ptype not in known or ptype == multitrack:
+        return None
+    shared: bytes | None = None
+    if mt != _MT_MANY_TRACKS_MANY_CODECS:
+        if off + 4 > n:
+            return None
+        shared = bytes(view[off : off + 4])
+        off += 4
+    tracks: list[ExTrackData] = []
+    try:
+        while True:
+            fourcc, track_id, data, off = _next_track(view, off, mt, shared, "E-RTMP")
+            tracks.append(ExTrackData(track_id, fourcc, bytes(data)))
+            if off >= n:
+                break
+    except RemoteProtocolError:
+        return None
+    return ExLayout(video, frame_type, ptype, mt, tuple(entries), nano, tuple(tracks))
+
+
+def strip_modex(payload: BytesLike, *, video: bool) -> bytes:
+    """The message without its ModEx entries (for a receiver that cannot parse ModEx, capsEx bit 0x04);
+    unchanged when it has none or is not an E-RTMP message this module can lay out."""
+    layout = ex_layout(payload, video=video)
+    if layout is None or not layout.modex:
+        return bytes(payload)
+    return layout.rebuild(layout.tracks, keep_modex=False)
+
+
+_LEGACY_SOUND_MP3_BYTE0: Final = (int(SoundFormat.MP3) << 4) | 0x0F  # MP3, 44 kHz, 16-bit, stereo flags
+
+
+def ex_to_legacy(layout: ExLayout, track: ExTrackData) -> bytes | None:
+    """``track`` of an E-RTMP message in the legacy FLV form a player without E-RTMP can parse, or None
+    when no legacy form exists (ERTMP-21): avc1 -> CodecID 7, mp4a -> SoundFormat 10 (AAC), .mp3 ->
+    SoundFormat 2. ModEx is dropped (legacy headers cannot carry it)."""
+    ptype = layout.packet_type
+    if layout.video:
+        if track.fourcc != FourCC.AVC1:
+            return None
+        ft = layout.frame_type if layout.frame_type in (1, 2, 3, 4) else (_FT_KEY if ptype == _VPT_SEQUENCE_START else 2)
+        b0 = (ft << 4) | _CODEC_AVC
+        if ptype == _VPT_SEQUENCE_START:
+            return _BYTE_PAIR.pack(b0, _AVC_SEQUENCE_HEADER) + b"\x00\x00\x00" + track.data
+        if ptype == _VPT_CODED_FRAMES:
+            # avc1 CodedFrames data starts with the SI24 composition time, exactly as AVCVIDEOPACKET does.
+            return _BYTE_PAIR.pack(b0, _AVC_NALU) + track.data
+        if ptype == _VPT_CODED_FRAMES_X:
+            return _BYTE_PAIR.pack(b0, _AVC_NALU) + b"\x00\x00\x00" + track.data
+        if ptype == int(VideoPacketType.SEQUENCE_END):
+            return _BYTE_PAIR.pack(b0, int(AvcPacketType.END_OF_SEQUENCE)) + b"\x00\x00\x00"
+        return None
+    if track.fourcc == FourCC.MP4A:
+        # FLV E.4.2.1: for AAC "SoundType should be set to 1 (stereo) and the SoundRate ... to 3".
+        b0 = (_SF_AAC << 4) | 0x0F
+        if ptype == _APT_SEQUENCE_START:
+            return _BYTE_PAIR.pack(b0, _AAC_SEQUENCE_HEADER) + track.data
+        if ptype == int(AudioPacketType.CODED_FRAMES):
+            return _BYTE_PAIR.pack(b0, int(AacPacketType.RAW)) + track.data
+        return None
+    if track.fourcc == FourCC.MP3 and ptype == int(AudioPacketType.CODED_FRAMES):
+        return _U8.pack(_LEGACY_SOUND_MP3_BYTE0) + track.data
+    return None

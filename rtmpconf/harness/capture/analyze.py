@@ -49,6 +49,9 @@ class DirectionReport:
     trailing_bytes: int
     notices: list[str]
     gaps: list[dict[str, Any]]
+    #: E-RTMP fields of the media (harness/eflv.summarize: FourCCs, packet types, track ids, ModEx,
+    #: onMetaData codec ids and track maps); None when the direction carried no audio/video
+    ertmp: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class DirectionReport:
             "ext_ts_dialect": self.ext_ts_dialect,
             "keyframes": self.keyframes,
             "first_video_after_start": self.first_video_after_start,
+            "ertmp": self.ertmp,
             "decode_error": self.decode_error,
             "trailing_bytes": self.trailing_bytes,
             "notices": self.notices,
@@ -273,12 +277,21 @@ def direction_report(session: RtmpSession, direction: Direction) -> DirectionRep
     start = start_index(dec, log, direction)
     fv = _first_video(dec, start[0], start[1]) if start is not None else None
     half = session.half(direction)
+    media_msgs = [(m.raw.type_id, m.raw.timestamp, bytes(m.raw.payload)) for m in dec.messages
+                  if m.raw.type_id in (8, 9, 15, 18)]
+    ertmp = None
+    if any(t in (8, 9) for t, _, _ in media_msgs):
+        from rtmpconf.harness.eflv import summarize
+
+        # Data messages: drop @setDataFrame so onMetaData is found whichever side sent it.
+        ertmp = summarize((t, ts, p) for t, ts, p in media_msgs)
     return DirectionReport(
         direction, total, handshake, len(dec.messages), len(dec.chunks), by_type, commands, statuses,
         data_names, [s for _, s in dec.chunk_size_changes], stamps, ext, _dialect(dec), keyframes, fv,
         dec.error, dec.trailing, [f"[{n.rule}] offset {n.offset}: {n.text}" for n in dec.notices],
         [{"offset": g.offset, "length": g.length, "frame": g.frame, "reason": g.reason,
           "bytes_after_not_decoded": half.bytes_after_gap} for g in half.gaps],
+        ertmp,
     )
 
 
@@ -437,6 +450,11 @@ def render_text(report: CaptureReport, *, show_passes: bool = False) -> str:
                          f"#{fv['index']} ts {fv['timestamp']} keyframe={fv['keyframe']} "
                          f"sequence_header={fv['sequence_header']}")
                 lines.append(f"    keyframes: {rep.keyframes}; first video after start: {first}")
+            if rep.ertmp and (rep.ertmp["messages"].get("ertmp") or rep.ertmp["multitrack"] or rep.ertmp["modex"]):
+                from rtmpconf.harness.eflv import render_summary
+
+                lines.append("    E-RTMP:")
+                lines += render_summary(rep.ertmp, indent="      ")
             if rep.decode_error:
                 lines.append(f"    ! decoding stopped: {rep.decode_error}")
             for g in rep.gaps:

@@ -12,8 +12,10 @@ from rtmpconf.harness.verdict import Verdict
 
 
 def register(subparsers: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:  # type: ignore[type-arg]
-    p_an = subparsers.add_parser("analyze", help="decode and check the RTMP sessions of a pcap/pcapng capture")
-    p_an.add_argument("file", help="capture file (pcap or pcapng; any port; Ethernet, Linux cooked, raw IP)")
+    p_an = subparsers.add_parser("analyze", help="decode and check the RTMP sessions of a pcap/pcapng capture, "
+                                 "or list the E-RTMP fields of an FLV file")
+    p_an.add_argument("file", help="capture file (pcap or pcapng; any port; Ethernet, Linux cooked, raw IP) or an "
+                                   "(E-)FLV file")
     p_an.add_argument("--json", action="store_true", help="print the report as JSON (schema: README)")
     p_an.add_argument("--all-findings", action="store_true", help="also list PASS findings in the text report")
     p_an.add_argument("--no-checks", action="store_true", help="decode only; do not run the checkers")
@@ -40,6 +42,10 @@ def analyze_command(args: argparse.Namespace) -> int:
     from rtmpconf.harness.capture.pcap import CaptureFormatError
 
     try:
+        with open(args.file, "rb") as fh:
+            head = fh.read(3)
+        if head == b"FLV":
+            return analyze_flv(args.file, as_json=args.json)
         report = analyze_file(args.file, checks=not args.no_checks)
     except OSError as exc:
         print(f"rtmpconf analyze: error: {os_error(exc)}", file=sys.stderr)
@@ -50,6 +56,34 @@ def analyze_command(args: argparse.Namespace) -> int:
     print(render_json(report) if args.json else render_text(report, show_passes=args.all_findings))
     if args.fail_on == "fail" and any(f.verdict in (Verdict.FAIL, Verdict.ERROR) for f in report.all_findings):
         return 1
+    return 0
+
+
+def analyze_flv(path: str, *, as_json: bool) -> int:
+    """An FLV file: its header and the E-RTMP fields of its tags (FourCC, packet types, track ids,
+    ModEx, nano offsets, metadata codec ids and track maps) -- what Wireshark 4.0 cannot show."""
+    import json
+
+    from rtmpconf.harness.eflv import render_summary, summarize
+    from rtmpconf.rtmp import flv
+    from rtmpconf.rtmp.errors import ProtocolError
+
+    try:
+        with open(path, "rb") as fh:
+            parsed = flv.parse_flv(fh.read())
+    except ProtocolError as exc:
+        print(f"rtmpconf analyze: error: {path}: {exc}", file=sys.stderr)
+        return 2
+    summary = summarize((t.type_id, t.timestamp, t.payload) for t in parsed.tags)
+    if as_json:
+        print(json.dumps({"schema": 1, "file": path, "format": "flv", "version": parsed.version,
+                          "has_audio": parsed.has_audio, "has_video": parsed.has_video, "tags": len(parsed.tags),
+                          "trailing_bytes": parsed.trailing, "ertmp": summary}, indent=2))
+        return 0
+    lines = [f"{path}: FLV version {parsed.version}, {len(parsed.tags)} tags (audio flag {parsed.has_audio}, "
+             f"video flag {parsed.has_video})" + (f", {parsed.trailing} bytes cut off at the end" if parsed.trailing else "")]
+    lines += render_summary(summary)
+    print("\n".join(lines))
     return 0
 
 

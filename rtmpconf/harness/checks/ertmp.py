@@ -681,3 +681,634 @@ def check_legacy_hevc(pub: WireLog, player: WireLog, fresh: WireLog, sent: Seque
         return out
     out += relay_findings(rep, rule="ERTMP-16", label="CodecID-12 video", altered=Verdict.NON_STRICT)
     return out
+
+
+# -- E-RTMP v2 for relays: tracks, negotiation, player views (ERTMP-17..23) ------------------------
+
+
+@dataclass(frozen=True)
+class MediaPart:
+    """One media message as a receiver sees it: which tracks it carries and what it is for them."""
+
+    message: DecodedMessage
+    type_id: int
+    tracks: tuple[int, ...]  #: track ids (0 for single-track and legacy messages)
+    kind: str  #: config | channels | color | coded | end | command | silence | other
+    fourccs: tuple[bytes, ...]  #: FourCCs of its tracks (() for legacy and command frames)
+    enhanced: bool  #: has the ExHeader (video bit 7, audio SoundFormat 9)
+    multitrack: bool
+    modex: bool
+
+
+def media_part(m: DecodedMessage) -> MediaPart:
+    type_id = m.raw.type_id
+    p = bytes(m.raw.payload)
+    video = type_id == 9
+    if not p:
+        return MediaPart(m, type_id, (0,), "silence" if not video else "other", (), False, False, False)
+    enhanced = bool(p[0] & 0x80) if video else p[0] >> 4 == 9
+    layout = media.ex_layout(p, video=video)
+    if layout is None:
+        if enhanced:
+            try:
+                tag = media.parse_video_tag(p) if video else None
+            except ProtocolError:
+                tag = None
+            kind = "command" if tag is not None and tag.command is not None else "other"
+            return MediaPart(m, type_id, (0,), kind, (), True, False, bool(p[0] & 0x0F == 7))
+        seq = media.is_video_sequence_header(p) if video else media.is_audio_sequence_header(p)
+        if video and not seq and p[0] >> 4 == 5:
+            kind = "command"
+        else:
+            kind = "config" if seq else "coded"
+        return MediaPart(m, type_id, (0,), kind, (), False, False, False)
+    ptype = layout.packet_type
+    if video:
+        kind = {0: "config", 5: "config", 1: "coded", 3: "coded", 2: "end", 4: "color"}.get(ptype, "other")
+    else:
+        kind = {0: "config", 1: "coded", 2: "end", 4: "channels"}.get(ptype, "other")
+    return MediaPart(m, type_id, tuple(t.track_id for t in layout.tracks), kind,
+                     tuple(t.fourcc for t in layout.tracks), True, layout.multitrack_type is not None,
+                     bool(layout.modex))
+
+
+def media_parts(log: WireLog) -> list[MediaPart]:
+    return [media_part(m) for m in media_messages(log)]
+
+
+def _track_name(type_id: int, track: int) -> str:
+    return f"{'video' if type_id == 9 else 'audio'} track {track}"
+
+
+def check_track_config_first(player: WireLog, *, rule: str = "ERTMP-19", expect: set[tuple[int, int]] | None = None,
+                             what: str = "late joiner") -> list[Finding]:
+    """ERTMP-19: for every (media type, track) of which the player got a coded frame, a sequence header
+    of that track came before the first one. ``expect``: tracks the player should have got (missing
+    ones are recorded, not judged here). The first coded frame of each video track being a keyframe
+    is judged under GOP-1 (a convention)."""
+    parts = media_parts(player)
+    configured: set[tuple[int, int]] = set()
+    started: dict[tuple[int, int], MediaPart] = {}
+    out: list[Finding] = []
+    for part in parts:
+        for t in part.tracks:
+            key = (part.type_id, t)
+            if part.kind == "config":
+                configured.add(key)
+            elif part.kind == "coded" and key not in started:
+                started[key] = part
+                if key not in configured:
+                    out.append(failed(rule, f"the {what}'s first coded frame of {_track_name(*key)} came before any "
+                                      "sequence header of that track (undecodable)",
+                                      expected=f"{_track_name(*key)}'s SequenceStart first",
+                                      actual=f"{_hex(part.message.raw.payload, 8)} at ts {part.message.raw.timestamp}",
+                                      message_index=part.message.index))
+                elif part.type_id == 9 and not media.is_video_keyframe(part.message.raw.payload):
+                    out.append(failed("GOP-1", f"the {what}'s first coded frame of {_track_name(*key)} is not a "
+                                      "keyframe", expected="a keyframe", actual=_hex(part.message.raw.payload, 6),
+                                      verdict=Verdict.NON_STRICT, message_index=part.message.index))
+    if not started:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, f"no coded frame of any track reached the {what}: nothing to judge")]
+    names = ", ".join(_track_name(*k) for k in sorted(started))
+    if not any(f.rule == rule for f in out):
+        out.append(passed(rule, f"every track's sequence header came before its first coded frame ({names})"))
+    if expect is not None:
+        missing = sorted(expect - set(started))
+        if missing:
+            out.append(info(rule, "the player got no coded frame of " + ", ".join(_track_name(*k) for k in missing)))
+    return out
+
+
+def check_track_extras_first(player: WireLog, *, kinds: dict[tuple[int, int], set[str]],
+                             rule: str = "ERTMP-20") -> list[Finding]:
+    """ERTMP-20: for each (type, track) -> kinds ("channels", "color") the publisher sent before the
+    player joined, the player got one of that kind before the track's first coded frame."""
+    parts = media_parts(player)
+    have: dict[tuple[int, int], set[str]] = {}
+    judged = 0
+    out: list[Finding] = []
+    for part in parts:
+        for t in part.tracks:
+            key = (part.type_id, t)
+            if part.kind in ("channels", "color", "config"):
+                have.setdefault(key, set()).add(part.kind)
+            elif part.kind == "coded" and key in kinds:
+                need = kinds.pop(key)
+                judged += 1
+                lacking = sorted(need - have.get(key, set()))
+                if lacking:
+                    label = {"channels": "MultichannelConfig", "color": "colorInfo Metadata"}
+                    out.append(failed(rule, f"{_track_name(*key)}: the late joiner got no "
+                                      f"{' / '.join(label[k] for k in lacking)} before the first coded frame",
+                                      expected="the latest one before the frames it applies to",
+                                      actual="frames without it", message_index=part.message.index))
+    if not judged:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "no coded frame of a track with a MultichannelConfig / colorInfo reached the player")]
+    if not out:
+        out.append(passed(rule, f"MultichannelConfig / colorInfo came before the frames on {judged} track(s)"))
+    return out
+
+
+def declared_caps(connect_obj: dict[str, Any]) -> Any:
+    from rtmpconf.rtmp.ertmp import ClientCaps
+
+    return ClientCaps.from_connect(connect_obj)
+
+
+def check_declared_only(player: WireLog, connect_obj: dict[str, Any], *, rule: str = "ERTMP-21") -> list[Finding]:
+    """ERTMP-21 (and ERTMP-17 for the FourCC part): every media message the player got is one it
+    declared it can parse: no ExHeader FourCC outside its declaration, no Multitrack without capsEx
+    Multitrack, no ModEx without capsEx ModEx; no ExHeader at all for a player that declared nothing."""
+    caps = declared_caps(connect_obj)
+    parts = media_parts(player)
+    bad: list[tuple[MediaPart, str]] = []
+    for part in parts:
+        if not part.enhanced:
+            continue
+        if not caps.declared:
+            bad.append((part, "an ExHeader message to a player that declared no E-RTMP codec"))
+        elif any(not caps.takes(part.type_id == 9, f) for f in part.fourccs):
+            names = ",".join(f.decode("latin-1") for f in part.fourccs)
+            bad.append((part, f"FourCC {names} the player did not declare"))
+        elif part.multitrack and not caps.multitrack:
+            bad.append((part, "a Multitrack message without capsEx Multitrack"))
+        elif part.modex and not caps.modex:
+            bad.append((part, "ModEx without capsEx ModEx"))
+    if bad:
+        part, why = bad[0]
+        return [failed(rule, f"{len(bad)} media message(s) the player cannot parse by its declaration; first: {why}",
+                       expected=f"only what it declared ({caps.describe()})",
+                       actual=f"{_hex(part.message.raw.payload, 8)} at ts {part.message.raw.timestamp}",
+                       message_index=part.message.index)]
+    if not parts:
+        return [passed(rule, "nothing the player cannot parse reached it (it got no media at all: nothing in the "
+                       "stream has a form it declared)")]
+    kinds = sorted({("E-RTMP " if p.enhanced else "legacy ") + ("video" if p.type_id == 9 else "audio")
+                    for p in parts})
+    return [passed(rule, f"{len(parts)} media message(s), all parseable with what it declared ({', '.join(kinds)})")]
+
+
+def check_fourcc_filter(player: WireLog, *, fourcc: bytes, connect_obj: dict[str, Any],
+                        rule: str = "ERTMP-17") -> list[Finding]:
+    """ERTMP-17: a player gets ``fourcc`` iff its declaration covers it ("*", info-map flags)."""
+    caps = declared_caps(connect_obj)
+    wanted = caps.takes(True, fourcc) or caps.takes(False, fourcc)
+    got = [p for p in media_parts(player) if fourcc in p.fourccs]
+    name = fourcc.decode("latin-1")
+    if wanted:
+        if got:
+            return [passed(rule, f"the player that declared {name} ({caps.describe()}) got {len(got)} {name} message(s)")]
+        return [failed(rule, f"the player declared {name} but got none", expected=f"{name} relayed",
+                       actual="no such message", verdict=Verdict.UNIMPLEMENTED)]
+    if got:
+        return [failed(rule, f"the player got {len(got)} {name} message(s) it did not declare",
+                       expected=f"no {name} ({caps.describe()})", actual=_hex(got[0].message.raw.payload, 8),
+                       message_index=got[0].message.index)]
+    return [passed(rule, f"no {name} reached the player that did not declare it ({caps.describe()})")]
+
+
+def check_default_track(player: WireLog, sent: Sequence[SentLike], *, rule: str = "ERTMP-22") -> list[Finding]:
+    """ERTMP-22: a player that cannot take the stream as published gets its default track (trackId 0),
+    byte-exact or in the legacy form, where one exists. Judged per media type on the coded frames."""
+    out: list[Finding] = []
+    got = {bytes(p.message.raw.payload) for p in media_parts(player)}
+    for type_id in (9, 8):
+        forms: list[bytes] = []
+        for s in sent:
+            if s.type_id != type_id or not s.payload:
+                continue
+            p = bytes(s.payload)
+            layout = media.ex_layout(p, video=type_id == 9)
+            if layout is None:
+                enhanced = bool(p[0] & 0x80) if type_id == 9 else p[0] >> 4 == 9
+                if not enhanced and not (media.is_video_sequence_header(p) if type_id == 9
+                                         else media.is_audio_sequence_header(p)):
+                    forms.append(p)  # legacy coded frame of track 0: must arrive as is
+                continue
+            if layout.packet_type not in ((1, 3) if type_id == 9 else (1,)):
+                continue
+            track = next((t for t in layout.tracks if t.track_id == 0), None)
+            legacy = media.ex_to_legacy(layout, track) if track is not None else None
+            if legacy is not None:
+                forms.append(legacy)
+        kind = "video" if type_id == 9 else "audio"
+        if not forms:
+            continue
+        hits = sum(1 for f in forms if f in got)
+        if hits:
+            out.append(passed(rule, f"the player got {hits} of {len(forms)} default-track {kind} frame(s) in a form "
+                              "it can parse"))
+        else:
+            out.append(failed(rule, f"the player got none of the default track's {kind} frames, though they have a "
+                              "legacy form", expected=f"{len(forms)} {kind} frame(s) (as sent or legacy)",
+                              actual="none"))
+    if not out:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "the stream's default track has no form a legacy player can parse")]
+    return out
+
+
+def check_server_caps(log: WireLog, *, relays_ertmp: bool | None, rule: str = "ERTMP-18") -> list[Finding]:
+    """ERTMP-18: the connect _result states E-RTMP support (either object), with well-typed values.
+
+    ``relays_ertmp``: whether the server was seen relaying E-RTMP (None: unknown). Stating nothing is
+    UNIMPLEMENTED for a server without E-RTMP, a SHOULD violation for one that has it."""
+    reply = connect_reply(log)
+    if reply is None or not isinstance(reply.message, Command):
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "no connect reply to look at")]
+    objs = [reply.message.command_object, *reply.message.arguments]
+    props: dict[str, Any] = {}
+    for o in objs:
+        if isinstance(o, dict):
+            props.update({k: v for k, v in o.items()
+                          if k in ("fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap", "capsEx")})
+    if not props:
+        if relays_ertmp:
+            return [failed(rule, "the server relays E-RTMP but states no E-RTMP support in its connect _result",
+                           expected="fourCcList / videoFourCcInfoMap / audioFourCcInfoMap / capsEx",
+                           actual="none of them", message_index=reply.index)]
+        return [failed(rule, "the connect _result states no E-RTMP support", expected="E-RTMP properties",
+                       actual="none", verdict=Verdict.UNIMPLEMENTED, message_index=reply.index)]
+    out: list[Finding] = []
+    fl = props.get("fourCcList")
+    if fl is not None and not (isinstance(fl, list) and all(isinstance(x, str) and (x == "*" or len(x) == 4)
+                                                         for x in fl)):
+        out.append(failed(rule, "fourCcList is not a strict array of FourCC strings", expected='e.g. ["*"]',
+                          actual=repr(fl)[:120], message_index=reply.index))
+    for key in ("videoFourCcInfoMap", "audioFourCcInfoMap"):
+        m = props.get(key)
+        if m is not None and not (isinstance(m, dict) and all(isinstance(v, (int, float)) for v in m.values())):
+            out.append(failed(rule, f"{key} is not an object of FourCC -> number flags", expected='{"*": 4}',
+                              actual=repr(m)[:120], message_index=reply.index))
+    caps = props.get("capsEx")
+    if caps is not None and (isinstance(caps, bool) or not isinstance(caps, (int, float))):
+        out.append(failed(rule, "capsEx is not a number", expected="CapsExMask bits", actual=repr(caps),
+                          message_index=reply.index))
+    if not out:
+        out.append(passed(rule, "the connect _result states E-RTMP support: " + repr(props)[:240],
+                          message_index=reply.index))
+    return out
+
+
+def reconnect_requests(log: WireLog) -> list[tuple[DecodedMessage, dict[str, Any]]]:
+    out = []
+    for m in log.decode(S2C).messages:
+        st = status_info(m.message) if m.message is not None else None
+        if st is not None and st.get("code") == RECONNECT_CODE:
+            out.append((m, st))
+    return out
+
+
+def check_reconnect_on_drain(capable: Sequence[WireLog], others: Sequence[WireLog], *,
+                             tc_url: str | None, rule: str = "ERTMP-11") -> list[Finding]:
+    """ERTMP-11 on a drain: each client that advertised capsEx Reconnect got one well-formed Reconnect
+    Request (onStatus, transaction id 0, msid 0, level "status", the tcUrl as the drain asked, absent
+    when none was asked for); the others got none."""
+    out: list[Finding] = []
+    for log in others:
+        reqs = reconnect_requests(log)
+        if reqs:
+            out.append(failed(rule, "a client that did not advertise capsEx Reconnect got a Reconnect Request",
+                              expected="none", actual=f"{len(reqs)}", message_index=reqs[0][0].index))
+    got = 0
+    for log in capable:
+        reqs = reconnect_requests(log)
+        if not reqs:
+            continue
+        got += 1
+        m, st = reqs[0]
+        msg = m.message
+        if m.raw.msid != 0:
+            out.append(failed(rule, "Reconnect Request not on the NetConnection (msid 0)", expected="msid 0",
+                              actual=f"msid {m.raw.msid}", message_index=m.index))
+        if st.get("level") != "status":
+            out.append(failed(rule, "Reconnect Request level is not 'status'", expected="status",
+                              actual=repr(st.get("level")), message_index=m.index))
+        if isinstance(msg, Command) and (msg.name != "onStatus" or msg.transaction_id != 0):
+            out.append(failed(rule, "Reconnect Request is not onStatus with transaction id 0",
+                              expected="onStatus, 0", actual=f"{msg.name}, {msg.transaction_id}", message_index=m.index))
+        got_url = st.get("tcUrl")
+        if tc_url is not None and got_url != tc_url:
+            out.append(failed(rule, "Reconnect Request tcUrl is not the one the drain asked for", expected=tc_url,
+                              actual=repr(got_url), message_index=m.index))
+        if got_url is not None and not isinstance(got_url, str):
+            out.append(failed(rule, "Reconnect Request tcUrl is not a string", expected="string",
+                              actual=repr(got_url), message_index=m.index))
+    if capable and not got:
+        from rtmpconf.harness.verdict import not_run
+        return out + [not_run(rule, "the drain sent no Reconnect Request to the clients that advertised capsEx "
+                              "Reconnect (the target may not support it)")]
+    if not out:
+        out.append(passed(rule, f"{got} well-formed Reconnect Request(s) (tcUrl {tc_url!r}), none to the "
+                          f"{len(others)} client(s) without capsEx Reconnect"))
+    return out
+
+
+def check_reconnect_followed(new: WireLog | None, *, resolved: str, expected_url: str, publish: bool,
+                             error: str | None = None, rule: str = "ERTMP-11") -> list[Finding]:
+    """ERTMP-11: the tcUrl resolves as ERTMPv2 says (absolute, relative, //host against the current
+    one) and the connection the project's client opened there works (connect, publish or play)."""
+    out: list[Finding] = []
+    if resolved != expected_url:
+        # The resolution is the harness's (client profile), not the target's: a harness error.
+        return [failed(rule, "the client profile resolved the Reconnect Request tcUrl wrongly",
+                       expected=expected_url, actual=resolved, verdict=Verdict.ERROR)]
+    if new is None:
+        return [failed(rule, f"reconnecting to {resolved} failed", expected="a working session",
+                       actual=error or "no session")]
+    want = "NetStream.Publish.Start" if publish else "NetStream.Play.Start"
+    codes = [(m, st.get("code")) for m in new.decode(S2C).messages
+             for st in [status_info(m.message) if m.message is not None else None] if st]
+    if any(c == want for _, c in codes):
+        out.append(passed(rule, f"the client followed the Reconnect Request to {resolved} and got {want}"))
+    else:
+        out.append(failed(rule, f"the reconnection to {resolved} did not get {want}", expected=want,
+                          actual=", ".join(str(c) for _, c in codes) or (error or "nothing")))
+    return out
+
+
+def check_served_after_request(player: WireLog, *, after: Sequence[SentLike], rule: str = "ERTMP-23") -> list[Finding]:
+    """ERTMP-23: media the publisher sent after its Reconnect Request (before leaving) still reached
+    the player: the old server kept serving until the client left."""
+    if not reconnect_requests(player) and not after:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "no Reconnect Request, nothing to judge")]
+    seen = {bytes(m.raw.payload) for m in media_messages(player)}
+    lost = [s for s in after if bytes(s.payload) not in seen]
+    if not after:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "nothing was published after the Reconnect Request")]
+    if lost:
+        return [failed(rule, f"{len(lost)} of {len(after)} message(s) published after the Reconnect Request never "
+                       "reached the player: the old server stopped serving before the client left",
+                       expected="served until the client leaves", actual=f"first lost at ts {lost[0].timestamp}")]
+    return [passed(rule, f"the {len(after)} message(s) published after the Reconnect Request reached the player")]
+
+
+def check_closed_cleanly(log: WireLog, *, rule: str = "ERTMP-23") -> list[Finding]:
+    """ERTMP-23: a client that cannot reconnect is closed cleanly on a drain (FIN, not a reset)."""
+    if not server_closed(log):
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "the client without capsEx Reconnect was not closed during the case")]
+    if log.reset:
+        return [failed(rule, "the client without capsEx Reconnect was reset, not closed", expected="FIN",
+                       actual="RST")]
+    return [passed(rule, "the client without capsEx Reconnect was closed cleanly (FIN)")]
+
+
+# -- real-encoder quirks (ERTMP-24..31) -------------------------------------------------------------
+
+
+def check_abandoned_media(player: WireLog, sent: Sequence[SentLike], *, abandoned: bytes,
+                          rule: str = "ERTMP-24") -> list[Finding]:
+    """ERTMP-24: the abandoned (aborted) frame never reaches players, nothing glued to it either, and
+    the frames sent after it arrive."""
+    got = media_messages(player, (9,))
+    if not got:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "no video reached the player at all")]
+    sent_set = {bytes(s.payload) for s in sent if s.type_id == 9}
+    out: list[Finding] = []
+    for m in got:
+        p = bytes(m.raw.payload)
+        if p == abandoned or p.startswith(abandoned[:128]) and p not in sent_set:
+            out.append(failed(rule, "the abandoned (aborted) frame reached the player", expected="dropped",
+                              actual=f"{_hex(p, 8)} at ts {m.raw.timestamp}", message_index=m.index))
+            break
+        if p not in sent_set:
+            out.append(failed(rule, "the player got a video message the publisher never sent (a partial frame "
+                              "glued to the next one?)", expected="only frames that were sent",
+                              actual=f"{_hex(p, 8)} at ts {m.raw.timestamp}", message_index=m.index))
+            break
+    after = [s for s in sent if s.type_id == 9 and bytes(s.payload) != abandoned]
+    lost = [s for s in after if bytes(s.payload) not in {bytes(m.raw.payload) for m in got}]
+    if lost and not out:
+        out.append(failed(rule, f"{len(lost)} frame(s) sent around the Abort never reached the player",
+                          expected="every complete frame relayed", actual=f"first lost at ts {lost[0].timestamp}",
+                          verdict=Verdict.NON_STRICT))
+    if not out:
+        out.append(passed(rule, f"the aborted frame was dropped and the {len(after)} complete frames were relayed"))
+    return out
+
+
+def check_publish_false(pub: WireLog, player: WireLog, second: WireLog, fresh: WireLog, *,
+                        rule: str = "ERTMP-25") -> list[Finding]:
+    """ERTMP-25: publish(false) ends the publish (name free, player told), the connection is kept."""
+    out: list[Finding] = []
+    alive = check_server_alive(fresh, rule=rule, after="publish(false)")
+    out += [f for f in alive if f.verdict is not Verdict.PASS]
+    if server_closed(pub):
+        out.append(failed(rule, "the server closed the connection of the publisher that sent publish(false)",
+                          expected="connection kept", actual="closed" + (" (reset)" if pub.reset else "")))
+    started = [st.get("code") for _, st in statuses(second)]
+    if "NetStream.Publish.Start" in started:
+        out.append(passed(rule, "after publish(false) the name was free: a new publisher got Publish.Start"))
+    else:
+        out.append(failed(rule, "after publish(false) the name was not freed", expected="Publish.Start for a new "
+                          "publisher", actual=", ".join(str(c) for c in started) or "no onStatus"))
+    told = [st.get("code") for _, st in statuses(player)]
+    if "NetStream.Play.UnpublishNotify" in told or server_closed(player):
+        out.append(passed(rule, "the player was told the publish ended"))
+    else:
+        out.append(info(rule, "the player was not told the publish ended (no UnpublishNotify)"))
+    return out
+
+
+def check_survives(pub: WireLog, player: WireLog, fresh: WireLog, *, after: Sequence[SentLike], what: str,
+                   rule: str, crash_rule: str | None = None) -> list[Finding]:
+    """ERTMP-26/27/28: after ``what`` the server is up, the publisher kept (or refused cleanly), and
+    the media sent afterwards reached the player (on the tracks it relays at all)."""
+    out = [f for f in check_server_alive(fresh, rule=crash_rule or rule, after=what) if f.verdict is not Verdict.PASS]
+    refusal = publish_refusal(pub)
+    seen = {bytes(m.raw.payload) for m in media_messages(player)}
+    relayed_types = {s.type_id for s in after if bytes(s.payload) in seen}
+    if refusal is not None:
+        out.append(failed(rule, f"the server ended the publish over {what} ({refusal})",
+                          expected="the publish continues", actual=refusal))
+        return out
+    judged = [s for s in after if s.type_id in relayed_types or not relayed_types]
+    lost = [s for s in judged if bytes(s.payload) not in seen]
+    if not seen:
+        out.append(failed(rule, f"no media reached the player after {what}", expected="the stream continues",
+                          actual="nothing relayed"))
+    elif lost:
+        out.append(failed(rule, f"{len(lost)} of {len(judged)} message(s) after {what} never reached the player",
+                          expected="the stream continues", actual=f"first lost at ts {lost[0].timestamp}"))
+    else:
+        out.append(passed(rule, f"{what}: publish kept, {len(judged)} later message(s) relayed"))
+    return out
+
+
+def check_aac_change(waiting: WireLog, late: WireLog, *, old_sh: bytes, new_sh: bytes,
+                     new_frames: Sequence[bytes], rule: str = "ERTMP-30") -> list[Finding]:
+    """ERTMP-30: the waiting player gets the new AAC sequence header before the first new frame; the
+    late joiner gets only the new one (never the old) before its first audio frame."""
+    out: list[Finding] = []
+    new_set = {bytes(f) for f in new_frames}
+    audio = media_messages(waiting, (8,))
+    i_new_sh = next((i for i, m in enumerate(audio) if bytes(m.raw.payload) == new_sh), None)
+    i_first_new = next((i for i, m in enumerate(audio) if bytes(m.raw.payload) in new_set), None)
+    if i_first_new is None:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "no audio after the configuration change reached the waiting player")]
+    if i_new_sh is None or i_new_sh > i_first_new:
+        out.append(failed(rule, "the waiting player got frames of the new AAC configuration before its sequence "
+                          "header", expected="new sequence header first",
+                          actual="missing" if i_new_sh is None else f"audio #{i_new_sh} after frame #{i_first_new}"))
+    else:
+        out.append(passed(rule, "the waiting player got the new AAC sequence header before the new frames"))
+    late_audio = media_messages(late, (8,))
+    first_frame = next((i for i, m in enumerate(late_audio) if not media.is_audio_sequence_header(m.raw.payload)), None)
+    shs = [bytes(m.raw.payload) for m in late_audio[:first_frame] if media.is_audio_sequence_header(m.raw.payload)]
+    if first_frame is None:
+        out.append(info(rule, "the late joiner got no audio frame"))
+    elif not shs or shs[-1] != new_sh:
+        out.append(failed(rule, "the late joiner's last AAC sequence header before its first frame is not the new one",
+                          expected=_hex(new_sh), actual=_hex(shs[-1]) if shs else "none"))
+    elif old_sh in shs:
+        out.append(info(rule, "the late joiner got the old AAC sequence header too (before the new one)"))
+    else:
+        out.append(passed(rule, "the late joiner got only the new AAC sequence header"))
+    return out
+
+
+def check_metadata_values(player: WireLog, *, expected: dict[str, Any], rule: str) -> list[Finding]:
+    """The player's onMetaData carries ``expected`` (ERTMP-12 track maps, ERTMP-31 type 15)."""
+    meta = next((m for m in player.decode(S2C).messages
+                 if isinstance(m.message, Data) and "onMetaData" in m.message.values[:2]), None)
+    if meta is None:
+        return [failed(rule, "no onMetaData reached the player", expected="onMetaData", actual="none")]
+    values = meta.message.values  # type: ignore[union-attr]
+    i = values.index("onMetaData")
+    obj = values[i + 1] if len(values) > i + 1 and isinstance(values[i + 1], dict) else {}
+    out = []
+    for key, want in expected.items():
+        got = obj.get(key)
+        if _plain_amf(got) != _plain_amf(want):
+            out.append(failed(rule, f"onMetaData {key} changed in the relay", expected=repr(want)[:160],
+                              actual=repr(got)[:160], message_index=meta.index))
+    if not out:
+        out.append(passed(rule, "onMetaData relayed with " + ", ".join(sorted(expected)), message_index=meta.index))
+    return out
+
+
+def _metadata_obj(log: WireLog) -> dict[str, Any] | None:
+    meta = next((m for m in log.decode(S2C).messages
+                 if isinstance(m.message, Data) and "onMetaData" in m.message.values[:2]), None)
+    if meta is None:
+        return None
+    values = meta.message.values  # type: ignore[union-attr]
+    i = values.index("onMetaData")
+    return dict(values[i + 1]) if len(values) > i + 1 and isinstance(values[i + 1], dict) else {}
+
+
+def check_metadata_like_type_18(player: WireLog, *, control: WireLog, expected: dict[str, Any],
+                                rule: str = "ERTMP-31") -> list[Finding]:
+    """ERTMP-31: onMetaData published as type 15 reaches the player as the same metadata published as
+    type 18 reaches the control player (fields a server drops from both are not held against type 15)."""
+    got, ref = _metadata_obj(player), _metadata_obj(control)
+    if ref is None:
+        from rtmpconf.harness.verdict import not_run
+        return [not_run(rule, "the server relays no onMetaData at all (type 18 control): nothing to compare")]
+    if got is None:
+        return [failed(rule, "onMetaData sent as type 15 never reached the player (type 18 did)",
+                       expected=repr({k: ref.get(k) for k in expected})[:160], actual="none")]
+    kept = {k: v for k, v in expected.items() if _plain_amf(ref.get(k)) == _plain_amf(v)}
+    diff = {k: got.get(k) for k, v in kept.items() if _plain_amf(got.get(k)) != _plain_amf(v)}
+    if diff:
+        return [failed(rule, "onMetaData sent as type 15 lost fields that type 18 keeps",
+                       expected=repr(kept)[:160], actual=repr(diff)[:160])]
+    dropped = sorted(set(expected) - set(kept))
+    note = f" (the server drops {', '.join(dropped)} for type 18 too)" if dropped else ""
+    return [passed(rule, f"onMetaData sent as type 15 relayed like type 18: {', '.join(sorted(kept))}{note}")]
+
+
+def _plain_amf(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain_amf(x) for k, x in v.items()}
+    return v
+
+
+def statuses(log: WireLog) -> list[tuple[DecodedMessage, dict[str, Any]]]:
+    out = []
+    for m in log.decode(S2C).messages:
+        st = status_info(m.message) if m.message is not None else None
+        if st is not None:
+            out.append((m, st))
+    return out
+
+
+# -- real E-RTMP peers (PyAV / FFmpeg 8.1 publisher and player) ---------------------------------------
+
+
+#: FFmpeg decoder names per codec of the round trips (libdav1d decodes AV1 in the PyAV wheel).
+DECODER_NAMES = {"hevc": {"hevc"}, "av1": {"libdav1d", "av1"}, "vp9": {"vp9", "libvpx-vp9"}, "h264": {"h264"},
+                 "opus": {"opus", "libopus"}, "ac3": {"ac3", "ac3_fixed"}, "eac3": {"eac3"}, "aac": {"aac"},
+                 "mp3": {"mp3", "mp3float"}, "flac": {"flac"}}
+
+
+def check_pyav_round_trip(play: Any, publish: Any, *, video: str, audio: str) -> list[Finding]:
+    """A real E-RTMP publish (FFmpeg 8.1's FLV muxer) played back by FFmpeg 8.1 (PyAV) that declared the
+    codecs (fourCcList): both tracks arrive as the published codecs, every packet decodes without an
+    error, and the first decoded video frame is a keyframe (ERTMP-1 video, ERTMP-6 audio, GOP-1)."""
+    out: list[Finding] = []
+    if not publish.ok:
+        return [failed("ERTMP-1", "the PyAV publisher failed (the target refused or dropped the publish)",
+                       expected="publish accepted", actual=publish.error or "?", verdict=Verdict.UNIMPLEMENTED)]
+    if play.error and not play.streams:
+        return [failed("ERTMP-1", "the PyAV player could not play the stream", expected="decodable E-RTMP",
+                       actual=play.error)]
+    for kind, codec, rule in (("video", video, "ERTMP-1"), ("audio", audio, "ERTMP-6")):
+        streams = [s for s in play.by_type(kind) if s.get("packets")]
+        if not streams:
+            out.append(failed(rule, f"no {codec} {kind} reached FFmpeg 8.1 (PyAV)", expected=f"{codec} {kind}",
+                              actual="no packets", verdict=Verdict.UNIMPLEMENTED))
+            continue
+        s = streams[0]
+        if s.get("codec") not in DECODER_NAMES.get(codec, {codec}):
+            out.append(failed(rule, f"FFmpeg saw the {kind} as {s.get('codec')}, not {codec}", expected=codec,
+                              actual=str(s.get("codec"))))
+        if s.get("errors"):
+            out.append(failed(rule, f"{s['errors']} of {s['packets']} {codec} packets failed to decode",
+                              expected="every packet decodes", actual=f"{s['errors']} errors"))
+        elif not s.get("frames"):
+            out.append(failed(rule, f"no {codec} frame decoded from {s['packets']} packets", expected="frames",
+                              actual="none"))
+        else:
+            out.append(passed(rule, f"{codec}: {s['packets']} packets, {s['frames']} frames decoded, 0 errors"))
+        if kind == "video" and s.get("first_key") is False:
+            out.append(failed("GOP-1", "the first video frame FFmpeg decoded is not a keyframe", expected="keyframe",
+                              actual="inter frame", verdict=Verdict.NON_STRICT))
+    return out
+
+
+def check_pyav_legacy_default_track(play: Any, publish: Any, *, rule: str = "ERTMP-22") -> list[Finding]:
+    """FFmpeg 8.1 publishes OBS-style multitrack; a PyAV player that declared nothing decodes the default
+    track (H.264 + AAC, trackId 0) completely; further tracks reaching it are an ERTMP-21 matter."""
+    if not publish.ok:
+        return [failed(rule, "the multitrack publish failed", expected="accepted", actual=publish.error or "?",
+                       verdict=Verdict.UNIMPLEMENTED)]
+    if play.error and not play.streams:
+        return [failed(rule, "the legacy PyAV player could not play the stream", expected="track 0",
+                       actual=play.error)]
+    out: list[Finding] = []
+    for kind, codec in (("video", "h264"), ("audio", "aac")):
+        track0 = [s for s in play.by_type(kind) if s.get("id") == 0 and s.get("packets")]
+        if not track0:
+            out.append(failed(rule, f"the legacy player got no default-track {kind}", expected=f"{codec} track 0",
+                              actual="none"))
+        elif track0[0].get("errors"):
+            out.append(failed(rule, f"default-track {kind}: {track0[0]['errors']} packets failed to decode",
+                              expected="all decode", actual=f"{track0[0]['errors']} errors"))
+        else:
+            out.append(passed(rule, f"default track {kind} ({track0[0].get('codec')}): {track0[0]['packets']} packets, "
+                              f"{track0[0]['frames']} frames decoded"))
+    extra = [s for s in play.streams if s.get("id") not in (0, None) and s.get("packets")]
+    if extra:
+        out.append(failed("ERTMP-21", f"the player that declared nothing got {len(extra)} more track(s): "
+                          + ", ".join(f"{s['type']} #{s['id']} {s.get('codec')}" for s in extra),
+                          expected="track 0 only", actual=f"{len(play.streams)} streams"))
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtmpconf.harness.client import RtmpClient
+from rtmpconf.harness.client import RtmpClient, Target, resolve_tc_url
 from rtmpconf.rtmp.messages import Audio, Command, Data, SetChunkSize, UserControl, Video, WindowAckSize, encode_message
 
 CSID_NETCONNECTION = 3
@@ -71,10 +71,11 @@ class ClientProfile:
             obj["objectEncoding"] = self.object_encoding
         return obj
 
-    async def open(self, c: RtmpClient, *, publish: bool) -> Command:
-        """TCP, handshake and connect the way the program does."""
+    async def open(self, c: RtmpClient, *, publish: bool, connect_extra: dict[str, Any] | None = None) -> Command:
+        """TCP, handshake and connect the way the program does (``connect_extra``: more connect
+        properties, e.g. E-RTMP's fourCcList and capsEx)."""
         await c.open()
-        connect = Command("connect", 1.0, self._connect_object(c, publish))
+        connect = Command("connect", 1.0, {**self._connect_object(c, publish), **(connect_extra or {})})
         if self.c2_with_connect:
             type_id, payload = encode_message(connect)
             # Encoded on the connection's own writer (its send() refuses before the handshake
@@ -84,6 +85,29 @@ class ClientProfile:
             await c.handshake()
             await c.send(connect, csid=CSID_NETCONNECTION)
         return await c.wait_reply(1.0, "connect")
+
+    async def follow_reconnect(self, old: RtmpClient, request: dict[str, Any], make_client: Any, *,
+                               name: str, publish: bool, connect_extra: dict[str, Any] | None = None,
+                               leave_first: bool = False) -> tuple[RtmpClient, str]:
+        """Follow an E-RTMP Reconnect Request (ERTMP-11) the way ERTMPv2 describes a client doing it:
+        resolve its tcUrl against the current one (absent: the current one), connect there, publish
+        or play ``name`` again, then leave the old server. Returns (new client, URL reconnected to).
+        ``make_client(target)`` builds the new connection's client (a case's ``rtmp.client``).
+        ``leave_first``: close the old connection before publishing again (a publisher coming back
+        to the same server would otherwise be a duplicate publish of its own name, CMD-14)."""
+        url = resolve_tc_url(old.target.tc_url, request.get("tcUrl") if isinstance(request.get("tcUrl"), str) else None)
+        target = Target.parse(url, publish_name=old.target.publish_template, play_name=old.target.play_template)
+        new: RtmpClient = make_client(target)
+        if leave_first:
+            await old.close()
+        await self.open(new, publish=publish, connect_extra=connect_extra)
+        if publish:
+            await self.publish(new, name)
+        else:
+            await self.play(new, name)
+        # "Subsequently, it establishes a connection with a new server and disconnects from the old server."
+        await old.close()
+        return new, url
 
     async def publish(self, c: RtmpClient, name: str) -> dict[str, Any]:
         if self.publish_chunk_size:
