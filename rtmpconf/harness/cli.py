@@ -11,7 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     try:
-        return _main(argv)
+        status = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not as an error at exit
+        return status
     except KeyboardInterrupt:
         print("rtmpconf: interrupted", file=sys.stderr)
         return 130

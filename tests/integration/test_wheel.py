@@ -82,8 +82,13 @@ def test_wheel_recipe_as_unprivileged_user(sandbox: Path) -> None:
                               stderr=subprocess.PIPE, text=True, cwd=work)
     try:
         assert server.stderr is not None
-        line = server.stderr.readline()
-        assert "listening on rtmp://" in line, line
+        seen = []
+        line = ""
+        while "listening on rtmp://" not in line:  # other listeners (HTTP) may announce themselves first
+            line = server.stderr.readline()
+            assert line, f"the server exited: {seen}"
+            seen.append(line)
+            assert len(seen) < 20, seen
         url = line.strip().split("listening on ")[1] + "/live"
         t0 = time.monotonic()
         run_env = {**env, "RTMP_TARGET": url, "RTMPCONF_PIP_SPEC": "rtmp-conformance",
