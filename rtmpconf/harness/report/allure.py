@@ -151,19 +151,28 @@ def attach_evidence(info: CaseInfo, policy: str = "failures", hex_dumps: bool = 
     if allure is None:
         return
     plan = evidence_plan(info.verdict.value if info.verdict else None, policy, hex_dumps)
+    logs = [lg for lg in info.logs if getattr(lg, "events", None)]
+    if plan["compact_log"]:
+        # One attachment for a case that passed: a report keeps hundreds of them, and every file
+        # costs a disk block twice (results and HTML).
+        parts = [render_findings(info)]
+        for i, wl in enumerate(logs, 1):
+            try:
+                parts.append(f"--- wire log {i} (compact: the first {COMPACT_ROWS} rows) ---\n"
+                             + wl.render(limit=COMPACT_ROWS))
+            except Exception as exc:  # noqa: BLE001 - evidence is an extra; the verdict stands without it
+                parts.append(f"--- wire log {i}: could not render it: {type(exc).__name__}: {exc}")
+        parts.append("(the full log and the pcapng come with FAIL, NON-STRICT and ERROR, or with --attach all)")
+        allure.attach("\n".join(parts) + "\n", name="findings and wire log (compact)",
+                      attachment_type=allure.attachment_type.TEXT)
+        return
     if plan["findings"]:
         allure.attach(render_findings(info), name="findings", attachment_type=allure.attachment_type.TEXT)
-    logs = [lg for lg in info.logs if getattr(lg, "events", None)]
     for i, wl in enumerate(logs, 1):
         what = f" ({wl.label})" if getattr(wl, "label", "") else ""
         try:
             if plan["full_log"]:
                 allure.attach(wl.render(), name=f"wire log {i}{what}", attachment_type=allure.attachment_type.TEXT)
-            elif plan["compact_log"]:
-                text = wl.render(limit=COMPACT_ROWS)
-                allure.attach(text + "\n(compact: the full log and the pcapng come with FAIL, NON-STRICT and ERROR, "
-                              "or with --attach all)\n", name=f"wire log {i}{what} (compact)",
-                              attachment_type=allure.attachment_type.TEXT)
             if plan["hex"]:
                 allure.attach(f"client -> server\n{wl.hexdump('c2s')}\n\nserver -> client\n{wl.hexdump('s2c')}",
                               name=f"hex dump {i}", attachment_type=allure.attachment_type.TEXT)

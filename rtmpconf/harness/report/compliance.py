@@ -1,7 +1,9 @@
 """The compliance summary of a run: pass rate per catalogue section and level, the headline score,
 the FAILs one line each (summary.json ``compliance``, ``compliance.md``, the report's variables).
 
-Counting (README, "Compliance score"): every case counts once, under its rule's section and level.
+Counting (README, "Compliance score"): every case counts once, under its rule's section and level
+-- except a FAIL, which only a violated MUST can cause (verdicts are capped by level): it counts
+under MUST even in a case whose own rule is a SHOULD or a convention.
 
 * **judged** -- the case has a verdict on the target: PASS, INFORMATIONAL, NON-STRICT or FAIL.
   NOT-RUN, UNIMPLEMENTED and ERROR say nothing about the requirement and are counted apart.
@@ -25,7 +27,7 @@ JUDGED = frozenset({"PASS", "INFORMATIONAL", "NON-STRICT", "FAIL"})
 NOT_JUDGED = ("NOT-RUN", "UNIMPLEMENTED", "ERROR")
 
 SCORE_DEFINITION = ("MUST cases passed / MUST cases judged (NOT-RUN, UNIMPLEMENTED and ERROR excluded; "
-                    "a FAIL the manifest expects still counts)")
+                    "every FAIL counts as a failed MUST case; a FAIL the manifest expects still counts)")
 
 
 def case_passed(level: str, verdict: str) -> bool:
@@ -62,7 +64,8 @@ def compute(summary: Mapping[str, Any]) -> dict[str, Any]:
     levels = {lv: _cell() for lv in LEVELS}
     fails, non_strict, errors = [], [], []
     for c in summary.get("cases", []):
-        verdict, level = c["verdict"], c.get("level", "MUST")
+        verdict = c["verdict"]
+        level = "MUST" if verdict == "FAIL" else c.get("level", "MUST")
         key = section_of(c)
         sec = sections.setdefault(key, {"number": key[0], "title": key[1], "levels": {},
                                         "counts": {}})
