@@ -154,3 +154,21 @@ def test_diff_command(tmp_path: Path) -> None:
     p = rtmpconf("diff", str(old), str(tmp_path / "nope.json"))
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "no such file" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_run_with_a_baseline_writes_the_changes(tmp_path: Path) -> None:
+    """`rtmpconf run --baseline`: read before the run overwrites it, even when it is the output."""
+    out = tmp_path / "reports"
+    out.mkdir()
+    old = summary([case("HS-8/s2-echoes-c1", "MUST", "FAIL", message="FAIL [HS-8] bad echo"),
+                   case("HS-99/gone", "MUST", "PASS")])
+    (out / "summary.json").write_text(json.dumps(old))
+    p = rtmpconf("run", "--case", "HS-8/s2-echoes-c1", "--out", str(out), "--baseline", str(out / "summary.json"))
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "since baseline: 0 new FAIL, 1 fixed" in p.stdout
+    new = json.loads((out / "summary.json").read_text())
+    assert [e["id"] for e in new["since_baseline"]["fixed"]] == ["HS-8/s2-echoes-c1"]
+    assert new["since_baseline"]["removed"] == ["HS-99/gone"]
+    md = (out / "compliance.md").read_text()
+    assert "- `HS-8/s2-echoes-c1` FAIL → PASS" in md and md.startswith("## RTMP conformance: rtmp://127.0.0.1:")
+    assert "| Server identity | FMS/3,0,1,123 (capabilities 31, mode 1) |" in md

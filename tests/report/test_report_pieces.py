@@ -128,3 +128,27 @@ def test_environment_properties() -> None:
     assert block["Manifest"] == "nginx-rtmp.toml" and block["Options"] == "impair=wifi" and block["Strict"] == "yes"
     text = ar.environment_properties(facts)
     assert "Target=rtmp\\://127.0.0.1\\:1/live\n" in text and "Server\\ identity=FMS/3,0,1,123\n" in text
+
+
+def test_pcapng_snaps_packets_past_the_whole_bytes() -> None:
+    from scapy.utils import PcapNgReader
+
+    from rtmpconf.harness.report.pcap import MSS, SNAP_PAYLOAD, wirelog_to_pcapng
+    from rtmpconf.harness.wirelog import WireLog
+
+    log = WireLog("big")
+    for i in range(40):  # 40 x 64 KiB = 2.5 MiB of "media"
+        log.add("c2s", bytes([i]) * 65536, 1.0 + i * 0.01)
+    log.add("s2c", b"\x03" * 100, 2.0)
+    whole = wirelog_to_pcapng(log)
+    cut = wirelog_to_pcapng(log, whole_bytes=1 << 20)
+    assert len(cut) < len(whole) / 2
+    import io
+    packets = list(PcapNgReader(io.BytesIO(cut)))
+    data = [p for p in packets if p.wirelen > 100]
+    kept = [p for p in data if len(bytes(p)) == p.wirelen]
+    snapped = [p for p in data if len(bytes(p)) < p.wirelen]
+    assert sum(p.wirelen for p in kept) <= (1 << 20) + 200 * len(kept)
+    assert snapped and all(len(bytes(p)) == p.wirelen - MSS + SNAP_PAYLOAD for p in snapped if p.wirelen > MSS)
+    # Every segment is still there with its true length, in order: TCP sequence numbers stay whole.
+    assert len(packets) == len(list(PcapNgReader(io.BytesIO(whole))))

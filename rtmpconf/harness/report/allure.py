@@ -54,6 +54,9 @@ FULL_EVIDENCE = frozenset({"FAIL", "NON-STRICT", "ERROR"})
 #: Rows of a compact decoded log (the rest of the case's verdicts under ``failures``): enough for
 #: the handshake, connect and the first media messages; the close and notes are always kept.
 COMPACT_ROWS = 40
+#: A pcapng keeps whole packets for this much payload, then only their first bytes (pcap.py): a
+#: case that pushed 12 MB of media does not put 12 MB into every copy of the report.
+PCAP_WHOLE_BYTES = 4 << 20
 #: A short human title longer than this falls back to the rule title.
 TITLE_MAX = 100
 
@@ -179,7 +182,10 @@ def attach_evidence(info: CaseInfo, policy: str = "failures", hex_dumps: bool = 
             if plan["pcapng"]:
                 from rtmpconf.harness.report.pcap import wirelog_to_pcapng
 
-                allure.attach(wirelog_to_pcapng(wl), name=f"traffic {i}.pcapng", extension="pcapng",
+                big = sum(len(e.data) for e in wl.events) > PCAP_WHOLE_BYTES
+                name = f"traffic {i}.pcapng" if not big else \
+                    f"traffic {i} (packets after the first {PCAP_WHOLE_BYTES >> 20} MiB snapped).pcapng"
+                allure.attach(wirelog_to_pcapng(wl, whole_bytes=PCAP_WHOLE_BYTES), name=name, extension="pcapng",
                               attachment_type="application/vnd.tcpdump.pcap")
         except Exception as exc:  # noqa: BLE001 - evidence is an extra; the verdict stands without it
             log.warning("%s: could not render evidence of log %d: %s", info.case_id, i, exc)

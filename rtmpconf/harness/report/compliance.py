@@ -139,7 +139,7 @@ def render_markdown(summary: Mapping[str, Any], diff: Mapping[str, Any] | None =
     gate = "FAIL" if any(not f["expected"] for f in comp["fails"]) else "pass"
     out = [f"## RTMP conformance: {_md(env['Target'])}", "",
            f"**{comp['score']['line']}** · gate: **{gate}** · {counts_line(comp['counts'])}", ""]
-    out += ["| | |", "|---|---|"]
+    out += ["| Run | |", "|---|---|"]
     out += [f"| {k} | {_md(v)} |" for k, v in env.items()]
     out.append("")
     if diff is not None:
