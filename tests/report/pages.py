@@ -131,9 +131,10 @@ class ReportBrowser:
     """A directory served on 127.0.0.1 and a headless Chromium pointed at it."""
 
     def __init__(self, root: Path, width: int = 1400, height: int = 1600) -> None:
-        from rtmpconf.harness.peers.browser import require_browser
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
+
+        from rtmpconf.harness.peers.browser import require_browser
 
         chromium, driver_path = require_browser()
         handler = functools.partial(_Quiet, directory=str(root))

@@ -5,8 +5,9 @@ deviations still FAIL (tests/plugin style: the plugin runs in a pytester subproc
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

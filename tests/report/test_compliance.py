@@ -135,7 +135,7 @@ def test_load_summary_refuses_what_is_not_one(tmp_path: Path) -> None:
 
 def rtmpconf(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rtmpconf.harness.cli", *args], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=120, check=False)
 
 
 def test_diff_command(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import shutil
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,6 @@ from rtmpconf.harness.peers import PeerMissing, in_ci
 from rtmpconf.harness.report.verdicts import ORDER, STYLES
 from rtmpconf.harness.runner import find_allure
 from tests.report.pages import ReportBrowser, Run, build_matrix, double_run, reference_run, rgb
-
 
 
 def _need_tools() -> None:
