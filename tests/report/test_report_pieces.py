@@ -152,3 +152,20 @@ def test_pcapng_snaps_packets_past_the_whole_bytes() -> None:
     assert snapped and all(len(bytes(p)) == p.wirelen - MSS + SNAP_PAYLOAD for p in snapped if p.wirelen > MSS)
     # Every segment is still there with its true length, in order: TCP sequence numbers stay whole.
     assert len(packets) == len(list(PcapNgReader(io.BytesIO(whole))))
+
+
+def test_rule_spec_links_point_at_the_section() -> None:
+    """Report links go to the section: a page of a PDF, an anchor of an RFC or a Markdown spec.
+    (ITU-T H.222.0 is sold per edition: its landing page is the finest link there is.)"""
+    from rtmpconf.harness.catalogue import catalogue
+
+    whole = []
+    for rule in catalogue().rules.values():
+        for link in rule.spec:
+            url = link.url
+            if url.startswith("https://www.itu.int/rec/T-REC-H.222.0"):
+                continue
+            if (".pdf" in url and "#page=" not in url) or ("rfc-editor.org" in url and "#section-" not in url) \
+                    or (url.endswith(".md") and "#" not in url):
+                whole.append(f"{rule.id}: {url}")
+    assert not whole, whole
