@@ -121,7 +121,8 @@ def test_fail_case_page_shows_findings_and_pcapng(runs: dict[str, Run], browser:
         '[data-testid="test-result-steps-root"] [data-testid="test-result-attachment-header"]')]
         .map(h => h.textContent)""")
     assert any(t.startswith("1findings") or "findings" in t for t in body), body
-    assert any("traffic 1.pcapng" in t for t in body), body
+    # 6 MiB were published: whole packets for the first 4 MiB, the rest snapped (pcap.py).
+    assert any(t.startswith("3traffic 1") and ".pcapng" in t for t in body), body
     error = browser.js('return document.querySelector(\'[data-testid="test-result-error-message"]\').textContent')
     assert error.startswith("FAIL [CTRL-1]") and "expected:" in error and "actual:" in error, error
     # The attachments themselves are in the report: the findings text and a real pcapng.
