@@ -69,7 +69,11 @@ def _run(out: Path, rtmp_port: int, http_port: int, *, manifest: bool, name: str
     out.mkdir(parents=True, exist_ok=True)
     man = out / "manifest.toml"
     man.write_text(MANIFEST)
-    cmd = [sys.executable, "-m", "pytest", str(CASES_DIR), str(EXTRA_CASES), "-q", "-p", "no:cacheprovider",
+    # A copy outside tests/: the project's tests/conftest.py is no part of a user's run.
+    extra = out / "extra_cases" / EXTRA_CASES.name
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_text(EXTRA_CASES.read_text())
+    cmd = [sys.executable, "-m", "pytest", str(CASES_DIR), str(extra), "-q", "-p", "no:cacheprovider",
            "-p", "no:locust", "--rootdir", str(out), "--rtmp-target", f"rtmp://127.0.0.1:{rtmp_port}/live",
            "--rtmp-http-target", f"http://127.0.0.1:{http_port}", "--rtmp-http-flv-url", "none",
            "--alluredir", str(out / "allure-results"), "--clean-alluredir",
