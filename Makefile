@@ -45,4 +45,4 @@ type: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .tox .tools reports/allure-results reports/html reports/summary.json reports/junit.xml
+	rm -rf $(VENV) .tox .tools reports/allure-results reports/html reports/summary.json reports/junit.xml reports/compliance.md

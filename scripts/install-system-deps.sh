@@ -4,7 +4,7 @@
 #   node-media-server), nginx + its RTMP module, rtmpdump, VLC (cvlc), python3-venv (Debian's
 #   python3 lacks ensurepip without it), iproute2 + nftables (kernel-mode network impairment:
 #   namespaces, veth, tbf, random drop), chromium + chromium-driver (hls.js / mpegts.js web
-#   players in a real browser, driven by Selenium).
+#   players, and the Allure report and matrix pages, in a real browser driven by Selenium).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail

@@ -60,6 +60,12 @@ def _main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
 
+    p_diff = sub.add_parser("diff", help="what changed between two runs (two summary.json files)")
+    p_diff.add_argument("old", metavar="OLD", help="the earlier run's summary.json")
+    p_diff.add_argument("new", metavar="NEW", help="the later run's summary.json")
+    p_diff.add_argument("--json", action="store_true", help="print the changes as JSON")
+    p_diff.add_argument("--markdown", action="store_true", help="print the changes as Markdown")
+
     p_cat = sub.add_parser("catalogue", help="print catalogue rules (levels, requirements, spec links)")
     p_cat.add_argument("rules", nargs="*", metavar="ID",
                        help="rule IDs, section prefixes (CH) or globs ('TS-*'); none: one line per rule")
@@ -98,6 +104,8 @@ def _main(argv: list[str] | None = None) -> int:
         return runner.report(args)
     if args.command == "catalogue":
         return catalogue_command(args)
+    if args.command == "diff":
+        return diff_command(args)
     if args.command == "matrix":
         from rtmpconf.harness.peers.servers import SERVER_NAMES
         from rtmpconf.harness.report.matrix import matrix
@@ -111,6 +119,28 @@ def _main(argv: list[str] | None = None) -> int:
         return matrix(names, extra, build_html=not args.no_html)
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    """``rtmpconf diff OLD NEW``: new FAILs, fixed, flipped, new and removed cases. Exit 1 when
+    NEW has a FAIL that OLD did not, 0 otherwise, 2 for an unreadable file."""
+    import json
+
+    from rtmpconf.harness.report.history import SummaryError, diff, load_summary, render_markdown, render_text
+
+    try:
+        old, new = load_summary(args.old), load_summary(args.new)
+    except SummaryError as exc:
+        print(f"rtmpconf diff: error: {exc}", file=sys.stderr)
+        return 2
+    d = diff(old, new)
+    if args.json:
+        print(json.dumps(d, indent=2, ensure_ascii=False))
+    elif args.markdown:
+        print(render_markdown(d))
+    else:
+        print(render_text(d))
+    return 1 if d["new_fail"] else 0
 
 
 def catalogue_command(args: argparse.Namespace) -> int:

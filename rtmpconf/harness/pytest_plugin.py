@@ -32,19 +32,12 @@ from rtmpconf.harness.catalogue import CatalogueError, Rule, catalogue
 from rtmpconf.harness.verdict import Finding, Verdict, cap, not_run, worst
 from rtmpconf.harness.wirelog import WireLog
 
-try:  # allure-pytest is a dependency, but keep the plugin importable without it
-    import allure
-except ImportError:  # pragma: no cover
-    allure = None
-
 #: Per-step deadline default (s) (--rtmp-timeout).
 STEP_TIMEOUT_S = 5.0
 #: Per-case watchdog default (s) (--case-timeout).
 CASE_TIMEOUT_S = 30.0
 #: Whole-run budget default (s) (--run-budget).
 RUN_BUDGET_S = 900.0
-
-SEVERITY = {"MUST": "critical", "SHOULD": "normal", "CONV": "minor", "MAY": "trivial", "OBS": "trivial"}
 
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
@@ -66,6 +59,7 @@ class CaseInfo:
     logs: list[WireLog] = field(default_factory=list)
     error: str | None = None
     expected: str | None = None  #: reason from the manifest when this verdict is a known deviation
+    expected_link: str | None = None  #: the manifest entry's link
     stale: str | None = None  #: manifest entry that no longer applies (the case now passes)
     restart_note: str | None = None  #: the target-server was restarted before this case
     crashed_target: str | None = None  #: the target-server was found dead after this case
@@ -121,6 +115,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rtmp-http-target", "--http-target", dest="rtmp_http_target", default=os.environ.get("HTTP_TARGET"),
                 help="http://host:port of the target's HTTP outputs (env HTTP_TARGET); default: the embedded "
                      "reference server's, or the one --rtmp-target-server starts")
+    from rtmpconf.harness.report.allure import ATTACH_POLICIES
+
+    g.addoption("--rtmp-attach", dest="rtmp_attach", choices=ATTACH_POLICIES, default="failures",
+                help="evidence in the Allure report: failures (default: findings, full decoded log and pcapng "
+                     "for FAIL/NON-STRICT/ERROR, findings and a compact log for the rest), all (full evidence "
+                     "and hex dumps for every case) or none")
+    g.addoption("--rtmp-attach-hex", dest="rtmp_attach_hex", action="store_true",
+                help="add hex dumps to the cases that carry full evidence")
     for kind, label in (("flv", "HTTP-FLV"), ("ts", "HTTP-TS"), ("hls", "HLS")):
         opt = "hls-url" if kind == "hls" else f"http-{kind}-url"
         g.addoption(f"--rtmp-{opt}", f"--{opt}", default=None, dest=f"rtmp_http_{kind}_url",
@@ -208,6 +210,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             deselected.append(item)
         else:
             selected.append(item)
+    selected = _catalogue_order(selected)
     if config.getoption("--rtmp-dry-run"):
         tw = config.get_terminal_writer()
         for item in selected:
@@ -223,6 +226,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+def _catalogue_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Cases in catalogue order (section, rule; a rule's cases as written), so the report, the
+    terminal and JUnit list them as the catalogue does. Other test items keep their places."""
+    slots = [i for i, item in enumerate(items) if _CASE_KEY in item.stash]
+    cat = catalogue()
+    ordered = sorted((items[i] for i in slots), key=lambda it: cat.order_key(it.stash[_CASE_KEY].rule))
+    out = list(items)
+    for slot, item in zip(slots, ordered):
+        out[slot] = item
+    return out
 
 
 # -- targets -----------------------------------------------------------------------------------
@@ -501,9 +516,6 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
             rtmp_target.gone_after = info.case_id
             info.crashed_target = "the target stopped accepting connections during this case"
             info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
-    if request.config.getoption("allure_report_dir", None):
-        # Rendering logs, hex and pcapng costs ~0.2 s a case: only when a report is wanted.
-        _attach(info)
     if info.error:
         # A harness error is reported as a JUnit <error>, not a <failure>.
         raise RuntimeError(f"harness error: {info.error}")
@@ -606,47 +618,25 @@ def _fail(info: CaseInfo, message: str, config: pytest.Config) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     info = item.stash.get(_CASE_KEY, None)
-    if info is None or allure is None:
+    if info is None:
         return
-    rule = info.rule_info
-    assert rule is not None
-    # The report's tree: catalogue section > rule > case.
-    allure.dynamic.epic(rule.section.label)
-    allure.dynamic.feature(rule.label)
-    allure.dynamic.parent_suite(rule.section.label)
-    allure.dynamic.suite(rule.label)
-    allure.dynamic.title(info.case_id)
-    allure.dynamic.story(info.case_id)
-    allure.dynamic.severity(SEVERITY.get(rule.level.value, "normal"))
-    allure.dynamic.tag(info.level)
-    for link in rule.spec:
-        allure.dynamic.link(link.url, name=link.name)
-    if info.requirement:
-        allure.dynamic.description(info.requirement)
+    from rtmpconf.harness.report.allure import label_case
+
+    # The report's tree: catalogue section > rule > case (harness/report/allure.py).
+    label_case(info)
 
 
-def _attach(info: CaseInfo) -> None:
-    if allure is None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """The case's evidence, attached to the test body once its verdict is known."""
+    yield
+    info = item.stash.get(_CASE_KEY, None)
+    if info is None or not item.config.getoption("allure_report_dir", None):
         return
-    if info.verdict is not None:
-        # Filterable in the report: NON-STRICT and INFORMATIONAL pass, but a reader wants them.
-        allure.dynamic.tag(f"verdict:{info.verdict.value}")
-        if info.expected:
-            allure.dynamic.tag("expected-deviation")
-    findings = "\n".join(f.line() + (f"\n    evidence: {f.evidence}" if f.evidence else "") for f in info.findings)
-    allure.attach(findings or "(no findings)", name="findings", attachment_type=allure.attachment_type.TEXT)
-    for i, log in enumerate(info.logs):
-        if not log.events:
-            continue
-        allure.attach(log.render(), name=f"wire log {i + 1}", attachment_type=allure.attachment_type.TEXT)
-        allure.attach(f"client -> server\n{log.hexdump('c2s')}\n\nserver -> client\n{log.hexdump('s2c')}",
-                      name=f"hex dump {i + 1}", attachment_type=allure.attachment_type.TEXT)
-        try:
-            from rtmpconf.harness.report.pcap import wirelog_to_pcapng
-        except ImportError:
-            continue
-        allure.attach(wirelog_to_pcapng(log), name=f"traffic {i + 1}.pcapng", extension="pcapng",
-                      attachment_type="application/vnd.tcpdump.pcap")
+    from rtmpconf.harness.report.allure import attach_evidence
+
+    # Rendering logs and pcapng costs time: only when a report is wanted, and as the policy says.
+    attach_evidence(info, item.config.getoption("--rtmp-attach"), item.config.getoption("--rtmp-attach-hex"))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -677,6 +667,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if dev is not None and info.verdict is not None:
             if info.verdict.value == dev.verdict or (info.verdict is Verdict.FAIL and dev.verdict == "FAIL"):
                 info.expected = f"{dev.reason} ({dev.link})"
+                info.expected_link = dev.link
                 if report.failed:
                     # A known deviation: reported, but it does not fail the gate.
                     report.outcome = "skipped"
@@ -789,6 +780,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "findings": [{"rule": f.rule, "verdict": f.verdict.value, "message": f.message,
                           "expected": f.expected, "actual": f.actual} for f in c.findings],
         })
+    _report_extras(config, cases, out)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(out, indent=2, default=str))
@@ -802,3 +794,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "\n".join(f.line() for f in c.findings) or (c.error or ""), c.duration, c.expected) for c in cases],
             strict=bool(config.getoption("--rtmp-strict")),
             properties={k: out[k] for k in ("target", "target_url", "roles", "suite_version", "catalogue_version")})
+
+
+def _report_extras(config: pytest.Config, cases: list[CaseInfo], out: dict[str, Any]) -> None:
+    """What the reports need beyond the verdicts (harness/report/): each case's title and
+    requirement, the run's date, the compliance summary; then the Allure result files are
+    rewritten from the verdicts (allure-pytest only knows pytest outcomes)."""
+    import datetime
+
+    from rtmpconf.harness.report import allure as allure_report
+    from rtmpconf.harness.report.compliance import compute
+
+    for c, entry in zip(cases, out["cases"]):
+        rule = c.rule_info
+        entry["title"] = allure_report.case_title(c.case_id, c.requirement, rule.title if rule else c.rule)
+        entry["requirement"] = c.requirement
+        entry["rule_requirement"] = rule.requirement if rule else ""
+        entry["expected_link"] = c.expected_link
+    started = time.time() - float(out.get("duration_s") or 0)
+    out["date"] = datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    out["compliance"] = compute(out)
+    alluredir = config.getoption("allure_report_dir", None)
+    if alluredir:
+        allure_report.finalize_results(alluredir, out["cases"], out, strict=bool(config.getoption("--rtmp-strict")))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -60,6 +59,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--junit", help="JUnit XML (default OUT/junit.xml)")
     o.add_argument("--alluredir", help="Allure results directory (default OUT/allure-results)")
     o.add_argument("--summary", help="per-case summary JSON (default OUT/summary.json)")
+    add_evidence_arguments(o)
     h = p.add_argument_group("HTTP outputs (HTTP-FLV, HTTP-TS, HLS cases)")
     h.add_argument("--http-target", type=_http_base,
                    help="http://host:port of the target's HTTP outputs (env HTTP_TARGET; default: the embedded "
@@ -68,6 +68,33 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         h.add_argument(opt, type=_url_template, metavar="TEMPLATE",
                        help=f"{label} URL template with {{base}}, {{app}}, {{name}}, or 'none' (no such output)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+
+
+def add_evidence_arguments(o: argparse._ArgumentGroup) -> None:
+    """--attach, --attach-hex, --baseline (harness/report/: what the report carries and compares)."""
+    from rtmpconf.harness.report.allure import ATTACH_POLICIES
+
+    o.add_argument("--attach", choices=ATTACH_POLICIES, default="failures",
+                   help="evidence on each case's report page: failures (default: findings, full decoded log and "
+                        "pcapng for FAIL/NON-STRICT/ERROR; findings and a compact log for the rest), all (full "
+                        "evidence and hex dumps for every case), none")
+    o.add_argument("--attach-hex", action="store_true", help="add hex dumps where the full evidence is attached")
+    o.add_argument("--baseline", metavar="SUMMARY",
+                   help="a previous run's summary.json: compliance.md and the report say what changed")
+
+
+def _load_baseline(path: str | None, command: str) -> tuple[dict | None, bool]:
+    """The --baseline summary, read before anything overwrites it; (None, False) on an error
+    already printed."""
+    if not path:
+        return None, True
+    from rtmpconf.harness.report.history import SummaryError, load_summary
+
+    try:
+        return load_summary(path), True
+    except SummaryError as exc:
+        print(f"rtmpconf {command}: error: --baseline {exc}", file=sys.stderr)
+        return None, False
 
 
 def _http_base(value: str) -> str:
@@ -95,6 +122,9 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--summary", default=str(REPORTS / "summary.json"), help="summary written by run")
     p.add_argument("--no-install", action="store_true",
                    help="never install the Allure CLI with npm; fail with instructions when it is missing")
+    p.add_argument("--baseline", metavar="SUMMARY",
+                   help="a previous run's summary.json: the report and compliance.md say what changed "
+                        "(default: the baseline `rtmpconf run --baseline` was given)")
 
 
 #: Servers `--target-server` can start (kept in step with harness.peers.servers.SERVER_NAMES by a test).
@@ -122,6 +152,9 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
     cmd += _target_args(args) + selection
     if args.strict:
         cmd.append("--rtmp-strict")
+    cmd += ["--rtmp-attach", getattr(args, "attach", None) or "failures"]
+    if getattr(args, "attach_hex", False):
+        cmd.append("--rtmp-attach-hex")
     for flag, value in (("--rtmp-impair", args.impair), ("--rtmp-timeout", args.timeout),
                         ("--rtmp-case-timeout", args.case_timeout), ("--rtmp-run-budget", args.run_budget)):
         if value:
@@ -180,6 +213,9 @@ def run(args: argparse.Namespace) -> int:
     if not CASES.is_dir():
         print(f"rtmpconf run: error: no cases directory at {CASES} (broken installation?)", file=sys.stderr)
         return 2
+    baseline, ok = _load_baseline(getattr(args, "baseline", None), "run")
+    if not ok:
+        return 2
     if not args.dry_run:
         for path in _outputs(args):
             try:
@@ -197,6 +233,19 @@ def run(args: argparse.Namespace) -> int:
     if proc.returncode == 5:
         print("rtmpconf run: error: no case matched the selection", file=sys.stderr)
         return 2
+    summary = _outputs(args)[2]
+    if summary.is_file():
+        from rtmpconf.harness.report.compliance import write_compliance
+        from rtmpconf.harness.report.history import SummaryError
+
+        try:
+            data, changes, md = write_compliance(summary, baseline)
+        except SummaryError as exc:
+            print(f"rtmpconf run: warning: no compliance.md: {exc}", file=sys.stderr)
+            return _EXIT.get(proc.returncode, 1)
+        print(f"compliance: {md} ({data['compliance']['score']['line']}"
+              + (f"; since baseline: {len(changes['new_fail'])} new FAIL, {len(changes['fixed'])} fixed"
+                 if changes else "") + ")")
     return _EXIT.get(proc.returncode, 1)
 
 
@@ -241,21 +290,44 @@ def report(args: argparse.Namespace) -> int:
               f"`npm install -g {ALLURE_NPM}` (or let rtmpconf install it into {TOOLS}: run again without "
               "--no-install once npm is on PATH). summary.json and junit.xml need no Allure.", file=sys.stderr)
         return 2
+    baseline, ok = _load_baseline(args.baseline, "report")
+    if not ok:
+        return 2
     out = Path(args.out)
+    from rtmpconf.harness.report.allure import build_html
+    from rtmpconf.harness.report.compliance import write_compliance
+
+    summary_path = Path(args.summary)
+    data: dict = {"cases": []}
+    changes = None
+    md = None
+    if summary_path.is_file():
+        from rtmpconf.harness.report.history import SummaryError
+
+        try:
+            data, changes, md = write_compliance(summary_path, baseline)
+        except SummaryError as exc:
+            print(f"rtmpconf report: error: --summary {exc}", file=sys.stderr)
+            return 2
+    elif baseline is not None:
+        print(f"rtmpconf report: error: --baseline needs this run's summary ({summary_path}: no such file)",
+              file=sys.stderr)
+        return 2
+    target = data.get("target_url") or data.get("target")
+    name = f"RTMP conformance: {target}" if target else "RTMP conformance"
     if out.exists():
         shutil.rmtree(out)
-    config = Path(__file__).resolve().parent / "report" / "allurerc.json"
-    proc = subprocess.run([*allure, "generate", str(results), "-o", str(out), "--name", "RTMP conformance",
-                           "--config", str(config)],
-                          env={**os.environ, "NO_COLOR": "1"}, capture_output=True, text=True, timeout=600)
+    proc = build_html(allure, results, out, data, name=name, global_attachments=[str(md)] if md else [],
+                      diff=changes)
     if proc.returncode != 0 or not (out / "index.html").exists():
         print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
         print("error: allure generate failed", file=sys.stderr)
         return 1
-    summary = Path(args.summary)
-    if summary.exists():
-        data = json.loads(summary.read_text())
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(data.get("counts", {}).items()))
-        print(f"summary: {summary} ({len(data.get('cases', []))} cases: {counts})")
+    if data.get("cases"):
+        comp = data["compliance"]
+        counts = ", ".join(f"{k} {v}" for k, v in comp["counts"].items())
+        print(f"summary: {summary_path} ({len(data['cases'])} cases: {counts}; {comp['score']['line']})")
+    if md is not None:
+        print(f"compliance: {md}")
     print(f"report: {out / 'index.html'}")
     return 0

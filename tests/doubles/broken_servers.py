@@ -143,9 +143,11 @@ FAULTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 
 @contextlib.contextmanager
 def broken_server(fault: str, **config: Any) -> Iterator[ServerThread]:
-    """The reference server with ``fault`` patched in, listening on a free port."""
+    """The reference server with ``fault`` patched in, listening on a free port (several faults:
+    ``"a+b"``)."""
     with pytest.MonkeyPatch.context() as mp:
-        FAULTS[fault](mp)
+        for name in fault.split("+"):
+            FAULTS[name](mp)
         srv = ServerThread(ServerConfig.from_mapping({"port": 0, **config})).start()
         try:
             yield srv

@@ -20,6 +20,14 @@ def _config(tmp: Path, name: str, text: str) -> str:
     return str(path)
 
 
+def _results(tmp: Path) -> str:
+    """A non-empty Allure results directory (report checks its other inputs next)."""
+    path = tmp / "allure-results"
+    path.mkdir(exist_ok=True)
+    (path / "x-result.json").write_text("{}")
+    return str(path)
+
+
 def table(tmp: Path) -> list[tuple[list[str], int, str]]:
     """(arguments, exit status, words the last line of stderr must contain)."""
     return [
@@ -56,6 +64,14 @@ def table(tmp: Path) -> list[tuple[list[str], int, str]]:
         (["run", "--case", "HS-8/*", "--target", "rtmp://127.0.0.1:1/live"], 3, "connection refused"),
         # report, matrix, catalogue
         (["report", "--results", str(tmp / "nothing")], 2, "no Allure results"),
+        (["run", "--attach", "some"], 2, "--attach: invalid choice: 'some'"),
+        (["run", "--baseline", str(tmp / "old.json")], 2, "--baseline"),
+        (["run", "--baseline", _config(tmp, "notjson.json", "{")], 2, "not JSON"),
+        (["report", "--results", _results(tmp), "--summary", _config(tmp, "list.json", "[]")], 2,
+         "not an rtmpconf summary.json"),
+        (["report", "--results", _results(tmp), "--baseline", str(tmp / "old.json")], 2, "old.json: no such file"),
+        (["diff", str(tmp / "old.json"), str(tmp / "new.json")], 2, "old.json: no such file"),
+        (["diff", _config(tmp, "a.json", '{"cases": []}')], 2, "the following arguments are required: NEW"),
         (["matrix", "--targets", "foo"], 2, "--targets: unknown target(s) foo"),
         (["matrix"], 2, "the following arguments are required: --targets"),
         (["catalogue", "NOPE-1"], 2, "no rule matches 'NOPE-1'"),

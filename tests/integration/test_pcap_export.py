@@ -17,7 +17,8 @@ def test_case_pcapng_attachment_is_dissected_by_tshark(tmp_path: Path) -> None:
     results = tmp_path / "allure"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "rtmpconf" / "cases"), "-q", "-p", "no:cacheprovider",
-         "--case", "CMD-14/duplicate-publish-refused", "--alluredir", str(results)],
+         "--case", "CMD-14/duplicate-publish-refused", "--alluredir", str(results),
+         "--rtmp-attach", "all"],  # a passing case carries its pcapng only with --attach all
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
     pcaps = sorted(results.glob("*.pcapng"))

@@ -110,6 +110,10 @@ def test_wheel_recipe_as_unprivileged_user(sandbox: Path) -> None:
     not_run = summary["counts"].get("NOT-RUN", 0)
     replay = [c for c in summary["cases"] if "replay-capture" in c["id"]]
     assert replay and all(c["verdict"] != "NOT-RUN" for c in replay), "the captures ship in the wheel"
+    # The job summary: compliance.md, appended by the recipe (the GitHub step summary).
+    compliance = (work / "rtmpconf-reports" / "compliance.md").read_text()
+    assert compliance.startswith("## RTMP conformance: rtmp://") and "### Compliance by section" in compliance
+    assert (work / "step-summary.md").read_text() == compliance
     print(f"wheel recipe: {len(summary['cases'])} cases in {seconds:.0f} s as {'nobody' if os.geteuid() == 0 else 'me'}; "
           f"counts {summary['counts']}; NOT-RUN {not_run}")
 

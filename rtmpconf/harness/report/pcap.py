@@ -45,8 +45,15 @@ def _segments(log: WireLog) -> list[Any]:
     return merged
 
 
-def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
-    """The log as pcapng bytes."""
+#: With ``whole_bytes``, packets past that much TCP payload keep this many payload bytes (the chunk
+#: header and a little more); the pcapng records their full length, as a capture with a snap length.
+SNAP_PAYLOAD = 64
+
+
+def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None, whole_bytes: int | None = None) -> bytes:
+    """The log as pcapng bytes. ``whole_bytes``: keep whole packets only until that much payload
+    (both directions, in time order) and snap the rest to SNAP_PAYLOAD bytes, so a case that moved
+    megabytes of media still gives a small, readable capture (the wire log keeps every byte)."""
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
     from scapy.utils import PcapNgWriter
@@ -58,6 +65,7 @@ def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
     t_wall0 = log.wall_start or time.time()
     seq = {C2S: 1000, "s2c": 5000}
     packets = []
+    payload_seen = 0
 
     def pkt(direction: str, flags: str, payload: bytes, t: float) -> None:
         if direction == C2S:
@@ -66,9 +74,17 @@ def wirelog_to_pcapng(log: WireLog, *, client_port: int | None = None) -> bytes:
         else:
             ip = IP(src=SERVER_IP, dst=CLIENT_IP)
             tcp = TCP(sport=sport, dport=cport, flags=flags, seq=seq["s2c"], ack=seq[C2S], window=65535)
+        nonlocal payload_seen
         p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / ip / tcp
         if payload:
             p = p / payload
+        if payload and whole_bytes is not None and payload_seen + len(payload) > whole_bytes:
+            full = bytes(p)
+            keep = len(full) - len(payload) + SNAP_PAYLOAD
+            if keep < len(full):
+                p = Ether(full[:keep])
+                p.wirelen = len(full)
+        payload_seen += len(payload)
         p.time = t_wall0 + (t - t_mono0)
         packets.append(p)
 
