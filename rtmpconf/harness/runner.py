@@ -14,7 +14,8 @@ from rtmpconf.paths import CASES, reports_dir, tools_dir
 REPORTS = reports_dir()
 #: Where ``rtmpconf report`` installs the Allure 3 CLI from npm when it is not on PATH.
 TOOLS = tools_dir()
-ALLURE_NPM = "allure@3"
+#: Pinned: the report's verdict badges rely on this version's page markup (tests/report checks them).
+ALLURE_NPM = "allure@3.18.0"
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
