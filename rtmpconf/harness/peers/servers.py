@@ -104,6 +104,8 @@ class NginxRtmp:
     #: at start). Off unless asked: --target-server nginx-rtmp asks (the HTTP cases judge it).
     http_port: int | None = None
     hls: bool = False
+    #: More applications: name -> directives (each also gets ``live on`` and ``record off``).
+    extra_apps: dict[str, list[str]] = field(default_factory=dict)
 
     def config(self) -> str:
         module = nginx_rtmp_module()
@@ -111,6 +113,10 @@ class NginxRtmp:
         hls = ["hls on", f"hls_path {self.workdir}/hls", "hls_fragment 2s", "hls_playlist_length 12s"] \
             if self.hls else []
         app = "\n".join(f"                {d};" for d in ["live on", "record off", *hls, *self.extra_app_directives])
+        for name, directives in self.extra_apps.items():
+            records = any(d.startswith("record ") for d in directives)
+            body = "\n".join(f"                {d};" for d in ["live on", *([] if records else ["record off"]), *directives])
+            app += f"\n        }}\n        application {name} {{\n{body}"
         http = f"""http {{
     access_log off;
     server {{
@@ -193,6 +199,10 @@ class NodeMediaServer:
     """node-media-server 4.x: RTMP + HTTP on 127.0.0.1, no webadmin, no notify, no TLS."""
 
     name: str = "node-media-server"
+    #: With a secret, publishing needs node-media-server's ``sign`` query (config ``auth``).
+    auth_secret: str = ""
+    #: With a directory, every published stream is recorded there (config ``record.auto``).
+    record_dir: str = ""
     workdir: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
@@ -208,11 +218,11 @@ class NodeMediaServer:
             "bind": "127.0.0.1",
             "notify": {"url": ""},
             "store": {"path": str(self.workdir / "data"), "maxHistory": 100},
-            "auth": {"play": False, "publish": False, "secret": ""},
+            "auth": {"play": False, "publish": bool(self.auth_secret), "secret": self.auth_secret},
             "rtmp": {"port": self.port},
             "http": {"port": http_port},
             "webadmin": {"enable": False},
-            "record": {"auto": False, "path": str(self.workdir / "record")},
+            "record": {"auto": bool(self.record_dir), "path": self.record_dir or str(self.workdir / "record")},
         }
         conf = self.workdir / "config.json"
         conf.write_text(json.dumps(cfg))
