@@ -20,6 +20,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--config", default=None, help="TOML config file (see README, 'Reference server')")
     p.add_argument("--tls-port", type=port, default=None,
                    help="also accept RTMPS (TLS) on this port (0 = any free port); needs --tls-cert/--tls-key")
+    p.add_argument("--rtsp-port", type=port, default=None,
+                   help="also serve the live streams over RTSP on this port (0 = any free port; lal uses 5544)")
     p.add_argument("--tls-cert", default=None, help="PEM certificate chain for --tls-port")
     p.add_argument("--tls-key", default=None, help="PEM private key for --tls-port")
     p.add_argument("--log-level", type=log_level, default="INFO", help="DEBUG, INFO, WARNING, ERROR or CRITICAL")
@@ -33,7 +35,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                  "http": False if getattr(args, "no_http", False) else None,
                  "admin_token": getattr(args, "admin_token", None),
                  "tls_port": getattr(args, "tls_port", None),
-                 "tls_cert": getattr(args, "tls_cert", None), "tls_key": getattr(args, "tls_key", None)}
+                 "tls_cert": getattr(args, "tls_cert", None), "tls_key": getattr(args, "tls_key", None),
+                 "rtsp_port": getattr(args, "rtsp_port", None)}
     if args.config:
         return ServerConfig.from_file(args.config, **overrides)
     return ServerConfig.from_mapping({k: v for k, v in overrides.items() if v is not None})
@@ -63,6 +66,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"listening on rtmp://{config.host}:{server.port}", file=sys.stderr, flush=True)
         if server.tls_port is not None:
             print(f"listening on rtmps://{config.host}:{server.tls_port}", file=sys.stderr, flush=True)
+        if server.rtsp is not None:
+            print(f"listening on rtsp://{config.host}:{server.rtsp.port}", file=sys.stderr, flush=True)
         stopped = asyncio.Event()
 
         def on_sigterm() -> None:

@@ -141,6 +141,10 @@ class ServerConfig:
     relay: dict[str, Any] = field(default_factory=dict)
     #: The ``[record]`` table: FLV recording (reference_server/record.py); empty = off.
     record: dict[str, Any] = field(default_factory=dict)
+    #: RTSP output (reference_server/rtsp): port to listen on (0 = any free port; None = off; 5544
+    #: is the port lal uses), and how long an RTSP session lives without a request.
+    rtsp_port: int | None = None
+    rtsp_session_timeout_s: float = 60.0
     #: RTMPS: a second listener speaking TLS (0 = any free port; None = off), PEM files.
     tls_port: int | None = None
     tls_cert: str = ""

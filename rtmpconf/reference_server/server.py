@@ -196,6 +196,7 @@ class RtmpServer:
             from rtmpconf.reference_server.auth import AccessControl, AuthConfig
 
             self.access = AccessControl(AuthConfig.from_mapping(self.config.auth))
+        self.rtsp = None
         self.recorder = None
         if self.config.record:
             from rtmpconf.reference_server.record import RecordConfig, Recorder
@@ -240,6 +241,12 @@ class RtmpServer:
         log.info("listening on rtmp://%s:%d", self.config.host, self.port)
         if self.relay is not None:
             self.relay.listen.append((self.config.host, self.port))
+        if self.config.rtsp_port is not None:
+            from rtmpconf.reference_server.rtsp.server import RtspServer
+
+            self.rtsp = RtspServer(self.registry, self.config.host, self.config.rtsp_port,
+                                   self.config.rtsp_session_timeout_s)
+            await self.rtsp.start()
         if self.config.tls_port is not None:
             from rtmpconf.reference_server.tls import server_context
 
@@ -325,6 +332,9 @@ class RtmpServer:
         if self.http is not None:
             await self.http.close()
             self.http = None
+        if self.rtsp is not None:
+            await self.rtsp.close()
+            self.rtsp = None
         if self.relay is not None:
             self.relay.close()
         if self.recorder is not None:
