@@ -143,6 +143,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="do not verify rtmps:// certificates")
     g.addoption("--rtmp-tls-sni", "--tls-sni", dest="rtmp_tls_sni", default=None,
                 help="TLS server name to send and verify (default: the URL's host)")
+    g.addoption("--rtmp-rtsp-url", "--rtsp-url", dest="rtmp_rtsp_url", default=os.environ.get("RTSP_URL"),
+                help="the target's RTSP output as a template, e.g. rtsp://host:5544/{app}/{name}, for the RTSP cases")
     g.addoption("--rtmp-auth-target", "--auth-target", dest="rtmp_auth_target",
                 default=os.environ.get("RTMP_AUTH_TARGET"),
                 help="rtmp://host/app/name?<credential>: an app of the target that requires a credential and one "
@@ -300,6 +302,8 @@ class TargetHandle:
         self.over_tls = over_tls
         #: How long the target keeps a silent publisher (s), when known (ROB-9).
         self.idle_timeout: float | None = None
+        #: The target's RTSP output, ``rtsp://host:port/{app}/{name}``, when known (RTSP cases).
+        self.rtsp_template: str | None = None
 
     def ensure(self, previous_case: str | None) -> str | None:
         if self.driver is None:
@@ -319,6 +323,7 @@ class TargetHandle:
         self.driver.stop()
         self.target = self.driver.start()
         self.tls_target = getattr(self.driver, "tls_target", self.tls_target)
+        self.rtsp_template = getattr(self.driver, "rtsp_template", None) or self.rtsp_template
         if self.over_tls and self.tls_target is not None:
             self.target = self.tls_target
         note = f"{self.name} had exited (code {code}) after case {previous_case or '(start)'}; restarted"
@@ -356,7 +361,11 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
             target = tls_target
         handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
         handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
+<<<<<<< HEAD
         handle.drain = hook_from(config.getoption("--rtmp-drain"))
+=======
+        handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
+>>>>>>> 2a52cb2 (RTSP section (15): CSeq echo, OPTIONS/unknown methods, DESCRIBE SDP, parameter sets equal the RTMP sequence headers, sessions and 454, transport negotiation (TCP/UDP, 461), RTP continuity, marker bits, IDR start, sender reports, media intact over TCP and UDP, GET_PARAMETER keep-alive; --rtsp-url for any server; the embedded reference server serves RTSP)
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
         _preflight(config, handle, started=False)
         yield from _impaired(config, handle)
@@ -383,8 +392,13 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
         fd, conf = tempfile.mkstemp(prefix="rtmpconf-embedded-", suffix=".toml")
         os.write(fd, f"idle_timeout_s = {EMBEDDED_IDLE_TIMEOUT_S}\n".encode())
         os.close(fd)
+<<<<<<< HEAD
         driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", extra_args=token_args,
                                              tls=True, config=conf)
+=======
+        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", tls=True, config=conf,
+                                             rtsp=True)
+>>>>>>> 2a52cb2 (RTSP section (15): CSeq echo, OPTIONS/unknown methods, DESCRIBE SDP, parameter sets equal the RTMP sequence headers, sessions and 454, transport negotiation (TCP/UDP, 461), RTP continuity, marker bits, IDR start, sender reports, media intact over TCP and UDP, GET_PARAMETER keep-alive; --rtsp-url for any server; the embedded reference server serves RTSP)
     else:
         drain_spec = config.getoption("--rtmp-drain")
         if over_tls:
@@ -404,7 +418,11 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     handle = TargetHandle(tls_target if over_tls and tls_target else target, driver, name, tls_target, over_tls)
     handle.idle_timeout = config.getoption("--rtmp-idle-timeout") or (
         EMBEDDED_IDLE_TIMEOUT_S if name == "reference" else KNOWN_IDLE_TIMEOUTS.get(name))
+<<<<<<< HEAD
     handle.drain = hook_from(drain_spec)
+=======
+    handle.rtsp_template = config.getoption("--rtmp-rtsp-url") or getattr(driver, "rtsp_template", None)
+>>>>>>> 2a52cb2 (RTSP section (15): CSeq echo, OPTIONS/unknown methods, DESCRIBE SDP, parameter sets equal the RTMP sequence headers, sessions and 454, transport negotiation (TCP/UDP, 461), RTP continuity, marker bits, IDR start, sender reports, media intact over TCP and UDP, GET_PARAMETER keep-alive; --rtsp-url for any server; the embedded reference server serves RTSP)
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
         _preflight(config, handle, started=True)
@@ -514,6 +532,8 @@ class CaseContext:
         self.tls_target = tls_target
         #: The target's idle timeout for a silent publisher (s), when known (ROB-9).
         self.idle_timeout: float | None = None
+        #: The target's RTSP output URL template (``{app}``, ``{name}``), when known (RTSP cases).
+        self.rtsp_template: str | None = None
         self.timeout = timeout
         self.info = info
         self.clients: list[RtmpClient] = []
@@ -585,6 +605,7 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
     ctx.roles = rtmp_target.roles
     ctx.drain = rtmp_target.drain
     ctx.idle_timeout = rtmp_target.idle_timeout
+    ctx.rtsp_template = rtmp_target.rtsp_template
     yield ctx
     if rtmp_target.driver is not None and rtmp_target.name not in ("reference", "ffmpeg-listen") \
             and not _accepts(rtmp_target.target):

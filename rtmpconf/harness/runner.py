@@ -47,6 +47,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     x.add_argument("--tls-ca", metavar="PEM", help="CAs to trust for rtmps:// (default: the system store)")
     x.add_argument("--tls-no-verify", action="store_true", help="do not verify rtmps:// certificates")
     x.add_argument("--tls-sni", metavar="NAME", help="TLS server name to send and verify (default: the URL's host)")
+    x.add_argument("--rtsp-url", metavar="TEMPLATE",
+                   help="the target's RTSP output, e.g. rtsp://host:5544/{app}/{name} (RTSP cases)")
     x.add_argument("--auth-target", metavar="URL",
                    help="rtmp://host/app/name?<credential> the target accepts, for the AUTH cases")
     x.add_argument("--idle-timeout", type=positive_float, metavar="S",
@@ -185,6 +187,7 @@ def _target_args(args: argparse.Namespace) -> list[str]:
     for flag, value in (("--rtmp-tls-target", getattr(args, "tls_target", None)),
                         ("--rtmp-tls-ca", getattr(args, "tls_ca", None)), ("--rtmp-tls-sni", getattr(args, "tls_sni", None)),
                         ("--rtmp-auth-target", getattr(args, "auth_target", None)),
+                        ("--rtmp-rtsp-url", getattr(args, "rtsp_url", None)),
                         ("--rtmp-idle-timeout", getattr(args, "idle_timeout", None))):
         if value:
             out += [flag, str(value)]
