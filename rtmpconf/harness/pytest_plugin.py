@@ -361,11 +361,7 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
             target = tls_target
         handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
         handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
-<<<<<<< HEAD
-        handle.drain = hook_from(config.getoption("--rtmp-drain"))
-=======
-        handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
->>>>>>> 2a52cb2 (RTSP section (15): CSeq echo, OPTIONS/unknown methods, DESCRIBE SDP, parameter sets equal the RTMP sequence headers, sessions and 454, transport negotiation (TCP/UDP, 461), RTP continuity, marker bits, IDR start, sender reports, media intact over TCP and UDP, GET_PARAMETER keep-alive; --rtsp-url for any server; the embedded reference server serves RTSP)
+        drain_spec = config.getoption("--rtmp-drain")
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
         _preflight(config, handle, started=False)
         yield from _impaired(config, handle)
@@ -392,18 +388,9 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
         fd, conf = tempfile.mkstemp(prefix="rtmpconf-embedded-", suffix=".toml")
         os.write(fd, f"idle_timeout_s = {EMBEDDED_IDLE_TIMEOUT_S}\n".encode())
         os.close(fd)
-<<<<<<< HEAD
-        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", extra_args=token_args,
-                                             tls=True, config=conf)
-=======
-        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", tls=True, config=conf,
-                                             rtsp=True)
->>>>>>> 2a52cb2 (RTSP section (15): CSeq echo, OPTIONS/unknown methods, DESCRIBE SDP, parameter sets equal the RTMP sequence headers, sessions and 454, transport negotiation (TCP/UDP, 461), RTP continuity, marker bits, IDR start, sender reports, media intact over TCP and UDP, GET_PARAMETER keep-alive; --rtsp-url for any server; the embedded reference server serves RTSP)
+        drain_spec = config.getoption("--rtmp-drain")
     else:
         drain_spec = config.getoption("--rtmp-drain")
-        if over_tls:
-            raise pytest.UsageError(f"--tls: --target-server {name} has no RTMPS listener here; "
-                                    "use --target rtmps://... for a server you run")
         driver = make_server(name)
     try:
         target = driver.start()
@@ -415,14 +402,14 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
                                  play_template=parsed.play_template,
                                  app=config.getoption("--rtmp-app") or target.app)
     tls_target = getattr(driver, "tls_target", None)
+    if over_tls and tls_target is None:
+        driver.stop()
+        raise pytest.UsageError(f"--tls: --target-server {name} has no RTMPS listener here; "
+                                "use --target rtmps://... for a server you run")
     handle = TargetHandle(tls_target if over_tls and tls_target else target, driver, name, tls_target, over_tls)
     handle.idle_timeout = config.getoption("--rtmp-idle-timeout") or (
         EMBEDDED_IDLE_TIMEOUT_S if name == "reference" else KNOWN_IDLE_TIMEOUTS.get(name))
-<<<<<<< HEAD
-    handle.drain = hook_from(drain_spec)
-=======
-    handle.rtsp_template = config.getoption("--rtmp-rtsp-url") or getattr(driver, "rtsp_template", None)
->>>>>>> 2a52cb2 (RTSP section (15): CSeq echo, OPTIONS/unknown methods, DESCRIBE SDP, parameter sets equal the RTMP sequence headers, sessions and 454, transport negotiation (TCP/UDP, 461), RTP continuity, marker bits, IDR start, sender reports, media intact over TCP and UDP, GET_PARAMETER keep-alive; --rtsp-url for any server; the embedded reference server serves RTSP)
+        drain_spec = config.getoption("--rtmp-drain")
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
         _preflight(config, handle, started=True)

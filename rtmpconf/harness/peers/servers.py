@@ -203,6 +203,10 @@ class NodeMediaServer:
     auth_secret: str = ""
     #: With a directory, every published stream is recorded there (config ``record.auto``).
     record_dir: str = ""
+    #: Also listen for RTMPS (config ``rtmps``) with a throw-away CA made at start (harness/tls.py).
+    tls: bool = False
+    tls_port: int = 0
+    pki: object = None
     workdir: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
@@ -224,6 +228,14 @@ class NodeMediaServer:
             "webadmin": {"enable": False},
             "record": {"auto": bool(self.record_dir), "path": self.record_dir or str(self.workdir / "record")},
         }
+        if self.tls:
+            from rtmpconf.harness.tls import make_test_pki
+
+            if self.pki is None:
+                self.pki = make_test_pki(Path(tempfile.mkdtemp(prefix="rtmpconf-nms-pki-")))
+            self.tls_port = self.tls_port or free_port()
+            cfg["rtmps"] = {"port": self.tls_port, "key": str(self.pki.key_file),  # type: ignore[attr-defined]
+                            "cert": str(self.pki.cert_file)}  # type: ignore[attr-defined]
         conf = self.workdir / "config.json"
         conf.write_text(json.dumps(cfg))
         log = self.workdir / "nms.log"
@@ -231,10 +243,20 @@ class NodeMediaServer:
                                      stdout=open(log, "wb"), stderr=subprocess.STDOUT)
         wait_listening(self.port, self.proc, START_TIMEOUT_S, "node-media-server", log)
         wait_listening(http_port, self.proc, START_TIMEOUT_S, "node-media-server (http)", log)
+        if self.tls:
+            wait_listening(self.tls_port, self.proc, START_TIMEOUT_S, "node-media-server (RTMPS)", log)
         return Target("127.0.0.1", self.port, "live")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def tls_target(self) -> Target | None:
+        """The RTMPS listener, trusting the throw-away CA (None without ``tls``)."""
+        if not self.tls or not self.tls_port or self.pki is None:
+            return None
+        return Target("127.0.0.1", self.tls_port, "live", scheme="rtmps", sni="localhost",
+                      ca_file=str(self.pki.ca_file))  # type: ignore[attr-defined]
 
     @property
     def pid(self) -> int | None:
@@ -304,7 +326,8 @@ def make_server(name: str) -> ServerDriver:
     if name == "nginx-rtmp":
         return NginxRtmp(hls=True)
     if name == "node-media-server":
-        return NodeMediaServer()
+        # With its RTMPS listener on (throw-away certificates), so the TLS cases judge it too.
+        return NodeMediaServer(tls=True)
     if name == "ffmpeg-listen":
         return FfmpegListen()
     if name == "reference":
