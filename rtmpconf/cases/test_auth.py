@@ -20,10 +20,22 @@ from typing import Any
 
 import pytest
 
-from rtmpconf.harness.auth import AuthSetup, adobe_client_query, nms_setup, reference_setup, static_setup, webhook_setup, with_query
+from rtmpconf.harness.auth import (
+    AuthSetup,
+    adobe_client_query,
+    nms_setup,
+    reference_setup,
+    static_setup,
+    webhook_setup,
+    with_query,
+)
 from rtmpconf.harness.checks.auth import (
-    ConnectAttempt, check_adobe_authmod, check_credential_honoured, check_name_not_reserved,
-    check_refusal_visible, check_refused_publish_not_relayed,
+    ConnectAttempt,
+    check_adobe_authmod,
+    check_credential_honoured,
+    check_name_not_reserved,
+    check_refusal_visible,
+    check_refused_publish_not_relayed,
 )
 from rtmpconf.harness.client import RtmpClient, Target
 from rtmpconf.harness.scenarios import STEP_ERRORS, attempt, record_write_close

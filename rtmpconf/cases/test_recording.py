@@ -24,7 +24,10 @@ from typing import Any
 import pytest
 
 from rtmpconf.harness.checks.recording import (
-    check_metadata_totals, check_recording, check_rotation, read_flv,
+    check_metadata_totals,
+    check_recording,
+    check_rotation,
+    read_flv,
 )
 from rtmpconf.harness.client import Target
 from rtmpconf.harness.peers import require

@@ -21,7 +21,10 @@ from typing import Any
 import pytest
 
 from rtmpconf.harness.checks.relaying import (
-    check_edge_start, check_no_relay_loop, check_origin_released, check_relayed_unchanged,
+    check_edge_start,
+    check_no_relay_loop,
+    check_origin_released,
+    check_relayed_unchanged,
 )
 from rtmpconf.harness.client import Target
 from rtmpconf.harness.scenarios import publish_stream, tags_with_headers

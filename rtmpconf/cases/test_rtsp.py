@@ -16,9 +16,19 @@ from typing import Any
 import pytest
 
 from rtmpconf.harness.checks.rtsp import (
-    check_cseq_echo, check_describe, check_idr_start, check_keepalive, check_markers, check_media_intact,
-    check_options, check_rtp_continuity, check_sdp_parameter_sets, check_sender_reports, check_session,
-    check_transport, split_tracks,
+    check_cseq_echo,
+    check_describe,
+    check_idr_start,
+    check_keepalive,
+    check_markers,
+    check_media_intact,
+    check_options,
+    check_rtp_continuity,
+    check_sdp_parameter_sets,
+    check_sender_reports,
+    check_session,
+    check_transport,
+    split_tracks,
 )
 from rtmpconf.harness.rtsp import RtspClient, RtspError, depacketize_h26x, parse_sdp
 from rtmpconf.harness.scenarios import publish_stream

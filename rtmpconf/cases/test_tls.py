@@ -20,8 +20,12 @@ import pytest
 
 from rtmpconf.harness.checks.media import check_payloads_intact
 from rtmpconf.harness.checks.tls import (
-    TlsObservation, check_certificate_name, check_old_versions_refused, check_plain_rtmp_refused,
-    check_tls_session, record_default_version,
+    TlsObservation,
+    check_certificate_name,
+    check_old_versions_refused,
+    check_plain_rtmp_refused,
+    check_tls_session,
+    record_default_version,
 )
 from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout, Target
 from rtmpconf.harness.scenarios import relay_tags, tags_with_headers

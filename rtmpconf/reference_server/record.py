@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from rtmpconf.rtmp import amf0
 from rtmpconf.reference_server.streams import CachedMessage, LiveStream, MediaTap
+from rtmpconf.rtmp import amf0
 
 if TYPE_CHECKING:
     from rtmpconf.reference_server.streams import StreamRegistry

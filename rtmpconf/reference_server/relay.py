@@ -41,14 +41,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rtmpconf.reference_server.streams import CachedMessage, LiveStream, MediaTap
 from rtmpconf.rtmp import amf0
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake
 from rtmpconf.rtmp.messages import Command, Data, UserControl, UserControlEvent, status_info
 from rtmpconf.rtmp.session import (
-    CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_VIDEO, Connection, MessageReceived, NEED_DATA, Role,
+    CSID_AUDIO,
+    CSID_COMMAND,
+    CSID_DATA,
+    CSID_VIDEO,
+    NEED_DATA,
+    Connection,
+    MessageReceived,
+    Role,
 )
-from rtmpconf.reference_server.streams import CachedMessage, LiveStream, MediaTap
 
 if TYPE_CHECKING:
     from rtmpconf.reference_server.streams import StreamRegistry
@@ -146,7 +153,7 @@ def _check_url(url: str, where: str) -> None:
     if parts.scheme not in ("rtmp", "rtmps") or not parts.hostname or not parts.path.strip("/"):
         raise ValueError(f"{where}: {url!r} is not rtmp[s]://host[:port]/app")
     try:
-        parts.port
+        _ = parts.port  # raises ValueError for a bad port
     except ValueError:
         raise ValueError(f"{where}: {url!r} has a bad port") from None
 

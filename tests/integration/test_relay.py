@@ -52,7 +52,7 @@ def test_pull_on_demand_two_and_three_servers(server_factory: Any) -> None:
     edge2 = server_factory(relay={"pull": {"origins": [url(edge1)], "idle_close_s": 0.5}})
 
     async def scenario() -> None:
-        pub, stream = await publish(Target("127.0.0.1", origin.port), "cam")
+        pub, _stream = await publish(Target("127.0.0.1", origin.port), "cam")
         # Keep publishing in real time so the edges see live frames after they join.
         more = make_h264_aac(seconds=3.0)
         feeder = asyncio.create_task(pub.publish_media(

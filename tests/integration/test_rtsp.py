@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 from typing import Any
 
 import pytest
@@ -14,7 +13,13 @@ import pytest
 from rtmpconf.harness.client import RtmpClient, Target
 from rtmpconf.harness.peers import require_or_skip
 from rtmpconf.harness.peers.ffmpeg import FfmpegPublisher
-from rtmpconf.harness.rtsp import RtspClient, depacketize_aac, depacketize_h26x, parse_sdp, sprop_parameter_sets
+from rtmpconf.harness.rtsp import (
+    RtspClient,
+    depacketize_aac,
+    depacketize_h26x,
+    parse_sdp,
+    sprop_parameter_sets,
+)
 from rtmpconf.harness.scenarios import publish_stream
 from rtmpconf.harness.testmedia import make_h264_aac, make_hevc
 from rtmpconf.rtmp import media

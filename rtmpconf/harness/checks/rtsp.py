@@ -10,7 +10,13 @@ import base64
 from collections.abc import Sequence
 
 from rtmpconf.harness.rtsp import (
-    AccessUnit, Response, RtpPacket, SdpMedia, depacketize_aac, parse_sdp, sprop_parameter_sets,
+    AccessUnit,
+    Response,
+    RtpPacket,
+    SdpMedia,
+    depacketize_aac,
+    parse_sdp,
+    sprop_parameter_sets,
 )
 from rtmpconf.harness.verdict import Finding, failed, info, not_run, passed
 from rtmpconf.rtmp import media

@@ -25,10 +25,20 @@ from typing import TYPE_CHECKING, Any
 
 from rtmpconf.reference_server.mediatime import FlvTimeline, composition_time
 from rtmpconf.reference_server.rtsp.rtp import (
-    MAX_PAYLOAD, RtpStream, aac_payload, h264_payloads, hevc_payloads,
+    MAX_PAYLOAD,
+    RtpStream,
+    aac_payload,
+    h264_payloads,
+    hevc_payloads,
 )
 from rtmpconf.reference_server.rtsp.sdp import (
-    AUDIO_PT, VIDEO_PT, AudioConfig, VideoConfig, audio_config, describe, video_config,
+    AUDIO_PT,
+    VIDEO_PT,
+    AudioConfig,
+    VideoConfig,
+    audio_config,
+    describe,
+    video_config,
 )
 from rtmpconf.reference_server.streams import CachedMessage, LiveStream, MediaTap
 from rtmpconf.rtmp import media

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from rtmpconf.harness.checks.auth import (
-    ConnectAttempt, check_adobe_authmod, check_credential_honoured, check_name_not_reserved,
-    check_refusal_visible, check_refused_publish_not_relayed,
+    ConnectAttempt,
+    check_adobe_authmod,
+    check_credential_honoured,
+    check_name_not_reserved,
+    check_refusal_visible,
+    check_refused_publish_not_relayed,
 )
 from rtmpconf.harness.testmedia import make_h264_aac
 from rtmpconf.harness.verdict import Verdict
@@ -17,8 +21,8 @@ def test_refusal_with_error_status_then_close_passes() -> None:
 
 
 def test_silent_close_fails() -> None:
-    from tests.unit.checks.fakes import create_stream, connected
     from rtmpconf.rtmp.messages import Command
+    from tests.unit.checks.fakes import connected, create_stream
 
     b = create_stream(connected())
     b.client_msg(Command("publish", 0.0, None, ("s?token=bad", "live")), msid=1)
@@ -31,8 +35,8 @@ def test_start_then_close_fails_and_start_kept_open_is_not_run() -> None:
 
 
 def test_no_answer_at_all_fails() -> None:
-    from tests.unit.checks.fakes import create_stream, connected
     from rtmpconf.rtmp.messages import Command
+    from tests.unit.checks.fakes import connected, create_stream
 
     b = create_stream(connected())
     b.client_msg(Command("publish", 0.0, None, ("s", "live")), msid=1)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from rtmpconf.harness.checks.relaying import (
-    check_edge_start, check_no_relay_loop, check_origin_released, check_relayed_unchanged,
+    check_edge_start,
+    check_no_relay_loop,
+    check_origin_released,
+    check_relayed_unchanged,
 )
 from rtmpconf.harness.scenarios import tags_with_headers
 from rtmpconf.harness.testmedia import make_h264_aac

@@ -6,8 +6,17 @@ from __future__ import annotations
 import struct
 
 from rtmpconf.harness.checks.rtsp import (
-    check_cseq_echo, check_describe, check_idr_start, check_keepalive, check_markers, check_media_intact,
-    check_options, check_rtp_continuity, check_sdp_parameter_sets, check_sender_reports, check_session,
+    check_cseq_echo,
+    check_describe,
+    check_idr_start,
+    check_keepalive,
+    check_markers,
+    check_media_intact,
+    check_options,
+    check_rtp_continuity,
+    check_sdp_parameter_sets,
+    check_sender_reports,
+    check_session,
     check_transport,
 )
 from rtmpconf.harness.rtsp import Response, RtpPacket, depacketize_h26x, parse_sdp

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from rtmpconf.harness.checks.tls import (
-    TlsObservation, check_certificate_name, check_old_versions_refused, check_plain_rtmp_refused,
+    TlsObservation,
+    check_certificate_name,
+    check_old_versions_refused,
+    check_plain_rtmp_refused,
     check_tls_session,
 )
 from rtmpconf.harness.verdict import Verdict
