@@ -174,6 +174,27 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
     #: The user's URL with app and name templates applied; for a started server, the templates only.
     config._rtmp_target_parsed = parsed  # type: ignore[attr-defined]
+    # RTMPS options: one clear line before anything runs.
+    ca = config.getoption("--rtmp-tls-ca", None)
+    if ca and not Path(ca).is_file():
+        raise pytest.UsageError(f"--tls-ca {ca}: no such file")
+    tls_url = config.getoption("--rtmp-tls-target", None)
+    if tls_url:
+        try:
+            if not Target.parse(tls_url).tls:
+                raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
+        except TargetError as exc:
+            raise pytest.UsageError(f"--tls-target: {exc}") from exc
+    auth_url = config.getoption("--rtmp-auth-target", None)
+    if auth_url:
+        from rtmpconf.harness.auth import static_setup
+
+        try:
+            static_setup(auth_url)
+        except (TargetError, ValueError) as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    if config.getoption("--rtmp-tls", None) and url and not parsed.tls and not tls_url:
+        raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
     path = config.getoption("--rtmp-manifest", None)
     server = config.getoption("--rtmp-target-server", None)
     try:
