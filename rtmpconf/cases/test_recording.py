@@ -217,7 +217,7 @@ async def test_publisher_reset_file_valid(rtmp, recorder_factory):
     async with rtmp.client(label="publisher (reset mid-chunk)", target=rec.target) as pub:
         await publish_stream(pub, name, stream=stream)
         await pub.probe()
-        data = pub.conn.send(Video(key.payload + bytes(2000)), msid=pub.stream_id or 1, timestamp=key.timestamp + 40)
+        data = await pub.prepare(Video(key.payload + bytes(2000)), msid=pub.stream_id or 1, timestamp=key.timestamp + 40)
         await pub.send_raw(data[:300])  # the basic + message header and the start of the first chunk
         pub.abort()
     files = await files_of(rec.directory, name)

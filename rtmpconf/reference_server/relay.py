@@ -45,7 +45,7 @@ from rtmpconf.reference_server.streams import CachedMessage, LiveStream, MediaTa
 from rtmpconf.rtmp import amf0
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake
-from rtmpconf.rtmp.messages import Command, Data, UserControl, UserControlEvent, status_info
+from rtmpconf.rtmp.messages import Audio, Command, Data, Message, UserControl, UserControlEvent, Video, status_info
 from rtmpconf.rtmp.session import (
     CSID_AUDIO,
     CSID_COMMAND,
@@ -236,14 +236,21 @@ class Upstream:
         reply = await self._call("createStream", None)
         self.msid = int(reply.arguments[0]) if reply.name == "_result" and reply.arguments else 1
         self._send_cmd("play", 0.0, None, self.name, -2.0, msid=self.msid)
-        self._write(self.conn.send(UserControl.set_buffer_length(self.msid, 1000)))
+        self.conn.send(UserControl.set_buffer_length(self.msid, 1000))
+        self._write(self.conn.data_to_send())
 
     def send_media(self, msg: CachedMessage) -> None:
         """Write one message now (never awaits: the transport buffers; see ``backlog``)."""
-        payload = msg.payload
+        out: Message
         if msg.type_id == 18:
-            payload = amf0.encode_all("@setDataFrame", *amf0.decode_all(payload))
-        self._write(self.conn.writer.encode(CSID[msg.type_id], msg.type_id, self.msid, msg.timestamp, payload))
+            out = Data(("@setDataFrame", *amf0.decode_all(msg.payload)))
+        elif msg.type_id == 8:
+            out = Audio(msg.payload)
+        else:
+            out = Video(msg.payload)
+        # The connection's one output path: acknowledgements it owes go out in order with the media.
+        self.conn.send(out, msid=self.msid, timestamp=msg.timestamp, csid=CSID[msg.type_id])
+        self._write(self.conn.data_to_send())
 
     def backlog(self) -> int:
         t = self.writer.transport if self.writer is not None else None
@@ -272,7 +279,8 @@ class Upstream:
             self.writer.write(data)
 
     def _send_cmd(self, name: str, tid: float, obj: Any, *args: Any, msid: int = 0) -> None:
-        self._write(self.conn.send(Command(name, tid, obj, args), msid=msid, csid=CSID_COMMAND))
+        self.conn.send(Command(name, tid, obj, args), msid=msid, csid=CSID_COMMAND)
+        self._write(self.conn.data_to_send())
 
     async def _read(self, deadline: float | None = STEP_TIMEOUT_S) -> None:
         assert self.reader is not None

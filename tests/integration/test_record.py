@@ -78,7 +78,7 @@ def test_publisher_reset_mid_chunk_leaves_a_valid_file(server_factory: Any, tmp_
 
     async def scenario() -> None:
         pub = await publish(srv.port, "rst", stream)
-        data = pub.conn.send(Video(key.payload + bytes(2000)), msid=pub.stream_id or 1, timestamp=key.timestamp + 40)
+        data = await pub.prepare(Video(key.payload + bytes(2000)), msid=pub.stream_id or 1, timestamp=key.timestamp + 40)
         await pub.send_raw(data[:300])  # stop inside the first chunk of a message
         pub.abort()
 
