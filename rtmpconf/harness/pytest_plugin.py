@@ -382,7 +382,8 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
             target = tls_target
         handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
         handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
-        drain_spec = config.getoption("--rtmp-drain")
+        handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
+        handle.drain = hook_from(config.getoption("--rtmp-drain"))
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
         _preflight(config, handle, started=False)
         yield from _impaired(config, handle)
@@ -409,7 +410,8 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
         fd, conf = tempfile.mkstemp(prefix="rtmpconf-embedded-", suffix=".toml")
         os.write(fd, f"idle_timeout_s = {EMBEDDED_IDLE_TIMEOUT_S}\n".encode())
         os.close(fd)
-        drain_spec = config.getoption("--rtmp-drain")
+        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", extra_args=token_args,
+                                             tls=True, config=conf, rtsp=True)
     else:
         drain_spec = config.getoption("--rtmp-drain")
         driver = make_server(name)
@@ -430,7 +432,8 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     handle = TargetHandle(tls_target if over_tls and tls_target else target, driver, name, tls_target, over_tls)
     handle.idle_timeout = config.getoption("--rtmp-idle-timeout") or (
         EMBEDDED_IDLE_TIMEOUT_S if name == "reference" else KNOWN_IDLE_TIMEOUTS.get(name))
-        drain_spec = config.getoption("--rtmp-drain")
+    handle.rtsp_template = config.getoption("--rtmp-rtsp-url") or getattr(driver, "rtsp_template", None)
+    handle.drain = hook_from(drain_spec)
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
         _preflight(config, handle, started=True)
