@@ -14,7 +14,8 @@ import time
 from bench.common import OUT
 
 #: In order: cheap ones first; plot last (it draws what compare and latency wrote).
-BENCHMARKS = ("chunk_decode", "analyze", "compare", "latency", "http_outputs", "suite_time", "determinism", "plot")
+BENCHMARKS = ("chunk_decode", "analyze", "compare", "latency", "http_outputs", "suite_time", "determinism",
+              "relay_reconnect", "plot")
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,8 @@
 #   node-media-server), nginx + its RTMP module, rtmpdump, VLC (cvlc), python3-venv (Debian's
 #   python3 lacks ensurepip without it), iproute2 + nftables (kernel-mode network impairment:
 #   namespaces, veth, tbf, random drop), chromium + chromium-driver (hls.js / mpegts.js web
-#   players, and the Allure report and matrix pages, in a real browser driven by Selenium).
+#   players, and the Allure report and matrix pages, in a real browser driven by Selenium),
+#   GStreamer (RTSP player).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail
@@ -26,6 +27,11 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+# GStreamer as a third RTSP player (Debian 12's VLC has no RTSP client: no live555 module):
+# rtspsrc and the RTP depayloaders (plugins-good), h264parse (plugins-bad).
+command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
+gst-inspect-1.0 rtspsrc >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)
+gst-inspect-1.0 h264parse >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-bad)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

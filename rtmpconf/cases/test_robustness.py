@@ -8,6 +8,7 @@ happens within a short window instead.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Any
@@ -370,3 +371,64 @@ async def test_publisher_window_acknowledged(rtmp):
         await probe_all(pub)
     rtmp.judge(check_publisher_acked(pub.log, window=window))
 
+
+
+# -- ROB-9 half-open dead publisher --------------------------------------------------------------
+
+#: ROB-9 waits at most this long by default; longer idle timeouts need RTMPCONF_SLOW=1.
+ROB9_DEFAULT_BUDGET_S = 20.0
+#: Slack on top of the server's idle timeout (its timer granularity, our retry period).
+ROB9_MARGIN_S = 5.0
+
+
+@pytest.mark.rule("ROB-9")
+async def test_silent_publisher_frees_name(rtmp):
+    """A publisher sends metadata, sequence headers and 0.3 s of H.264/AAC, then neither reads nor
+    writes again and never closes (a half-open connection as the server sees it). A second client
+    tries to publish the same name on a new connection once a second, until the target's idle
+    timeout plus 5 s.
+
+    Requirement (ROB-9): "within the server's idle timeout for publishers the name comes free, so the
+    encoder's reconnect can publish again instead of getting BadName".
+    """
+    import os
+
+    from rtmpconf.harness.checks.robustness import check_dead_publisher_released
+    from rtmpconf.harness.verdict import not_run
+
+    idle = rtmp.idle_timeout
+    if idle is None:
+        rtmp.judge(not_run("ROB-9", "the target's idle timeout is unknown: pass --idle-timeout SECONDS"))
+        return
+    bound = idle + ROB9_MARGIN_S
+    if bound > ROB9_DEFAULT_BUDGET_S and not os.environ.get("RTMPCONF_SLOW"):
+        rtmp.judge(not_run("ROB-9", f"gated: waiting for a {idle:g} s idle timeout needs RTMPCONF_SLOW=1"))
+        return
+    if bound + 10 > rtmp.item.config.getoption("--rtmp-case-timeout"):
+        rtmp.judge(not_run("ROB-9", f"--case-timeout is below the {bound + 10:g} s this case needs"))
+        return
+    stream = make_h264_aac(**SHORT)
+    head = [t for t in stream.publish_sequence() if t.timestamp < 300]
+    name = rtmp.stream_name()
+    attempts: list[tuple[float, str]] = []
+    async with rtmp.client(label="silent publisher") as dead:
+        await publish_head(dead, name, head)
+        await dead.probe()
+        silent_since = time.monotonic()  # from here the client neither reads nor writes
+        while time.monotonic() - silent_since < bound:
+            t0 = time.monotonic()
+            again = rtmp.client(label=f"republish after {t0 - silent_since:.0f} s")
+            code = "no answer"
+            try:
+                async with again:
+                    await again.handshake()
+                    await again.connect()
+                    code = str((await again.publish(name)).get("code"))
+            except (PeerClosed, StepTimeout, OSError):
+                pass
+            attempts.append((time.monotonic() - silent_since, code))
+            if code == "NetStream.Publish.Start":
+                break
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+        dead.abort()
+    rtmp.judge(check_dead_publisher_released(attempts, idle_timeout=idle, margin=ROB9_MARGIN_S))

@@ -18,6 +18,7 @@ import dataclasses
 
 import asyncio
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
@@ -80,7 +81,7 @@ class TargetError(ValueError):
 class Target:
     """Where a client connects: host, port, app and the tcUrl to announce, plus what users put in
     their URLs (a query with a stream key or token, credentials) and name templates for servers
-    that map stream names."""
+    that map stream names; RTMPS when the scheme is rtmps."""
 
     host: str
     port: int
@@ -93,6 +94,14 @@ class Target:
     #: What publish and play send for a case's stream name ``{name}`` (e.g. ``{name}?key=SECRET``).
     publish_template: str = "{name}"
     play_template: str = "{name}"
+    sni: str | None = None  #: TLS server name to send and verify (default: host)
+    verify: bool = True  #: verify the server's certificate chain and name (rtmps)
+    ca_file: str | None = None  #: PEM bundle of trusted CAs (default: the system store)
+
+    @property
+    def tls(self) -> bool:
+        """RTMP over TLS (rtmps://)."""
+        return self.scheme == "rtmps"
 
     @property
     def url_host(self) -> str:
@@ -144,11 +153,29 @@ class Target:
         for label, template in (("--publish-name", publish_name), ("--play-name", play_name)):
             if template is not None and "{name}" not in template:
                 raise TargetError(f"{label} {template!r} must contain {{name}} (the case's stream name)")
-        return cls(parts.hostname, port if port is not None else 1935,
+        default_port = 443 if scheme.lower() == "rtmps" else 1935
+        return cls(parts.hostname, port if port is not None else default_port,
                    chosen_app, scheme.lower(), parts.query,
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None,
                    publish_name or "{name}", play_name or "{name}")
+
+    def tls_kwargs(self, timeout: float) -> dict[str, Any]:
+        """Extra ``asyncio.open_connection`` arguments: TLS context, server name, handshake deadline."""
+        if not self.tls:
+            return {}
+        return {"ssl": self.ssl_context(), "server_hostname": self.sni or self.host,
+                "ssl_handshake_timeout": timeout}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for this target (None for plain RTMP)."""
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
 
 class RtmpClient:
@@ -204,15 +231,17 @@ class RtmpClient:
     async def open(self) -> None:
         """TCP connect (deadline: the step timeout)."""
         try:
+            t = self.target
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(self.target.host, self.target.port, limit=READ_SIZE), self.timeout)
+                asyncio.open_connection(t.host, t.port, limit=READ_SIZE, **t.tls_kwargs(self.timeout)), self.timeout)
         except asyncio.TimeoutError:
-            raise StepTimeout("tcp connect", self.timeout) from None
+            raise StepTimeout("tls connect" if self.target.tls else "tcp connect", self.timeout) from None
         sock = self.writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.log.client_port = sock.getsockname()[1]
-        self.log.note(f"connected to {self.target.host}:{self.target.port}")
+        self.log.note(f"connected to {self.target.host}:{self.target.port}"
+                      + (f" over {self.writer.get_extra_info('ssl_object').version()}" if self.target.tls else ""))
 
     async def close(self) -> None:
         if self.writer is not None and not self.writer.is_closing():

@@ -39,6 +39,12 @@ CASE_TIMEOUT_S = 30.0
 #: Whole-run budget default (s) (--run-budget).
 RUN_BUDGET_S = 900.0
 
+#: Idle timeout of the embedded reference server (its default is 60 s; ROB-9 waits for it).
+EMBEDDED_IDLE_TIMEOUT_S = 10.0
+#: Idle timeouts of the servers --target-server starts, from their defaults: nginx-rtmp `timeout 60s`
+#: (ngx_rtmp_core_module.c); node-media-server 4 has none for a silent publisher that we know of.
+KNOWN_IDLE_TIMEOUTS: dict[str, float] = {"nginx-rtmp": 60.0}
+
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
 
@@ -127,6 +133,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         opt = "hls-url" if kind == "hls" else f"http-{kind}-url"
         g.addoption(f"--rtmp-{opt}", f"--{opt}", default=None, dest=f"rtmp_http_{kind}_url",
                     help=f"{label} URL template with {{base}}, {{app}}, {{name}} ('none' = no such output)")
+    g.addoption("--rtmp-tls", "--tls", dest="rtmp_tls", action="store_true",
+                help="run every case over RTMPS (the embedded reference server's TLS listener, or an rtmps:// target)")
+    g.addoption("--rtmp-tls-target", "--tls-target", dest="rtmp_tls_target", default=os.environ.get("RTMPS_TARGET"),
+                help="rtmps://host:port/app of the target's TLS listener, for the TLS cases (env RTMPS_TARGET)")
+    g.addoption("--rtmp-tls-ca", "--tls-ca", dest="rtmp_tls_ca", default=None,
+                help="PEM file of CAs to trust for rtmps:// targets (default: the system store)")
+    g.addoption("--rtmp-tls-no-verify", "--tls-no-verify", dest="rtmp_tls_no_verify", action="store_true",
+                help="do not verify rtmps:// certificates")
+    g.addoption("--rtmp-tls-sni", "--tls-sni", dest="rtmp_tls_sni", default=None,
+                help="TLS server name to send and verify (default: the URL's host)")
+    g.addoption("--rtmp-rtsp-url", "--rtsp-url", dest="rtmp_rtsp_url", default=os.environ.get("RTSP_URL"),
+                help="the target's RTSP output as a template, e.g. rtsp://host:5544/{app}/{name}, for the RTSP cases")
+    g.addoption("--rtmp-auth-target", "--auth-target", dest="rtmp_auth_target",
+                default=os.environ.get("RTMP_AUTH_TARGET"),
+                help="rtmp://host/app/name?<credential>: an app of the target that requires a credential and one "
+                     "it accepts, for the AUTH cases (env RTMP_AUTH_TARGET)")
+    g.addoption("--rtmp-idle-timeout", "--idle-timeout", dest="rtmp_idle_timeout", type=positive_float, default=None,
+                help="the target's idle timeout for a silent publisher, in seconds (ROB-9); default: known for "
+                     "servers the run starts")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -149,6 +174,27 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
     #: The user's URL with app and name templates applied; for a started server, the templates only.
     config._rtmp_target_parsed = parsed  # type: ignore[attr-defined]
+    # RTMPS options: one clear line before anything runs.
+    ca = config.getoption("--rtmp-tls-ca", None)
+    if ca and not Path(ca).is_file():
+        raise pytest.UsageError(f"--tls-ca {ca}: no such file")
+    tls_url = config.getoption("--rtmp-tls-target", None)
+    if tls_url:
+        try:
+            if not Target.parse(tls_url).tls:
+                raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
+        except TargetError as exc:
+            raise pytest.UsageError(f"--tls-target: {exc}") from exc
+    auth_url = config.getoption("--rtmp-auth-target", None)
+    if auth_url:
+        from rtmpconf.harness.auth import static_setup
+
+        try:
+            static_setup(auth_url)
+        except (TargetError, ValueError) as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    if config.getoption("--rtmp-tls", None) and url and not parsed.tls and not tls_url:
+        raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
     path = config.getoption("--rtmp-manifest", None)
     server = config.getoption("--rtmp-target-server", None)
     try:
@@ -257,7 +303,8 @@ class TargetHandle:
     """The server under test. A server the run started is restarted if it died (crash or, for
     ``ffmpeg -listen``, its one connection ended), and the crash is recorded."""
 
-    def __init__(self, target: Target, driver: Any = None, name: str = "") -> None:
+    def __init__(self, target: Target, driver: Any = None, name: str = "", tls_target: Target | None = None,
+                 over_tls: bool = False) -> None:
         self.target = target
         self.driver = driver
         self.name = name
@@ -271,6 +318,13 @@ class TargetHandle:
         self.gone_after: str | None = None
         #: How cases make the target drain (ERTMP-11 Reconnect Request; harness/drain.py), or None.
         self.drain: Any = None
+        #: The target's RTMPS listener (TLS cases); with ``over_tls`` every case uses it.
+        self.tls_target = tls_target
+        self.over_tls = over_tls
+        #: How long the target keeps a silent publisher (s), when known (ROB-9).
+        self.idle_timeout: float | None = None
+        #: The target's RTSP output, ``rtsp://host:port/{app}/{name}``, when known (RTSP cases).
+        self.rtsp_template: str | None = None
 
     def ensure(self, previous_case: str | None) -> str | None:
         if self.driver is None:
@@ -289,6 +343,10 @@ class TargetHandle:
         code = getattr(getattr(self.driver, "proc", None), "returncode", None)
         self.driver.stop()
         self.target = self.driver.start()
+        self.tls_target = getattr(self.driver, "tls_target", self.tls_target)
+        self.rtsp_template = getattr(self.driver, "rtsp_template", None) or self.rtsp_template
+        if self.over_tls and self.tls_target is not None:
+            self.target = self.tls_target
         note = f"{self.name} had exited (code {code}) after case {previous_case or '(start)'}; restarted"
         self.restarts.append(note)
         return note
@@ -307,8 +365,24 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     parsed: Target = config._rtmp_target_parsed  # type: ignore[attr-defined]
     from rtmpconf.harness.drain import hook_from, new_token
 
+    over_tls = bool(config.getoption("--rtmp-tls"))
     if url:
-        handle = TargetHandle(parsed)
+        tls_url = config.getoption("--rtmp-tls-target")
+        try:
+            target = _with_tls_options(config, parsed)
+            tls_target = target if target.tls else (
+                _with_tls_options(config, Target.parse(tls_url, app=parsed.app)) if tls_url else None)
+        except (TargetError, ValueError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if tls_target is not None and not tls_target.tls:
+            raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
+        if over_tls and not target.tls:
+            if tls_target is None:
+                raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
+            target = tls_target
+        handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
+        handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
+        handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
         handle.drain = hook_from(config.getoption("--rtmp-drain"))
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
         _preflight(config, handle, started=False)
@@ -329,7 +403,15 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
         # A fresh admin token lets the Reconnect Request cases drain it (harness/drain.py).
         drain_spec = config.getoption("--rtmp-drain") or f"token:{new_token()}"
         token_args = ("--admin-token", drain_spec[len("token:"):]) if drain_spec.startswith("token:") else ()
-        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", extra_args=token_args)
+        # The embedded server always has an RTMPS listener (throw-away certificates) for the TLS cases,
+        # and a short idle timeout so ROB-9 (a silent publisher frees its name) runs in the default suite.
+        import tempfile
+
+        fd, conf = tempfile.mkstemp(prefix="rtmpconf-embedded-", suffix=".toml")
+        os.write(fd, f"idle_timeout_s = {EMBEDDED_IDLE_TIMEOUT_S}\n".encode())
+        os.close(fd)
+        driver: Any = ReferenceServerProcess(log_path=reports / "reference-server.log", extra_args=token_args,
+                                             tls=True, config=conf, rtsp=True)
     else:
         drain_spec = config.getoption("--rtmp-drain")
         driver = make_server(name)
@@ -342,7 +424,15 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
     target = dataclasses.replace(target, publish_template=parsed.publish_template,
                                  play_template=parsed.play_template,
                                  app=config.getoption("--rtmp-app") or target.app)
-    handle = TargetHandle(target, driver, name)
+    tls_target = getattr(driver, "tls_target", None)
+    if over_tls and tls_target is None:
+        driver.stop()
+        raise pytest.UsageError(f"--tls: --target-server {name} has no RTMPS listener here; "
+                                "use --target rtmps://... for a server you run")
+    handle = TargetHandle(tls_target if over_tls and tls_target else target, driver, name, tls_target, over_tls)
+    handle.idle_timeout = config.getoption("--rtmp-idle-timeout") or (
+        EMBEDDED_IDLE_TIMEOUT_S if name == "reference" else KNOWN_IDLE_TIMEOUTS.get(name))
+    handle.rtsp_template = config.getoption("--rtmp-rtsp-url") or getattr(driver, "rtsp_template", None)
     handle.drain = hook_from(drain_spec)
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     try:
@@ -429,12 +519,32 @@ def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHan
         proxy.stop()
 
 
+def _with_tls_options(config: pytest.Config, target: Target) -> Target:
+    """--tls-ca, --tls-no-verify and --tls-sni applied to an rtmps:// target."""
+    import dataclasses
+
+    if not target.tls:
+        return target
+    ca = config.getoption("--rtmp-tls-ca")
+    if ca and not Path(ca).is_file():
+        raise ValueError(f"--tls-ca {ca}: no such file")
+    return dataclasses.replace(target, ca_file=ca or None, verify=not config.getoption("--rtmp-tls-no-verify"),
+                               sni=config.getoption("--rtmp-tls-sni") or None)
+
+
 class CaseContext:
     """Handed to every case as the ``rtmp`` fixture."""
 
-    def __init__(self, item: pytest.Item, target: Target, timeout: float, info: CaseInfo) -> None:
+    def __init__(self, item: pytest.Item, target: Target, timeout: float, info: CaseInfo,
+                 tls_target: Target | None = None) -> None:
         self.item = item
         self.target = target
+        #: The target's RTMPS listener, if it has one the run knows of (TLS cases).
+        self.tls_target = tls_target
+        #: The target's idle timeout for a silent publisher (s), when known (ROB-9).
+        self.idle_timeout: float | None = None
+        #: The target's RTSP output URL template (``{app}``, ``{name}``), when known (RTSP cases).
+        self.rtsp_template: str | None = None
         self.timeout = timeout
         self.info = info
         self.clients: list[RtmpClient] = []
@@ -501,9 +611,12 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
         info.restart_note = note
         if cases and not cases[-1].crashed_target:
             cases[-1].crashed_target = note
-    ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info)
+    ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info,
+                      rtmp_target.tls_target)
     ctx.roles = rtmp_target.roles
     ctx.drain = rtmp_target.drain
+    ctx.idle_timeout = rtmp_target.idle_timeout
+    ctx.rtsp_template = rtmp_target.rtsp_template
     yield ctx
     if rtmp_target.driver is not None and rtmp_target.name not in ("reference", "ffmpeg-listen") \
             and not _accepts(rtmp_target.target):

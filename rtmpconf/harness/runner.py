@@ -40,6 +40,19 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "started with --admin-token) or a shell command (README, 'E-RTMP')")
     t.add_argument("--no-preflight", action="store_true",
                    help="skip the check (TCP, handshake, connect) that ends a run against a wrong target at once")
+    x = p.add_argument_group("RTMPS, authentication, timeouts of the target")
+    x.add_argument("--tls", action="store_true",
+                   help="every case over RTMPS (the embedded server's TLS listener, or an rtmps:// target)")
+    x.add_argument("--tls-target", metavar="URL", help="rtmps://host:port/app of the target's TLS listener (TLS cases)")
+    x.add_argument("--tls-ca", metavar="PEM", help="CAs to trust for rtmps:// (default: the system store)")
+    x.add_argument("--tls-no-verify", action="store_true", help="do not verify rtmps:// certificates")
+    x.add_argument("--tls-sni", metavar="NAME", help="TLS server name to send and verify (default: the URL's host)")
+    x.add_argument("--rtsp-url", metavar="TEMPLATE",
+                   help="the target's RTSP output, e.g. rtsp://host:5544/{app}/{name} (RTSP cases)")
+    x.add_argument("--auth-target", metavar="URL",
+                   help="rtmp://host/app/name?<credential> the target accepts, for the AUTH cases")
+    x.add_argument("--idle-timeout", type=positive_float, metavar="S",
+                   help="the target's idle timeout for a silent publisher (ROB-9)")
     s = p.add_argument_group("selection and verdicts")
     s.add_argument("--case", action="append", default=[], metavar="GLOB",
                    help="only case IDs (or rule IDs) matching this glob; repeatable")
@@ -171,6 +184,15 @@ def _target_args(args: argparse.Namespace) -> list[str]:
                         ("--rtmp-drain", getattr(args, "drain", None))):
         if value:
             out += [flag, value]
+    for flag, value in (("--rtmp-tls-target", getattr(args, "tls_target", None)),
+                        ("--rtmp-tls-ca", getattr(args, "tls_ca", None)), ("--rtmp-tls-sni", getattr(args, "tls_sni", None)),
+                        ("--rtmp-auth-target", getattr(args, "auth_target", None)),
+                        ("--rtmp-rtsp-url", getattr(args, "rtsp_url", None)),
+                        ("--rtmp-idle-timeout", getattr(args, "idle_timeout", None))):
+        if value:
+            out += [flag, str(value)]
+    out += ["--rtmp-tls"] if getattr(args, "tls", False) else []
+    out += ["--rtmp-tls-no-verify"] if getattr(args, "tls_no_verify", False) else []
     if args.role and args.role != "auto":
         out += ["--rtmp-role", args.role]
     if args.no_preflight:

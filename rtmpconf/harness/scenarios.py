@@ -70,7 +70,7 @@ def connect_object(target: Target, app: str | None = None, **changes: Any) -> di
     app = target.app if app is None else app
     obj: dict[str, Any] = {
         "app": app, "flashVer": "FMLE/3.0 (compatible; rtmp-conformance)",
-        "tcUrl": f"rtmp://{target.host}:{target.port}/{app}", "fpad": False, "capabilities": 15.0,
+        "tcUrl": f"{target.scheme}://{target.host}:{target.port}/{app}", "fpad": False, "capabilities": 15.0,
         "audioCodecs": 4071.0, "videoCodecs": 252.0, "videoFunction": 1.0, "objectEncoding": 0.0,
     }
     for k, v in changes.items():

@@ -18,6 +18,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="HTTP-FLV/HTTP-TS/HLS/stats port (default 8080; 0 = any free port)")
     p.add_argument("--no-http", action="store_true", help="no HTTP outputs")
     p.add_argument("--config", default=None, help="TOML config file (see README, 'Reference server')")
+    p.add_argument("--tls-port", type=port, default=None,
+                   help="also accept RTMPS (TLS) on this port (0 = any free port); needs --tls-cert/--tls-key")
+    p.add_argument("--rtsp-port", type=port, default=None,
+                   help="also serve the live streams over RTSP on this port (0 = any free port; lal uses 5544)")
+    p.add_argument("--tls-cert", default=None, help="PEM certificate chain for --tls-port")
+    p.add_argument("--tls-key", default=None, help="PEM private key for --tls-port")
     p.add_argument("--log-level", type=log_level, default="INFO", help="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     p.add_argument("--admin-token", default=None,
                    help="enable the rtmpconf.drain admin command for callers passing this token (README, 'E-RTMP')")
@@ -27,7 +33,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     overrides = {"host": args.host, "port": args.port, "http_port": getattr(args, "http_port", None),
                  "http": False if getattr(args, "no_http", False) else None,
-                 "admin_token": getattr(args, "admin_token", None)}
+                 "admin_token": getattr(args, "admin_token", None),
+                 "tls_port": getattr(args, "tls_port", None),
+                 "tls_cert": getattr(args, "tls_cert", None), "tls_key": getattr(args, "tls_key", None),
+                 "rtsp_port": getattr(args, "rtsp_port", None)}
     if args.config:
         return ServerConfig.from_file(args.config, **overrides)
     return ServerConfig.from_mapping({k: v for k, v in overrides.items() if v is not None})
@@ -55,6 +64,10 @@ def serve(args: argparse.Namespace) -> int:
             print(f"listening on http://{config.host}:{server.http_port}", file=sys.stderr, flush=True)
         # The harness waits for this line to learn the port when started with --port 0.
         print(f"listening on rtmp://{config.host}:{server.port}", file=sys.stderr, flush=True)
+        if server.tls_port is not None:
+            print(f"listening on rtmps://{config.host}:{server.tls_port}", file=sys.stderr, flush=True)
+        if server.rtsp is not None:
+            print(f"listening on rtsp://{config.host}:{server.rtsp.port}", file=sys.stderr, flush=True)
         stopped = asyncio.Event()
 
         def on_sigterm() -> None:
@@ -81,6 +94,9 @@ def serve(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except ValueError as exc:  # e.g. a TLS certificate that cannot be loaded
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         if type(exc).__name__ == "HttpListenError":
             print(f"error: {exc.strerror}", file=sys.stderr)

@@ -135,6 +135,20 @@ class ServerConfig:
     drain_tc_url: str = ""
     #: Enables the ``rtmpconf.drain`` command for callers that pass this token ("" = disabled).
     admin_token: str = ""
+    #: The ``[auth]`` table: tokens, Adobe authmod users, webhooks (reference_server/auth.py).
+    auth: dict[str, Any] = field(default_factory=dict)
+    #: The ``[relay]`` table: push to upstreams, pull from origins (reference_server/relay.py).
+    relay: dict[str, Any] = field(default_factory=dict)
+    #: The ``[record]`` table: FLV recording (reference_server/record.py); empty = off.
+    record: dict[str, Any] = field(default_factory=dict)
+    #: RTSP output (reference_server/rtsp): port to listen on (0 = any free port; None = off; 5544
+    #: is the port lal uses), and how long an RTSP session lives without a request.
+    rtsp_port: int | None = None
+    rtsp_session_timeout_s: float = 60.0
+    #: RTMPS: a second listener speaking TLS (0 = any free port; None = off), PEM files.
+    tls_port: int | None = None
+    tls_cert: str = ""
+    tls_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -181,4 +195,27 @@ class ServerConfig:
                     raise ConfigError(f"{f.name} must be a port number 0..65535, got {value!r}")
             elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 raise ConfigError(f"{f.name} must not be negative, got {value!r}")
+        if cfg.auth:
+            from rtmpconf.reference_server.auth import AuthConfig
+
+            try:
+                AuthConfig.from_mapping(cfg.auth)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if cfg.relay:
+            from rtmpconf.reference_server.relay import RelayConfig
+
+            try:
+                RelayConfig.from_mapping(cfg.relay)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if cfg.record:
+            from rtmpconf.reference_server.record import RecordConfig
+
+            try:
+                RecordConfig.from_mapping(cfg.record)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        if cfg.tls_port is not None and not (cfg.tls_cert and cfg.tls_key):
+            raise ConfigError("tls_port needs tls_cert and tls_key (PEM files)")
         return cfg

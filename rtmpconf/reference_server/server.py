@@ -111,7 +111,8 @@ class _ConnectionProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         peer = transport.get_extra_info("peername")
         self.session = ServerSession(self.server.config, self.server.registry, self,
-                                     f"{peer[0]}:{peer[1]}" if peer else "?", drain=self.server.drain)
+                                     f"{peer[0]}:{peer[1]}" if peer else "?", drain=self.server.drain,
+                                     access=self.server.access, relay=self.server.relay)
         self.server.sessions.add(self.session)
         self._arm(self.server.config.handshake_timeout_s)
 
@@ -189,6 +190,23 @@ class RtmpServer:
         self.registry = StreamRegistry(self.config)
         self.sessions: set[ServerSession] = set()
         self._server: asyncio.base_events.Server | None = None
+        self._tls_server: asyncio.base_events.Server | None = None
+        self.access = None
+        if self.config.auth:
+            from rtmpconf.reference_server.auth import AccessControl, AuthConfig
+
+            self.access = AccessControl(AuthConfig.from_mapping(self.config.auth))
+        self.rtsp = None
+        self.recorder = None
+        if self.config.record:
+            from rtmpconf.reference_server.record import RecordConfig, Recorder
+
+            self.recorder = Recorder(RecordConfig.from_mapping(self.config.record), self.registry)
+        self.relay = None
+        if self.config.relay:
+            from rtmpconf.reference_server.relay import RelayConfig, RelayManager
+
+            self.relay = RelayManager(RelayConfig.from_mapping(self.config.relay), self.registry)
         #: True while a read is being handled: connection writes are coalesced (see above).
         self.batching = False
         self.dirty: list[_ConnectionProtocol] = []
@@ -221,6 +239,31 @@ class RtmpServer:
                 raise
         # Logged after the HTTP side: a starter reading stderr for this line then knows both ports.
         log.info("listening on rtmp://%s:%d", self.config.host, self.port)
+        if self.relay is not None:
+            self.relay.listen.append((self.config.host, self.port))
+        if self.config.rtsp_port is not None:
+            from rtmpconf.reference_server.rtsp.server import RtspServer
+
+            self.rtsp = RtspServer(self.registry, self.config.host, self.config.rtsp_port,
+                                   self.config.rtsp_session_timeout_s)
+            await self.rtsp.start()
+        if self.config.tls_port is not None:
+            from rtmpconf.reference_server.tls import server_context
+
+            self._tls_server = await loop.create_server(
+                lambda: _ConnectionProtocol(self), self.config.host, self.config.tls_port,
+                reuse_address=True, backlog=4096,
+                ssl=server_context(self.config.tls_cert, self.config.tls_key),
+                # The TLS handshake counts against the RTMP handshake deadline (ROB-4).
+                ssl_handshake_timeout=self.config.handshake_timeout_s,
+            )
+            log.info("listening on rtmps://%s:%d", self.config.host, self.tls_port)
+
+    @property
+    def tls_port(self) -> int | None:
+        if self._tls_server is None or not self._tls_server.sockets:
+            return None
+        return int(self._tls_server.sockets[0].getsockname()[1])
 
     @property
     def http_port(self) -> int | None:
@@ -289,6 +332,16 @@ class RtmpServer:
         if self.http is not None:
             await self.http.close()
             self.http = None
+        if self.rtsp is not None:
+            await self.rtsp.close()
+            self.rtsp = None
+        if self.relay is not None:
+            self.relay.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
+            self._tls_server = None
         if self._server is not None:
             self._server.close()
             for s in list(self.sessions):

@@ -41,6 +41,8 @@ from rtmpconf.rtmp.session import (
 )
 
 if TYPE_CHECKING:
+    from rtmpconf.reference_server.auth import AccessControl, Refusal, StreamRequest
+    from rtmpconf.reference_server.relay import RelayManager
     from rtmpconf.reference_server.config import ServerConfig
 
 log = logging.getLogger("rtmpconf.rtmp.server")
@@ -78,8 +80,15 @@ class ServerSession:
     """Protocol logic for one connection."""
 
     def __init__(self, config: ServerConfig, registry: StreamRegistry, transport: Transport,
-                 peer: str = "?", drain: Callable[..., dict[str, Any]] | None = None) -> None:
+                 peer: str = "?", drain: Callable[..., dict[str, Any]] | None = None,
+                 access: AccessControl | None = None, relay: RelayManager | None = None) -> None:
         self.id = next(_ids)
+        #: Push/pull relay and loop protection (relay.py); None = no relay configured.
+        self.relay = relay
+        #: Server ids a relay connection went through (its connect's ``rtmpconfRelay``); () = a client.
+        self.relay_chain: tuple[str, ...] = ()
+        #: Tokens, authmod and webhooks (auth.py); None = everything is allowed.
+        self.access = access
         self.config = config
         self.registry = registry
         self.transport = transport
@@ -106,6 +115,11 @@ class ServerSession:
         self.handshake_done = False
         self.connected = False
         self.app: str | None = None
+        self.app_raw = ""  #: connect's app as sent (may carry a query: tokens, authmod)
+        self.tc_url = ""
+        self.flash_ver = ""
+        #: msid -> the publish request that was allowed (for the unpublish webhook).
+        self.publish_requests: dict[int, StreamRequest] = {}
         self.object_encoding = 0.0
         self.next_stream_id = 1
         self.created: set[int] = set()
@@ -278,6 +292,13 @@ class ServerSession:
     def _connect(self, cmd: Command) -> None:
         obj = cmd.command_object if isinstance(cmd.command_object, dict) else {}
         app = str(obj.get("app", "") or "")
+        self.app_raw = app
+        self.tc_url = str(obj.get("tcUrl", "") or "")
+        self.flash_ver = str(obj.get("flashVer", "") or "")
+        if self.relay is not None:
+            from rtmpconf.reference_server.relay import CHAIN_KEY, parse_chain
+
+            self.relay_chain = parse_chain(obj.get(CHAIN_KEY))
         app = app.split("?", 1)[0].rstrip("/")
         if app.endswith("/_definst_"):
             app = app[: -len("/_definst_")]
@@ -287,6 +308,15 @@ class ServerSession:
                           status("NetConnection.Connect.Rejected", "error", f"unknown app {app!r}"))
             self.close(f"connect to unknown app {app!r} (CMD-6)")
             return
+        if self.access is not None:
+            refusal = self.access.check_connect(app, self.app_raw, self.tc_url)
+            if refusal is not None:
+                # AUTH: the refusal is visible to the client (an _error with a description that
+                # authmod clients parse) before the close.
+                self._command("_error", cmd.transaction_id, None,
+                              status(refusal.code, "error", refusal.description))
+                self.close(f"connect to {app!r} refused: {refusal.description}")
+                return
         enc = obj.get("objectEncoding", 0)
         # CMD-5: objectEncoding 3 is echoed, anything else comes back as 0.
         self.object_encoding = 3.0 if enc == 3 else 0.0
@@ -348,22 +378,57 @@ class ServerSession:
         problem = self._name_problem(name)
         if msid not in self.created:
             problem = problem or f"publish on message stream {msid}, which was never created"
+        if problem is None and self.relay is not None and self.relay_chain:
+            problem = self.relay.loop_problem(self.relay_chain)  # a push that came back here
         if problem is not None or name is None:
             self._on_status(msid, "NetStream.Publish.BadName", "error", problem or "bad name")
             return
+        if self.access is None:
+            self._start_publish(msid, name)
+            return
+        req = self._stream_request("publish", cmd, name)
+        # The name is not reserved while the decision is pending: a refused publisher never holds it.
+        self.access.authorize(req, lambda refusal: self._decided(req, msid, refusal))
+
+    def _stream_request(self, action: str, cmd: Command, name: str) -> StreamRequest:
+        from rtmpconf.reference_server.auth import StreamRequest
+
+        raw = cmd.arguments[0] if cmd.arguments and isinstance(cmd.arguments[0], str) else name
+        assert self.app is not None
+        return StreamRequest(action, self.app, name, raw.partition("?")[2], self.tc_url, self.app_raw,
+                             self.peer, self.id, self.flash_ver)
+
+    def _decided(self, req: StreamRequest, msid: int, refusal: Refusal | None) -> None:
+        """The access decision on a publish or play arrived (maybe later, from a webhook)."""
+        if self.closed or msid not in self.created:
+            return
+        if refusal is not None:
+            # AUTH: onStatus with level error before the close, so the client can tell the user.
+            self._on_status(msid, refusal.code, "error", refusal.description)
+            self.close(f"{req.action} of {req.app}/{req.name} refused: {refusal.description}")
+            return
+        if req.action == "publish":
+            if self._start_publish(msid, req.name):
+                self.publish_requests[msid] = req
+        else:
+            self._start_play(msid, req.name)
+
+    def _start_publish(self, msid: int, name: str) -> bool:
         assert self.app is not None
         stream = self.registry.get_or_create(self.app, name)
         if stream.publisher is not None or msid in self.publishing or msid in self.playing:
             # CMD-14: BadName, level error, the connection is kept.
             self._on_status(msid, "NetStream.Publish.BadName", "error", f"{name} is already published")
             log.info("%r duplicate publish of %s/%s refused", self, self.app, name)
-            return
+            self.registry.release_if_unused(stream)
+            return False
         stream.start_publish(self)
         self.publishing[msid] = stream
         self._send(UserControl.stream_begin(msid))
         self._on_status(msid, "NetStream.Publish.Start", "status", f"{name} is now published",
                         details=name)
         log.info("%r publishing %s/%s", self, self.app, name)
+        return True
 
     def _play(self, cmd: Command, msid: int) -> None:
         name = self._stream_name(cmd)
@@ -373,12 +438,23 @@ class ServerSession:
             return
         assert self.app is not None
         stream = self.registry.get(self.app, name)
-        if (stream is None or stream.publisher is None) and self.config.play_unknown == "not_found":
+        pulls = self.relay is not None and self.relay.wants_pull(self.app)
+        if (stream is None or stream.publisher is None) and self.config.play_unknown == "not_found" and not pulls:
             # §7.2.2.1 step 5 / CMD-17.
             self._on_status(msid, "NetStream.Play.StreamNotFound", "error", f"{name} is not published")
             if stream is not None:
                 self.registry.release_if_unused(stream)
             return
+        if self.access is None:
+            self._start_play(msid, name)
+        else:
+            req = self._stream_request("play", cmd, name)
+            self.access.authorize(req, lambda refusal: self._decided(req, msid, refusal))
+
+    def _start_play(self, msid: int, name: str) -> None:
+        if msid in self.playing:
+            return
+        assert self.app is not None
         stream = self.registry.get_or_create(self.app, name)
         # CMD-16 (spec order): StreamBegin, Play.Reset, Play.Start, |RtmpSampleAccess, media.
         self._send(UserControl.stream_begin(msid))
@@ -387,6 +463,8 @@ class ServerSession:
         self._send(Data(("|RtmpSampleAccess", True, True)), msid=msid, csid=CSID_COMMAND)
         self.playing[msid] = stream
         stream.add_player(self, msid, self.conn.writer.chunk_size, self.caps)
+        if self.relay is not None:
+            self.relay.on_play(stream, self.relay_chain)  # an edge opens an unknown name at its origin
         log.info("%r playing %s/%s (publisher %s)", self, self.app, name,
                  "present" if stream.publisher is not None else "awaited")
 
@@ -418,6 +496,9 @@ class ServerSession:
 
     def _unpublish(self, msid: int, stream: LiveStream) -> None:
         self.publishing.pop(msid, None)
+        req = self.publish_requests.pop(msid, None)
+        if req is not None and self.access is not None:
+            self.access.notify_unpublish(req)
         if stream.publisher is self:
             stream.end_publish()
             log.info("%r unpublished %s/%s", self, stream.app, stream.name)
@@ -428,6 +509,8 @@ class ServerSession:
     def _stop_play(self, msid: int, stream: LiveStream) -> None:
         self.playing.pop(msid, None)
         stream.remove_player(self)
+        if self.relay is not None:
+            self.relay.on_player_left(stream)
         self.registry.release_if_unused(stream)
 
     # -- E-RTMP Reconnect Request and drain ----------------------------------------------------

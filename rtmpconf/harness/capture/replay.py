@@ -227,7 +227,8 @@ class ReplayConnection:
     async def open(self) -> None:
         try:
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(self.target.host, self.target.port, limit=READ_SIZE), self.timeout)
+                asyncio.open_connection(self.target.host, self.target.port, limit=READ_SIZE,
+                                        **self.target.tls_kwargs(self.timeout)), self.timeout)
         except (TimeoutError, OSError) as exc:
             self.error = f"cannot connect to {self.target.host}:{self.target.port}: {exc or 'timeout'}"
             self.closed = True

@@ -377,3 +377,19 @@ def check_publisher_acked(pub: WireLog, *, window: int) -> list[Finding]:
                      f"({c2s_bytes} bytes published; last ack at {last})", acks=len(acks))]
     return [info("ROB-8", f"the server sent no Acknowledgement for {c2s_bytes} published bytes with a "
                  f"{window}-byte window (a publisher that enforces its window would stall)")]
+
+
+def check_dead_publisher_released(attempts: Sequence[tuple[float, str]], *, idle_timeout: float,
+                                  margin: float, rule: str = "ROB-9") -> list[Finding]:
+    """ROB-9: republish attempts ``(seconds after the publisher went silent, onStatus code or
+    "no answer")`` while the first publisher stays silent without closing; the name must come free
+    within ``idle_timeout`` (+ ``margin`` for the server's timer granularity)."""
+    ok = next(((t, code) for t, code in attempts if code == "NetStream.Publish.Start"), None)
+    if ok is not None:
+        return [passed(rule, f"the name came free {ok[0]:.1f} s after the publisher went silent "
+                       f"(idle timeout {idle_timeout:g} s; {len(attempts)} attempt(s))")]
+    last = attempts[-1] if attempts else (0.0, "none made")
+    codes = sorted({code for _, code in attempts})
+    return [failed(rule, f"a silent publisher that never closed still held its name {last[0]:.1f} s later",
+                   expected=f"NetStream.Publish.Start within {idle_timeout:g} s (+{margin:g} s)",
+                   actual=f"{len(attempts)} attempts answered {', '.join(codes)}")]

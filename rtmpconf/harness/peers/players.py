@@ -94,13 +94,14 @@ def rtmpdump_play(url: str, seconds: float = 3.0, timeout: float = 20.0) -> Play
     return PlayResult(rc, err, summarize_flv(data), time.monotonic() - t0)
 
 
-def vlc_play(url: str, seconds: float = 3.0, timeout: float = 30.0) -> PlayResult:
-    """``cvlc`` (as the unprivileged user nobody: VLC refuses root) remuxing to an FLV file."""
+def vlc_play(url: str, seconds: float = 3.0, timeout: float = 30.0, extra: list[str] | None = None) -> PlayResult:
+    """``cvlc`` (as the unprivileged user nobody: VLC refuses root) remuxing to an FLV file;
+    ``extra`` options go before the URL (e.g. ``--rtsp-tcp``)."""
     cvlc = require("cvlc")
     tmp = tempfile.mkdtemp(prefix="rtmpconf-vlc-")
     os.chmod(tmp, 0o777)
     out = Path(tmp) / "out.flv"
-    cmd = [cvlc, "-q", "--no-video-title-show", "--play-and-exit", f"--run-time={seconds:g}", url,
+    cmd = [cvlc, "-q", "--no-video-title-show", "--play-and-exit", f"--run-time={seconds:g}", *(extra or []), url,
            f"--sout=#std{{access=file,mux=flv,dst={out}}}", "vlc://quit"]
     if os.geteuid() == 0:
         runuser = shutil.which("runuser")

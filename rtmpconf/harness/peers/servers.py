@@ -104,6 +104,8 @@ class NginxRtmp:
     #: at start). Off unless asked: --target-server nginx-rtmp asks (the HTTP cases judge it).
     http_port: int | None = None
     hls: bool = False
+    #: More applications: name -> directives (each also gets ``live on`` and ``record off``).
+    extra_apps: dict[str, list[str]] = field(default_factory=dict)
 
     def config(self) -> str:
         module = nginx_rtmp_module()
@@ -111,6 +113,10 @@ class NginxRtmp:
         hls = ["hls on", f"hls_path {self.workdir}/hls", "hls_fragment 2s", "hls_playlist_length 12s"] \
             if self.hls else []
         app = "\n".join(f"                {d};" for d in ["live on", "record off", *hls, *self.extra_app_directives])
+        for name, directives in self.extra_apps.items():
+            records = any(d.startswith("record ") for d in directives)
+            body = "\n".join(f"                {d};" for d in ["live on", *([] if records else ["record off"]), *directives])
+            app += f"\n        }}\n        application {name} {{\n{body}"
         http = f"""http {{
     access_log off;
     server {{
@@ -193,6 +199,14 @@ class NodeMediaServer:
     """node-media-server 4.x: RTMP + HTTP on 127.0.0.1, no webadmin, no notify, no TLS."""
 
     name: str = "node-media-server"
+    #: With a secret, publishing needs node-media-server's ``sign`` query (config ``auth``).
+    auth_secret: str = ""
+    #: With a directory, every published stream is recorded there (config ``record.auto``).
+    record_dir: str = ""
+    #: Also listen for RTMPS (config ``rtmps``) with a throw-away CA made at start (harness/tls.py).
+    tls: bool = False
+    tls_port: int = 0
+    pki: object = None
     workdir: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
@@ -208,12 +222,20 @@ class NodeMediaServer:
             "bind": "127.0.0.1",
             "notify": {"url": ""},
             "store": {"path": str(self.workdir / "data"), "maxHistory": 100},
-            "auth": {"play": False, "publish": False, "secret": ""},
+            "auth": {"play": False, "publish": bool(self.auth_secret), "secret": self.auth_secret},
             "rtmp": {"port": self.port},
             "http": {"port": http_port},
             "webadmin": {"enable": False},
-            "record": {"auto": False, "path": str(self.workdir / "record")},
+            "record": {"auto": bool(self.record_dir), "path": self.record_dir or str(self.workdir / "record")},
         }
+        if self.tls:
+            from rtmpconf.harness.tls import make_test_pki
+
+            if self.pki is None:
+                self.pki = make_test_pki(Path(tempfile.mkdtemp(prefix="rtmpconf-nms-pki-")))
+            self.tls_port = self.tls_port or free_port()
+            cfg["rtmps"] = {"port": self.tls_port, "key": str(self.pki.key_file),  # type: ignore[attr-defined]
+                            "cert": str(self.pki.cert_file)}  # type: ignore[attr-defined]
         conf = self.workdir / "config.json"
         conf.write_text(json.dumps(cfg))
         log = self.workdir / "nms.log"
@@ -221,10 +243,20 @@ class NodeMediaServer:
                                      stdout=open(log, "wb"), stderr=subprocess.STDOUT)
         wait_listening(self.port, self.proc, START_TIMEOUT_S, "node-media-server", log)
         wait_listening(http_port, self.proc, START_TIMEOUT_S, "node-media-server (http)", log)
+        if self.tls:
+            wait_listening(self.tls_port, self.proc, START_TIMEOUT_S, "node-media-server (RTMPS)", log)
         return Target("127.0.0.1", self.port, "live")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def tls_target(self) -> Target | None:
+        """The RTMPS listener, trusting the throw-away CA (None without ``tls``)."""
+        if not self.tls or not self.tls_port or self.pki is None:
+            return None
+        return Target("127.0.0.1", self.tls_port, "live", scheme="rtmps", sni="localhost",
+                      ca_file=str(self.pki.ca_file))  # type: ignore[attr-defined]
 
     @property
     def pid(self) -> int | None:
@@ -294,7 +326,8 @@ def make_server(name: str) -> ServerDriver:
     if name == "nginx-rtmp":
         return NginxRtmp(hls=True)
     if name == "node-media-server":
-        return NodeMediaServer()
+        # With its RTMPS listener on (throw-away certificates), so the TLS cases judge it too.
+        return NodeMediaServer(tls=True)
     if name == "ffmpeg-listen":
         return FfmpegListen()
     if name == "reference":

@@ -255,3 +255,14 @@ def test_publisher_acked_recorded() -> None:
     b.server_msg(Acknowledgement(4000))
     acked = rob.check_publisher_acked(b.log, window=1000)
     assert "1 Acknowledgement" in acked[0].message
+
+
+def test_dead_publisher_released() -> None:
+    from rtmpconf.harness.checks.robustness import check_dead_publisher_released
+
+    freed = [(0.1, "NetStream.Publish.BadName"), (1.1, "NetStream.Publish.Start")]
+    assert v(check_dead_publisher_released(freed, idle_timeout=1, margin=5)) is Verdict.PASS
+    # Broken double: a server that keeps a silent publisher's name past its idle timeout.
+    held = [(float(i), "NetStream.Publish.BadName") for i in range(8)]
+    assert v(check_dead_publisher_released(held, idle_timeout=2, margin=5)) is Verdict.FAIL
+    assert v(check_dead_publisher_released([], idle_timeout=2, margin=5)) is Verdict.FAIL
