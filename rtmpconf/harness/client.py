@@ -213,6 +213,8 @@ class RtmpClient:
         self.closed = False
         self.close_reset = False
         self.protocol_error: ProtocolError | None = None
+        #: Wire logs of side connections this client opened (an authmod challenge).
+        self.side_logs: list[WireLog] = []
         self.handshake_done = False
         self._tid = 1.0
         self.stream_id: int | None = None
@@ -542,6 +544,14 @@ class RtmpClient:
 
     async def connect(self, app: str | None = None, *, extra: dict[str, Any] | None = None,
                       tc_url: str | None = None) -> Command:
+        """connect (tid 1) to ``app`` (default: the target's app and query). A target with
+        credentials (``rtmp://user:pass@host/app``) first answers the server's Adobe authmod
+        challenge on a side connection, as FFmpeg does, then connects with the response."""
+        if app is None and self.target.user is not None and "authmod=" not in self.target.query:
+            query = await self._authmod_query(extra)
+            if query is not None:
+                base = self.target.app_with_query
+                app = f"{base}{'&' if '?' in base else '?'}{query}"
         app = self.target.app_with_query if app is None else app
         obj: dict[str, Any] = {
             "app": app, "flashVer": "FMLE/3.0 (compatible; rtmp-conformance)",
@@ -553,6 +563,28 @@ class RtmpClient:
         obj.update(extra or {})
         await self.send(Command("connect", 1.0, obj))
         return await self.wait_reply(1.0, "connect")
+
+    async def _authmod_query(self, extra: dict[str, Any] | None) -> str | None:
+        """The connect query that answers the target's Adobe authmod challenge (None: the server
+        asked for none). The challenge comes on a connection of its own, as FFmpeg gets it."""
+        from rtmpconf.harness.auth import adobe_client_query
+
+        user, password = self.target.user or "", self.target.password or ""
+        base = self.target.app_with_query
+        first = f"{base}{'&' if '?' in base else '?'}authmod=adobe&user={user}"
+        side = RtmpClient(dataclasses.replace(self.target, user=None, password=None), timeout=self.timeout,
+                          label=f"{self.log.label} (authmod challenge)")
+        self.side_logs.append(side.log)
+        try:
+            async with side:
+                await side.handshake()
+                reply = await side.connect(first, extra=extra)
+        except (StepTimeout, PeerClosed, ProtocolError):
+            return None
+        info = reply.arguments[0] if reply.arguments and isinstance(reply.arguments[0], dict) else {}
+        description = str(info.get("description", ""))
+        self.log.note(f"authmod challenge: {reply.name} {description[:200]}")
+        return adobe_client_query(description, user, password) if reply.name == "_error" else None
 
     def _require_role(self, role: str) -> None:
         if self.roles is not None and self.roles.get(role) is not None:

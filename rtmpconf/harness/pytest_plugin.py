@@ -568,6 +568,7 @@ class CaseContext:
         c = RtmpClient(target or self.target, timeout=kw.pop("timeout", self.timeout),
                        label=label or f"{self.info.case_id} #{len(self.clients) + 1}", **kw)
         c.roles = self.roles
+        c.side_logs = self.info.logs  # an authmod side connection's log joins the case's
         self.clients.append(c)
         self.info.logs.append(c.log)
         return c

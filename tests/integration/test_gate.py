@@ -123,3 +123,26 @@ def test_target_gone_mid_run_ends_quickly(tmp_path: Path, monkeypatch: pytest.Mo
     assert summary["target_gone_after"]
     assert after_kill < 60, after_kill
     assert proc.returncode == 1
+
+
+def test_credentials_in_the_url_reach_connect(tmp_path: Path) -> None:
+    """rtmp://user:pass@host/app: the harness answers the server's Adobe authmod challenge (as
+    FFmpeg does) for the preflight and every case; a wrong password is a refused connect (exit 3)."""
+    from rtmpconf.reference_server.config import ServerConfig
+    from rtmpconf.reference_server.server import ServerThread
+
+    cfg = ServerConfig.from_mapping({"port": 0, "auth": {"users": {"alice": "wonderland"},
+                                                         "apps": {"live": {"connect": "user"}}}})
+    server = ServerThread(cfg).start()
+    try:
+        good, _ = rtmpconf_run(tmp_path / "ok", "--target", f"rtmp://alice:wonderland@127.0.0.1:{server.port}/live",
+                               "--case", "CMD-9/*", "--case", "CMD-13/*")
+        bad, seconds = rtmpconf_run(tmp_path / "bad", "--target", f"rtmp://alice:wrong@127.0.0.1:{server.port}/live")
+    finally:
+        server.stop()
+    assert good.returncode == 0, good.stdout[-3000:]
+    summary = json.loads((tmp_path / "ok" / "summary.json").read_text())
+    assert summary["cases"] and {c["verdict"] for c in summary["cases"]} <= {"PASS", "INFORMATIONAL"}
+    assert "wrong" not in json.dumps(summary), "the password must not reach the reports"
+    assert bad.returncode == 3 and seconds <= 30
+    assert "authfailed" in bad.stdout + bad.stderr
