@@ -250,6 +250,9 @@ def check_player_went_on(output: Any, *, video_sent: int, video_before: int, rul
         return [not_run(rule, "the agent reports no player output")]
     after = video_sent - video_before
     if after < 3:
+        if log is not None and log.closed_by == C2S:
+            return [failed(rule, f"the client closed the connection right after {what}", expected="frames after it",
+                           actual=f"closed after {after} more frames" + (f"; error: {output.error}" if output.error else ""))]
         return [not_run(rule, f"only {after} video frames were sent after {what}")]
     need = video_before + min(5, max(1, after // 2))
     got = output.video_frames

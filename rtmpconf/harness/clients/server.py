@@ -57,7 +57,8 @@ class Replies:
 
     window_ack: int | None = 2_500_000  #: Window Acknowledgement Size sent before the connect reply
     peer_bandwidth: int | None = 2_500_000  #: Set Peer Bandwidth (Dynamic) sent before the connect reply
-    chunk_size: int | None = None  #: Set Chunk Size sent before the connect reply (None: stay at 128)
+    #: Set Chunk Size sent before the connect reply, as nginx-rtmp (4096) and SRS do (None: stay at 128).
+    chunk_size: int | None = 4096
     connect_delay_s: float = 0.0  #: hold the connect _result this long
     connect_properties: dict[str, Any] | None = None  #: _result properties (default: FMS-like)
     connect_extra_info: dict[str, Any] = field(default_factory=dict)  #: merged into the information object
@@ -124,6 +125,8 @@ class ServerSession:
         self.connect_object: dict[str, Any] | None = None
         self.amf3 = False
         self.sent_media: list[SentMedia] = []
+        #: A stream hook sets this to end :meth:`stream` after it (it sent the rest itself).
+        self.stop_stream = False
         self.marks: list[Mark] = []
         self._changed = asyncio.Event()
         self._cursor = 0
@@ -363,6 +366,7 @@ class ServerSession:
         else:
             self.amf3 = r.amf3
         if r.connect_error is not None:
+            self.mark("connect _error")
             await self.send_command(self._reply_cmd("_error", cmd.transaction_id, None, r.connect_error))
             return
         if r.window_ack is not None:
@@ -472,12 +476,15 @@ class ServerSession:
     async def stream(self, media: Any, *, msid: int | None = None, speed: float = 1.0, ts_offset: int = 0,
                      hooks: dict[int, Callable[[ServerSession], Awaitable[None]]] | None = None,
                      metadata: bytes | None = None, force_fmt0: bool = False, aggregate: bool = False,
-                     video_csid: int = CSID_VIDEO, audio_csid: int = CSID_AUDIO, max_s: float | None = None) -> None:
+                     video_csid: int = CSID_VIDEO, audio_csid: int = CSID_AUDIO, max_s: float | None = None,
+                     interleave: bool = False, pad_video: bool = False) -> None:
         """Send a TestStream to a player: onMetaData, sequence headers, then the coded frames paced
         at ``speed`` x real time. ``hooks[i]`` runs before coded frame ``i``. ``force_fmt0`` gives
         every media message an absolute header (so timestamps above 0xFFFFFF put the extended field
         on fmt-3 continuation chunks); ``aggregate`` packs each video frame with the audio before it
-        into one Aggregate message (§7.1.6)."""
+        into one Aggregate message (§7.1.6); ``interleave`` alternates each video frame's chunks with
+        those of the audio message after it; ``pad_video`` pads every coded video frame with an H.264
+        filler NAL to one size, so at a fixed delta every frame after the second gets a fmt-3 header."""
         sid = self.replies.stream_id if msid is None else msid
         hooks = hooks or {}
         base = media.start_ms
@@ -490,13 +497,20 @@ class ServerSession:
             await self._media(8, media.audio_sequence_header, head_ts, sid, audio_csid, force_fmt0, coded=False)
         start = time.monotonic()
         pending_audio: list[tuple[int, bytes]] = []
-        for i, tag in enumerate(media.tags):
+        pad_to = max((len(t.payload) for t in media.tags if t.type_id == 9), default=0) + 8
+        skip: set[int] = set()
+        tags = media.tags
+        for i, tag in enumerate(tags):
+            if i in skip:
+                continue
             if self.closed:
                 break
             if max_s is not None and time.monotonic() - start > max_s:
                 break
             if i in hooks:
                 await hooks[i](self)
+                if self.stop_stream:
+                    break
             rel = tag.timestamp - base
             due = start + rel / 1000.0 / speed
             delay = due - time.monotonic()
@@ -515,8 +529,33 @@ class ServerSession:
                 for type_id, t, p in subs:
                     self._record_media(type_id, t, p, True)
                 continue
-            await self._media(tag.type_id, tag.payload, ts, sid, video_csid if tag.type_id == 9 else audio_csid,
+            payload = tag.payload
+            if pad_video and tag.type_id == 9:
+                payload = _pad_avc(payload, pad_to)
+            if interleave and tag.type_id == 9 and i + 1 < len(tags) and tags[i + 1].type_id == 8:
+                nxt = tags[i + 1]
+                skip.add(i + 1)
+                await self._interleaved(payload, ts, (nxt.timestamp + ts_offset) & 0xFFFFFFFF, nxt.payload, sid,
+                                        video_csid, audio_csid)
+                continue
+            await self._media(tag.type_id, payload, ts, sid, video_csid if tag.type_id == 9 else audio_csid,
                               force_fmt0, coded=True)
+
+    async def _interleaved(self, video: bytes, vts: int, ats: int, audio: bytes, msid: int, vcsid: int,
+                           acsid: int) -> None:
+        w = self.conn.writer
+        vchunks = w.encode_planned(vcsid, 9, msid, vts, video, MessagePlan())
+        achunks = w.encode_planned(acsid, 8, msid, ats, audio, MessagePlan())
+        out = []
+        for k in range(max(len(vchunks), len(achunks))):
+            if k < len(vchunks):
+                out.append(vchunks[k])
+            if k < len(achunks):
+                out.append(achunks[k])
+        self._write(b"".join(out))
+        await self.drain()
+        self._record_media(9, vts, video, True)
+        self._record_media(8, ats, audio, True)
 
     async def _media(self, type_id: int, payload: bytes, ts: int, msid: int, csid: int, force_fmt0: bool,
                      *, coded: bool) -> None:
@@ -567,6 +606,16 @@ class ServerSession:
                 return n
             if not await self._wait_change(deadline) and time.monotonic() >= deadline:
                 return len(self.media_received(coded_video_only=True))
+
+
+def _pad_avc(payload: bytes, size: int) -> bytes:
+    """An AVC NALU video tag padded to ``size`` bytes with a filler-data NAL unit (type 12, H.264
+    §7.3.2.7: 0xFF bytes, then the RBSP trailing bits 0x80), 4-byte length prefix."""
+    extra = size - len(payload)
+    if extra < 6:
+        return payload
+    body = b"\x0c" + b"\xff" * (extra - 6) + b"\x80"
+    return payload + len(body).to_bytes(4, "big") + body
 
 
 def _cut(data: bytes, sizes: Sequence[int]) -> list[bytes]:
