@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rtmpconf.harness.checks import clients as ck
-from rtmpconf.harness.clients.scenarios import EVENT_FRAME, high_timestamps, normal, not_connected, session
+from rtmpconf.harness.clients.scenarios import EVENT_FRAME, crossing_timestamps, high_timestamps, normal, not_connected, session
 from rtmpconf.harness.clients.server import Replies, ServerSession
 
 
 @pytest.mark.rule("CL-TS-1")
 @pytest.mark.client_role("publish")
 async def test_ext_ts_dialect_written(client_case):
-    """A publish whose timestamps start 1 s below 0xFFFFFF. Recorded: does the client repeat the
+    """A publish whose timestamps start 1 s above 0xFFFFFF. Recorded: does the client repeat the
     extended timestamp on fmt-3 chunks."""
     run = await high_timestamps(client_case)
     client_case.judge(ck.check_ext_ts_dialect(run.log) if run.connected else not_connected(client_case, run))
@@ -31,7 +31,7 @@ async def test_fmt3_repeats_ext_ts(client_case):
 @pytest.mark.client_role("publish")
 async def test_publisher_crosses_24_bits(client_case):
     """A publish started 1 s below 0xFFFFFF. Requirement: timestamps go on in the extended field."""
-    run = await high_timestamps(client_case)
+    run = await crossing_timestamps(client_case)
     client_case.judge(ck.check_crossing(run.log, rule="CL-TS-10") if run.connected else not_connected(client_case, run))
 
 

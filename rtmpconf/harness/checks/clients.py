@@ -516,11 +516,12 @@ def check_waited(log: WireLog, *, held_from: float | None, released: float | Non
     """Nothing that depends on ``what`` was sent while the server held it back."""
     if held_from is None or released is None:
         return [not_run(rule, f"{what} was not held back")]
-    early = [cmd.name for m, cmd in _commands(log, *forbidden) if m.time < released]
+    early = [cmd.name for m, cmd in _commands(log, *forbidden) if m.time < released] if forbidden else []
     if media_too:
         early += [f"media type {m.raw.type_id}" for m in _media(log) if m.time < released]
     if early:
-        return [failed(rule, f"the client did not wait for {what}", expected=f"nothing of {', '.join(forbidden)} before it",
+        return [failed(rule, f"the client did not wait for {what}",
+                       expected=f"nothing of {', '.join([*forbidden, *(['media'] if media_too else [])])} before it",
                        actual=", ".join(early[:4]))]
     return [passed(rule, f"the client waited for {what}")]
 

@@ -152,12 +152,22 @@ async def normal(cc: Any) -> Run:
 
 
 async def high_timestamps(cc: Any) -> Run:
-    """A publisher whose timestamps start 1 s below 0xFFFFFF (shared)."""
+    """A publisher whose timestamps start 1 s above 0xFFFFFF (shared): every absolute header and
+    every delta from a header stamped 0 needs the extended field."""
+    async def make() -> Run:
+        if not cc.agent.ts_offset:
+            return Run([], None, {"unsupported": True})
+        return await session(cc, options=AgentOptions(ts_offset_ms=0xFFFFFF + 1000))
+    return await shared(cc, "high-ts", make)
+
+
+async def crossing_timestamps(cc: Any) -> Run:
+    """A publisher whose timestamps start 1 s below 0xFFFFFF and cross it (shared)."""
     async def make() -> Run:
         if not cc.agent.ts_offset:
             return Run([], None, {"unsupported": True})
         return await session(cc, options=AgentOptions(ts_offset_ms=0xFFFFFF - 1000))
-    return await shared(cc, "high-ts", make)
+    return await shared(cc, "crossing-ts", make)
 
 
 def not_connected(cc: Any, run: Run) -> list[Any]:
