@@ -34,7 +34,7 @@ DOUBLES = [
     ("none", "flash", "publish", "CL-CH-9/*", "NON-STRICT"),
     ("no-fmt3-starts", "ffmpeg", "play", "CL-CH-10/*", "FAIL"),
     ("fragile-player", "ffmpeg", "play", "CL-CH-11/*", "FAIL"),
-    ("none", "obs-legacy", "publish", "CL-TS-2/*", "FAIL"),
+    ("omits-ext-ts", "ffmpeg", "publish", "CL-TS-2/*", "FAIL"),
     ("reads-ext-ts-present-only", "ffmpeg", "play", "CL-TS-4/*", "NON-STRICT"),
     ("reads-ext-ts-omitted-only", "ffmpeg", "play", "CL-TS-3/*", "FAIL"),
     ("backwards-timestamps", "ffmpeg", "publish", "CL-TS-5/*", "NON-STRICT"),
@@ -89,7 +89,7 @@ DOUBLES = [
 
 def run_cases(tmp: Path, fault: str, profile: str, role: str, glob: str, timeout: float = 240) -> list[dict]:
     summary = tmp / "summary.json"
-    cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(DOUBLE))} --fault {fault} --profile {profile} --role {role} {{url}}"
+    cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(DOUBLE))} --fault {fault} --profile {profile} --role {role} --ts-offset-ms {{ts_offset_ms}} {{url}}"
     proc = subprocess.run([sys.executable, "-m", "pytest", str(CASES), "-p", "no:cacheprovider", "-p", "no:locust",
                            "-q", "--agent-command", cmd, "--agent-role", role, "--agent-name", f"double-{fault}",
                            f"--case={glob}", "--summary", str(summary), "--case-timeout", "60"],
@@ -116,7 +116,7 @@ def test_broken_client_fails_its_case(tmp_path: Path, fault: str, profile: str, 
 GOOD = [
     ("ffmpeg", "publish", "CL-HS-[123]/*"), ("ffmpeg", "publish", "CL-CH-[123]/*"),
     ("ffmpeg", "publish", "CL-AV-*"), ("ffmpeg", "publish", "CL-AMF-[1234]/*"),
-    ("ffmpeg", "publish", "CL-CMD-[124569]/*"), ("obs", "publish", "CL-TS-2/*"),
+    ("ffmpeg", "publish", "CL-CMD-[124569]/*"), ("ffmpeg", "publish", "CL-TS-2/*"),
     ("ffmpeg", "play", "CL-CTRL-[135678]/*"), ("ffmpeg", "play", "CL-CH-[45678]/*"),
     ("ffmpeg", "play", "CL-TS-[3467]/*"), ("flash", "play", "CL-AMF-[567]/*"),
 ]

@@ -69,6 +69,9 @@ class BrokenClient(SimulatedClient):
             c.conn.reader = _StrictReader(f, ext_ts_dialect=ExtTsDialect.AUTO)
         if f == "ack-too-high":
             c.conn.auto_ack = False
+        if f == "omits-ext-ts":
+            # The pre-2024 librtmp dialect: no extended timestamp on fmt-3 continuation chunks.
+            c.conn.writer.ext_ts_on_fmt3 = False
         return _Hooked(c, self)
 
     # -- publisher faults --------------------------------------------------------------------------
@@ -151,8 +154,10 @@ class BrokenClient(SimulatedClient):
             await c.command("FCPublish", self.stream_name, csid=3)
             tid = await c.command("createStream", csid=3)
             if f == "first-result-is-stream-id":
-                ev = await c.wait_for(lambda e: isinstance(e.message, Command) and e.message.name == "_result",
-                                      "first result")
+                # Matches replies by order: the third _result "must be" createStream's.
+                for _ in range(3):
+                    ev = await c.wait_for(lambda e: isinstance(e.message, Command) and e.message.name == "_result",
+                                          "results in order")
                 first = ev.message.arguments[0] if ev.message.arguments else 1  # type: ignore[union-attr]
                 c.stream_id = int(first) if isinstance(first, (int, float)) else 1
             else:
@@ -257,7 +262,7 @@ class BrokenClient(SimulatedClient):
             self._sh = getattr(self, "_sh", 0) + 1
             if self._sh > 1:
                 raise SessionFailed("a second sequence header")
-        if f == "drops-enhanced-video" and type_id == 9 and payload and payload[0] & 0x80:
+        if f == "announces-hvc1" and type_id == 9 and payload and payload[0] & 0x80:
             return
         if f == "ignores-error-status" and isinstance(message, Command):
             return
@@ -287,11 +292,13 @@ class _StrictReader(ChunkReader):
                 if open_csid is not None and c.csid != open_csid:
                     raise RemoteProtocolError("chunks of two messages interleaved", rule="CH-13")
                 open_csid = None if c.completes_message else c.csid
-        if self.mode == "strict-partial":
-            for n in self.notices:
-                if n.rule == "CH-12":
-                    raise RemoteProtocolError("packet size mismatch", rule="CH-12")
         self._seen = len(self.chunks)
+
+    def _drop_partial(self, st: Any) -> None:
+        if self.mode == "strict-partial" and st.received:
+            # A new header while a message is half-read: an error, as FFmpeg's "packet size mismatch".
+            raise RemoteProtocolError("packet size mismatch", rule="CH-12")
+        super()._drop_partial(st)
 
     def _apply_control(self, msg: Any, pos: int) -> None:
         if self.mode == "strict-partial" and msg.type_id == 2:
@@ -334,6 +341,10 @@ class _Hooked(RtmpClient):
                 if isinstance(e.message, Command) and any(isinstance(a, dict) and any(
                         isinstance(v, str) and len(v) > 0xFFFF for v in a.values()) for a in e.message.arguments):
                     raise SessionFailed("cannot read a long string")
+        if f == "dies-on-unexpected-command":
+            for e in self.received:
+                if isinstance(e.message, Command) and e.message.name not in ("_result", "_error", "onStatus"):
+                    raise SessionFailed(f"unexpected command {e.message.name}")
         if f == "amf3-deaf":
             self.received[:] = [e for e in self.received if e.raw.type_id != 17]
             self._cursor = min(self._cursor, len(self.received))

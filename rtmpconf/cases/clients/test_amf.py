@@ -83,5 +83,5 @@ async def test_ecma_count_is_a_hint(client_case):
     meta = amf0.encode_value("onMetaData") + b"\x08\x00\x00\x00\x00" + body + b"\x00\x00\x09"
     run = await session(client_case, media=stream, stream_kw={"metadata": meta})
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-AMF-7",
-                                              what="an ECMA array with a wrong count")
+                                              what="an ECMA array with a wrong count", log=run.log)
                       if run.connected else not_connected(client_case, run))

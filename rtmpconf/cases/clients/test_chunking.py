@@ -111,7 +111,7 @@ async def test_media_on_csid_320(client_case):
         client_case.judge(not_connected(client_case, run))
         return
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-CH-6",
-                                              what="media on csid 320/321"))
+                                              what="media on csid 320/321", log=run.log))
 
 
 @pytest.mark.rule("CL-CH-7")
@@ -119,12 +119,12 @@ async def test_media_on_csid_320(client_case):
 async def test_interleaved_chunk_streams(client_case):
     """Each video frame's chunks alternate with the chunks of the audio message after it (chunk
     size 128). Requirement: chunks of different chunk streams may interleave (§5.3.1)."""
-    run = await session(client_case, stream_kw={"interleave": True})
+    run = await session(client_case, replies=Replies(chunk_size=None), stream_kw={"interleave": True})
     if not run.connected:
         client_case.judge(not_connected(client_case, run))
         return
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-CH-7",
-                                              what="audio and video chunks interleaved"))
+                                              what="audio and video chunks interleaved", log=run.log))
 
 
 @pytest.mark.rule("CL-CH-8")
@@ -189,7 +189,7 @@ async def test_fmt3_new_messages(client_case):
         return
     starts = [c for c in run.log.decode("s2c").chunks if c.fmt == 3 and c.starts_message and c.type_id == 9]
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-CH-10",
-                                              what=f"{len(starts)} video messages started by fmt 3")
+                                              what=f"{len(starts)} video messages started by fmt 3", log=run.log)
                       if starts else not_run("CL-CH-10", "the server sent no fmt-3 message start"))
 
 

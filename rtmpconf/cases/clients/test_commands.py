@@ -187,5 +187,5 @@ async def test_play_without_stream_begin(client_case):
     """NetStream.Play.Start without a StreamBegin before it. Convention: the player plays."""
     run = await session(client_case, replies=Replies(stream_begin=False))
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-CMD-14",
-                                              what="no StreamBegin") if run.connected else not_connected(client_case, run))
+                                              what="no StreamBegin", log=run.log) if run.connected else not_connected(client_case, run))
 

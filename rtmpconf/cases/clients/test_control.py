@@ -137,7 +137,7 @@ async def test_aggregate_media(client_case):
     Requirement: the player splits aggregates and delivers the frames."""
     run = await session(client_case, stream_kw={"aggregate": True})
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-CTRL-8",
-                                              what="media in aggregate messages")
+                                              what="media in aggregate messages", log=run.log)
                       if run.connected else not_connected(client_case, run))
 
 

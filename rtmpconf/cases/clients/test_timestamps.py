@@ -75,7 +75,7 @@ async def test_reads_ext_ts_present(client_case):
     continuation chunks repeating the extended field. Requirement: the player delivers the stream."""
     run = await _play_high(client_case, offset=0x1000000)
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-TS-3",
-                                              what="extended timestamps repeated on fmt 3")
+                                              what="extended timestamps repeated on fmt 3", log=run.log)
                       if run.connected else not_connected(client_case, run))
 
 
@@ -86,7 +86,7 @@ async def test_reads_ext_ts_omitted(client_case):
     Convention: players read it too (TS-5)."""
     run = await _play_high(client_case, offset=0x1000000, ext_on_fmt3=False)
     client_case.judge(ck.check_player_decoded(run.player_output, video_sent=run.video_sent, rule="CL-TS-4",
-                                              what="extended timestamps omitted on fmt 3")
+                                              what="extended timestamps omitted on fmt 3", log=run.log)
                       if run.connected else not_connected(client_case, run))
 
 

@@ -315,7 +315,8 @@ SIMULATED_AGENTS = tuple(n for n in AGENTS if n.startswith("sim-"))
 
 def command_agent(name: str, role: str, template: str) -> AgentSpec:
     """An agent from a command line; ``{url}`` is replaced by the case's rtmp:// URL, ``{dir}`` by a
-    scratch directory (a player that writes ``{dir}/out.flv`` is judged on that file)."""
+    scratch directory (a player that writes ``{dir}/out.flv`` is judged on that file), ``{ts_offset_ms}`` by
+    the first timestamp a publisher case asks for (0 for most cases)."""
     if role not in (PUBLISH, PLAY):
         raise ValueError(f"agent role must be {PUBLISH} or {PLAY}, not {role!r}")
     if "{url}" not in template:
@@ -323,14 +324,16 @@ def command_agent(name: str, role: str, template: str) -> AgentSpec:
     argv = shlex.split(template)
 
     def build(url: str, work: Path, opts: AgentOptions) -> list[str]:
-        return [a.replace("{url}", url).replace("{dir}", str(work)) for a in argv]
+        offset = str(opts.ts_offset_ms or 0)
+        return [a.replace("{url}", url).replace("{dir}", str(work)).replace("{ts_offset_ms}", offset) for a in argv]
 
     def parse(work: Path, stdout: str) -> PlayerOutput:
         if (work / "out.flv").exists():
             return _parse_flv_file(work, stdout)
         return _parse_frame_lines(work, stdout)
 
-    return AgentSpec(name, role, argv[0], f"command: {template}", build, parse if role == PLAY else None)
+    return AgentSpec(name, role, argv[0], f"command: {template}", build, parse if role == PLAY else None,
+                     ts_offset="{ts_offset_ms}" in template)
 
 
 def get_agent(name: str) -> AgentSpec:

@@ -27,7 +27,7 @@ from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout, Target
 from rtmpconf.harness.profiles import PROFILES, ClientProfile
 from rtmpconf.rtmp import amf0, media
 from rtmpconf.rtmp.errors import ProtocolError
-from rtmpconf.rtmp.messages import Audio, Command, Data, Video
+from rtmpconf.rtmp.messages import Aggregate, Audio, Command, Data, Video
 
 #: Deadline of one step of the simulated session (matches the real programs' network timeouts).
 STEP_TIMEOUT_S = 15.0
@@ -142,7 +142,24 @@ class SimulatedClient:
 
     async def play(self) -> None:
         c = await self.open()
-        status = await self.profile.play(c, self.stream_name)
+        plain = c.wait_status
+
+        async def wait_status(step: str, codes: tuple[str, ...] | None = None, timeout: float | None = None) -> Any:
+            # Like the programs: an error-level status ends the wait as well as the awaited codes.
+            def match(e: Any) -> bool:
+                from rtmpconf.rtmp.messages import status_info
+
+                info = status_info(e.message)
+                return info is not None and (codes is None or info.get("code") in codes or info.get("level") == "error")
+            ev = await c.wait_for(match, step, timeout)
+            from rtmpconf.rtmp.messages import status_info
+
+            return status_info(ev.message) or {}
+        c.wait_status = wait_status  # type: ignore[method-assign]
+        try:
+            status = await self.profile.play(c, self.stream_name)
+        finally:
+            c.wait_status = plain  # type: ignore[method-assign]
         if status.get("code") != "NetStream.Play.Start":
             raise SessionFailed(f"play refused: {status.get('code')} {status.get('description', '')}")
         await self.read_frames(c)
@@ -159,6 +176,11 @@ class SimulatedClient:
             shown = len(c.received)
 
     def on_message(self, type_id: int, timestamp: int, payload: bytes, message: Any) -> None:
+        if isinstance(message, Aggregate):
+            # FFmpeg and librtmp split aggregates into their FLV-tagged sub-messages (§7.1.6).
+            for sub in message.sub_messages(0, timestamp):
+                self.on_message(sub.type_id, sub.timestamp, sub.payload, None)
+            return
         if type_id == 9 and payload and not media.is_video_sequence_header(payload):
             print(f"v {timestamp} {1 if media.is_video_keyframe(payload) else 0}", flush=True)
         elif type_id == 8 and payload and not media.is_audio_sequence_header(payload):
