@@ -190,8 +190,8 @@ def _parse_frame_lines(work: Path, stdout: str) -> PlayerOutput:
 
 # -- real programs ---------------------------------------------------------------------------------
 
-#: The lavfi source of the real publishers: 320x180@25, x264 GOP 25, 44.1 kHz AAC.
-_LAVFI = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+#: The lavfi source of the real publishers: 640x360@25 (keyframes span several 4096-byte chunks), x264 GOP 25, 44.1 kHz AAC.
+_LAVFI = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
 _ENCODE = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-b:a", "96k"]
 
