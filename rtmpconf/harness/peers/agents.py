@@ -205,17 +205,16 @@ def _ffmpeg_publish(url: str, work: Path, opts: AgentOptions) -> list[str]:
 
 
 def _ffmpeg_play(url: str, work: Path, opts: AgentOptions) -> list[str]:
-    return [require("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-rw_timeout", "15000000",
-            "-i", url, "-f", "framecrc", "-"]
+    return [require("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", url, "-f", "framecrc", "-"]
 
 
 def _ffprobe(url: str, work: Path, opts: AgentOptions) -> list[str]:
-    return [require("ffprobe"), "-hide_banner", "-v", "error", "-rw_timeout", "15000000", "-print_format", "json",
+    return [require("ffprobe"), "-hide_banner", "-v", "error", "-print_format", "json",
             "-show_entries", "frame=media_type,key_frame,pkt_dts_time", "-show_frames", url]
 
 
 def _rtmpdump(url: str, work: Path, opts: AgentOptions) -> list[str]:
-    return [require("rtmpdump"), "--live", "--quiet", "--timeout", "15", "-r", url, "-o", str(work / "out.flv")]
+    return [require("rtmpdump"), "--live", "--quiet", "-r", url, "-o", str(work / "out.flv")]
 
 
 def _vlc(url: str, work: Path, opts: AgentOptions) -> list[str]:
@@ -255,7 +254,7 @@ def _gst_publish(url: str, work: Path, opts: AgentOptions) -> list[str]:
 
 
 def _gst_play(url: str, work: Path, opts: AgentOptions) -> list[str]:
-    pipeline = f"rtmp2src location={url} timeout=15 ! filesink location={work / 'out.flv'}"
+    pipeline = f"rtmp2src location={url} ! filesink location={work / 'out.flv'}"
     return [require("gst-launch-1.0"), "-q", "-e", *shlex.split(pipeline)]
 
 
