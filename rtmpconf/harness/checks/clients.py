@@ -334,7 +334,7 @@ def check_monotonic(log: WireLog, *, rule: str = "CL-TS-5") -> list[Finding]:
     return findings or [passed(rule, "audio and video timestamps non-decreasing")]
 
 
-def check_crossing(log: WireLog, *, rule: str = "CL-TS-11") -> list[Finding]:
+def check_crossing(log: WireLog, *, rule: str = "CL-TS-10") -> list[Finding]:
     """Crossing 0xFFFFFF ms, timestamps go on through the extended field instead of wrapping to 24 bits."""
     frames = [m for m in _media(log) if _coded(m)]
     if not frames or max(m.raw.timestamp for m in frames) < EXTENDED_TIMESTAMP_MARKER - 2000:

@@ -42,6 +42,8 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument("--case-timeout", type=float, default=None, help="per-case watchdog in seconds (default 60)")
     p.add_argument("--out", default=None, help="output directory (default reports/clients)")
     p.add_argument("--strict", action="store_true", help="NON-STRICT verdicts fail the gate")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="agents run at once (each waits mostly on real time; their output goes to <agent>/pytest.log)")
     return {"clients": run}
 
 
@@ -79,13 +81,22 @@ def run(args: argparse.Namespace) -> int:
     if args.agent_timeout <= 0:
         print("error: --agent-timeout must be positive", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else reports_dir() / "clients"
     out.mkdir(parents=True, exist_ok=True)
     runs: list[tuple[str, list[str]]] = [(n, ["--agent", n]) for n in names]
     if args.agent_command:
         runs.append((args.agent_name, ["--agent-command", args.agent_command, "--agent-role", args.agent_role,
                                        "--agent-name", args.agent_name]))
-    results = [run_agent(name, opts, args, out) for name, opts in runs]
+    if args.jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(lambda r: run_agent(r[0], r[1], args, out), runs))
+    else:
+        results = [run_agent(name, opts, args, out) for name, opts in runs]
     m = build_matrix(results)
     (out / "matrix.json").write_text(json.dumps(m, indent=2))
     (out / "matrix.html").write_text(render(m))
@@ -114,7 +125,8 @@ def run_agent(name: str, agent_opts: list[str], args: argparse.Namespace, out: P
         cmd.append("--rtmp-strict")
     print(f"== {name}", flush=True)
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    log = open(d / "pytest.log", "wb") if args.jobs > 1 else None
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=log, stderr=subprocess.STDOUT if log else None)
     note = None
     try:
         rc = proc.wait(args.agent_timeout)
@@ -124,6 +136,9 @@ def run_agent(name: str, agent_opts: list[str], args: argparse.Namespace, out: P
         rc = 124
         note = f"killed after its {args.agent_timeout:g} s deadline"
         print(f"   {name}: {note}", flush=True)
+    if log is not None:
+        log.close()
+        print(f"== {name} done in {time.monotonic() - t0:.0f} s (exit {rc}; log {d / 'pytest.log'})", flush=True)
     result: dict[str, Any] = {"name": name, "returncode": rc, "seconds": round(time.monotonic() - t0, 1),
                               "report": None, "cases": [], "note": note}
     if summary.exists():
