@@ -8,7 +8,13 @@ from rtmpconf.harness.checks import clients as ck
 from rtmpconf.harness.clients.scenarios import EVENT_FRAME, not_connected, session, shared
 from rtmpconf.harness.clients.server import Replies, ServerSession
 from rtmpconf.rtmp.messages import (
-    Aggregate, Data, LimitType, SetPeerBandwidth, SharedObject, UnknownMessage, UserControl,
+    Aggregate,
+    Data,
+    LimitType,
+    SetPeerBandwidth,
+    SharedObject,
+    UnknownMessage,
+    UserControl,
 )
 
 WINDOW_PLAYER = 32_000

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rtmpconf.harness.checks import clients as ck
-from rtmpconf.harness.clients.scenarios import EVENT_FRAME, crossing_timestamps, high_timestamps, normal, not_connected, session
+from rtmpconf.harness.clients.scenarios import (
+    EVENT_FRAME,
+    crossing_timestamps,
+    high_timestamps,
+    normal,
+    not_connected,
+    session,
+)
 from rtmpconf.harness.clients.server import Replies, ServerSession
 
 

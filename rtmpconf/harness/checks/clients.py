@@ -10,7 +10,8 @@ happened on the wire (no fmt-3 chunk after an extended header, no ping sent) is 
 from __future__ import annotations
 
 import hmac
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rtmpconf.harness.checks.relay import serial_delta
 from rtmpconf.harness.checks.timestamps import aac_cadence

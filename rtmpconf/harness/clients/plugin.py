@@ -19,14 +19,23 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from rtmpconf.harness.clients.server import ScriptedServer, ServerSession
 from rtmpconf.harness.peers.agents import (
-    PLAY, PUBLISH, AgentOptions, AgentOutcome, AgentRun, AgentSpec, command_agent, describe_outcome, get_agent,
+    PLAY,
+    PUBLISH,
+    AgentOptions,
+    AgentOutcome,
+    AgentRun,
+    AgentSpec,
+    command_agent,
+    describe_outcome,
+    get_agent,
     missing_program,
 )
 from rtmpconf.harness.verdict import Finding, Verdict, not_run
@@ -228,8 +237,8 @@ def rtmp_agent_spec(request: pytest.FixtureRequest) -> AgentSpec:
 
 @pytest.fixture
 def client_case(request: pytest.FixtureRequest, rtmp_agent_spec: AgentSpec) -> Iterator[ClientCase]:
-    from rtmpconf.harness.pytest_plugin import _CASE_KEY, CaseInfo
     from rtmpconf.harness.peers import in_ci
+    from rtmpconf.harness.pytest_plugin import _CASE_KEY, CaseInfo
 
     item = request.node
     info = item.stash.get(_CASE_KEY, None)

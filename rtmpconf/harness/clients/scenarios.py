@@ -9,8 +9,9 @@ gets the same wire log attached.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from rtmpconf.harness.clients.server import Mark, Replies, ServerSession
 from rtmpconf.harness.peers.agents import AgentOptions, AgentOutcome

@@ -18,8 +18,9 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from rtmpconf.harness.wirelog import C2S, S2C, WireLog
 from rtmpconf.rtmp import amf0
@@ -27,11 +28,28 @@ from rtmpconf.rtmp.chunk import MessagePlan
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ServerHandshake
 from rtmpconf.rtmp.messages import (
-    Aggregate, Audio, Command, Data, LimitType, Message, SetChunkSize, SetPeerBandwidth, UserControl,
-    Video, WindowAckSize, encode_message,
+    Aggregate,
+    Audio,
+    Command,
+    Data,
+    LimitType,
+    Message,
+    SetChunkSize,
+    SetPeerBandwidth,
+    UserControl,
+    Video,
+    WindowAckSize,
+    encode_message,
 )
 from rtmpconf.rtmp.session import (
-    CSID_AUDIO, CSID_COMMAND, CSID_VIDEO, Connection, HandshakeComplete, MessageReceived, NEED_DATA, Role,
+    CSID_AUDIO,
+    CSID_COMMAND,
+    CSID_VIDEO,
+    NEED_DATA,
+    Connection,
+    HandshakeComplete,
+    MessageReceived,
+    Role,
     default_csid,
 )
 
@@ -180,7 +198,7 @@ class ServerSession:
         self._changed.clear()
         try:
             await asyncio.wait_for(self._changed.wait(), remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -243,7 +261,7 @@ class ServerSession:
     async def drain(self) -> None:
         try:
             await asyncio.wait_for(self.writer.drain(), self.timeout)
-        except (asyncio.TimeoutError, ConnectionError, OSError):
+        except (TimeoutError, ConnectionError, OSError):
             pass
 
     async def send_raw(self, data: bytes) -> None:
@@ -289,7 +307,7 @@ class ServerSession:
             self.writer.close()
             try:
                 await asyncio.wait_for(self.writer.wait_closed(), 1.0)
-            except (asyncio.TimeoutError, ConnectionError, OSError):
+            except (TimeoutError, ConnectionError, OSError):
                 pass
         self._task.cancel()
 
@@ -681,7 +699,7 @@ class ScriptedServer:
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
         return self.sessions[index]
 
@@ -693,5 +711,5 @@ class ScriptedServer:
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

@@ -25,9 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from rtmpconf.harness.peers import PeerMissing, require
 
@@ -121,8 +121,8 @@ def _parse_flv_file(work: Path, _stdout: str) -> PlayerOutput:
                         error=None if s.ok or not data else s.error)
 
 
-_FRAMECRC_TYPE = re.compile(r"^#media_type (\d+): (\w+)", re.M)
-_FRAMECRC_TB = re.compile(r"^#tb (\d+): (\d+)/(\d+)", re.M)
+_FRAMECRC_TYPE = re.compile(r"^#media_type (\d+): (\w+)", re.MULTILINE)
+_FRAMECRC_TB = re.compile(r"^#tb (\d+): (\d+)/(\d+)", re.MULTILINE)
 
 
 def _parse_framecrc(work: Path, stdout: str) -> PlayerOutput:
@@ -418,7 +418,7 @@ class AgentRun:
             return True
         try:
             await asyncio.wait_for(self.proc.wait(), max(0.0, timeout))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -466,7 +466,7 @@ class AgentRun:
             except Exception as exc:  # noqa: BLE001 - a parser bug is reported, not raised
                 output = PlayerOutput(error=f"harness could not read the player's output: {exc}")
         rc = self.proc.returncode if self.proc is not None else None
-        return AgentOutcome(self.spec.name, self.pid, rc if not self.killed else rc, self.killed, self.signal_used,
+        return AgentOutcome(self.spec.name, self.pid, rc, self.killed, self.signal_used,
                             time.monotonic() - self.started if self.started else 0.0, stdout_full[-4000:],
                             tail("stderr.txt", 16000), self.command, output, self.start_error)
 
