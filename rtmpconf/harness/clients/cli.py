@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
             results = list(pool.map(lambda r: run_agent(r[0], r[1], args, out), runs))
     else:
         results = [run_agent(name, opts, args, out) for name, opts in runs]
+    if all(r.get("note") == "no case selected" for r in results):
+        print("error: no client case matched the selection (--case)", file=sys.stderr)
+        return 2
     m = build_matrix(results)
     (out / "matrix.json").write_text(json.dumps(m, indent=2))
     (out / "matrix.html").write_text(render(m))
