@@ -125,6 +125,22 @@ class BrokenClient(SimulatedClient):
 
     async def send_media(self, c: RtmpClient) -> None:
         f = self.fault
+        if f == "hevc-inband-differs":
+            # An E-RTMP hvc1 publish whose keyframes carry an SPS the hvcC record does not hold.
+            from rtmpconf.harness.testmedia import make_hevc
+
+            st = make_hevc(seconds=1.0, width=320, height=180, fps=25, gop=25)
+            msid = c.stream_id or 1
+            await c.send(Video(st.video_sequence_header), msid=msid, timestamp=0, csid=6)
+            for t in st.tags:
+                p = t.payload
+                if t.type_id == 9 and media.is_video_keyframe(p):
+                    bogus = b"\x42\x01\xde\xad\xbe\xef"  # NAL header type 33 (SPS), made-up body
+                    # ExVideoHeader (1) + FourCC (4) + SI24 CompositionTime (3), then the NAL units.
+                    p = p[:8] + len(bogus).to_bytes(4, "big") + bogus + p[8:]
+                msg = Video(p) if t.type_id == 9 else Audio(p)
+                await c.send(msg, msid=msid, timestamp=t.timestamp, csid=6 if t.type_id == 9 else 4)
+            return
         if f == "control-on-csid-3":
             await c.send(SetChunkSize(4096), csid=3)
             c.conn.writer.set_chunk_size(4096)
@@ -409,4 +425,4 @@ def main() -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-_ = (Video, fault)
+_ = fault

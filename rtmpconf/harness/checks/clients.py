@@ -739,31 +739,72 @@ def _avc_config(log: WireLog) -> Any | None:
     return None
 
 
+def _hevc_config(payload: bytes) -> tuple[int, dict[int, set[bytes]]]:
+    """(NAL length size, {NAL type: parameter sets}) of an HEVCDecoderConfigurationRecord
+    (ISO/IEC 14496-15 §8.3.3.1): 22 fixed bytes, then arrays of (type, count, length-prefixed NALs)."""
+    view = bytes(payload)
+    if len(view) < 23:
+        raise ProtocolError("HEVCDecoderConfigurationRecord shorter than 23 bytes", rule="AV-1")
+    length_size = (view[21] & 0x03) + 1
+    sets: dict[int, set[bytes]] = {}
+    pos, arrays = 23, view[22]
+    for _ in range(arrays):
+        if pos + 3 > len(view):
+            raise ProtocolError("hvcC array header cut short", rule="AV-1")
+        nal_type, count = view[pos] & 0x3F, int.from_bytes(view[pos + 1:pos + 3], "big")
+        pos += 3
+        for _ in range(count):
+            n = int.from_bytes(view[pos:pos + 2], "big")
+            if pos + 2 + n > len(view):
+                raise ProtocolError("hvcC NAL unit runs past the record", rule="AV-1")
+            sets.setdefault(nal_type, set()).add(view[pos + 2:pos + 2 + n])
+            pos += 2 + n
+    return length_size, sets
+
+
+def _video_config(log: WireLog) -> tuple[str, int, dict[int, set[bytes]]] | None:
+    """(codec, NAL length size, parameter sets by NAL type) from the first sequence header."""
+    for m in _media(log, 9):
+        if m.raw.payload and media.is_video_sequence_header(m.raw.payload):
+            tag = media.parse_video_tag(m.raw.payload)
+            if tag.codec == "avc":
+                cfg = media.AvcDecoderConfig.parse(tag.body)
+                return "avc", cfg.length_size, {7: set(cfg.sps), 8: set(cfg.pps)}
+            if tag.codec == "hevc":
+                size, sets = _hevc_config(tag.body)
+                return "hevc", size, sets
+    return None
+
+
 def check_avc_config_matches_inband(log: WireLog, *, rule: str = "CL-AV-3") -> list[Finding]:
-    """SPS/PPS repeated in-band in keyframes equal those of the AVCDecoderConfigurationRecord."""
+    """Parameter sets repeated in-band in keyframes equal those of the decoder configuration record
+    (AVC: SPS/PPS, NAL types 7/8; HEVC: VPS/SPS/PPS, NAL types 32/33/34)."""
     try:
-        cfg = _avc_config(log)
+        found = _video_config(log)
     except ProtocolError as exc:
-        return [failed(rule, "the AVC sequence header does not parse", actual=str(exc))]
-    if cfg is None:
-        return [not_run(rule, "no AVC sequence header")]
+        return [failed(rule, "the video sequence header does not parse", actual=str(exc))]
+    if found is None:
+        return [not_run(rule, "no AVC or HEVC sequence header")]
+    codec, length_size, sets = found
+    param_types = (7, 8) if codec == "avc" else (32, 33, 34)
     inband: set[tuple[int, bytes]] = set()
     for m in _media(log, 9):
         if _coded(m) and media.is_video_keyframe(m.raw.payload):
             try:
-                for n in _avc_nalus(m.raw.payload, cfg.length_size):
-                    if n and (n[0] & 0x1F) in (7, 8):
-                        inband.add((n[0] & 0x1F, n))
+                nalus = [bytes(n) for n in media.split_nalus(media.parse_video_tag(m.raw.payload).body, length_size)]
             except ProtocolError:
                 continue
+            for n in nalus:
+                t = (n[0] & 0x1F) if codec == "avc" else ((n[0] >> 1) & 0x3F) if n else -1
+                if n and t in param_types:
+                    inband.add((t, n))
     if not inband:
-        return [passed(rule, "no in-band parameter sets; the sequence header alone configures the decoder")]
-    sps, pps = set(cfg.sps), set(cfg.pps)
-    wrong = [f"{'SPS' if t == 7 else 'PPS'} {n[:8].hex()}" for t, n in inband if n not in (sps if t == 7 else pps)]
+        return [passed(rule, f"no in-band parameter sets; the {codec} sequence header alone configures the decoder")]
+    wrong = [f"NAL type {t} {n[:8].hex()}" for t, n in inband if n not in sets.get(t, set())]
     if wrong:
-        return [failed(rule, "in-band parameter sets differ from the sequence header", expected="same SPS/PPS",
-                       actual=", ".join(wrong[:3]))]
-    return [passed(rule, f"{len(inband)} in-band parameter sets match the sequence header")]
+        return [failed(rule, f"in-band parameter sets differ from the {codec} sequence header",
+                       expected="the same parameter sets", actual=", ".join(wrong[:3]))]
+    return [passed(rule, f"{len(inband)} in-band {codec} parameter sets match the sequence header")]
 
 
 def check_video_layout(log: WireLog, *, rule: str = "CL-AV-4") -> list[Finding]:
