@@ -47,7 +47,8 @@ def test_hanging_agent_every_case_ends(tmp_path: Path) -> None:
         assert runs and all(r["killed"] and r["signal"] == "SIGKILL" for r in runs), c
     # CL-HS-2 has no C2 to judge (NOT-RUN), never a PASS for something that did not happen.
     assert ids["CL-HS-2/c2-echoes-s1"]["verdict"] == "NOT-RUN"
-    assert ids["CL-HS-6/silent-server"]["verdict"] in ("NON-STRICT", "PASS")
+    # It never gives up on a silent server: judged before the harness's own SIGKILL closed it.
+    assert ids["CL-HS-6/silent-server"]["verdict"] == "NON-STRICT"
     assert not _leftovers(marker)
     assert matrix["targets"][0]["name"] == "hanging"
 

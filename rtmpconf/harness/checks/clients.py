@@ -143,7 +143,8 @@ def check_handshake_flavour(log: WireLog, *, rule: str = "CL-HS-4") -> list[Find
         return [info(rule, "simple handshake (C1 bytes 4..7 are zero)")]
     scheme = hsm.find_digest_scheme(c1, hsm.CLIENT_KEY_PARTIAL)
     if scheme is None:
-        return [info(rule, f"C1 announces version {c1[4:8].hex('.')} but carries no valid digest")]
+        return [failed(rule, "C1 announces a Flash version (digest handshake) but carries no valid digest",
+                       expected="a digest at scheme 0 or 1", actual=f"version {c1[4:8].hex('.')}, no digest")]
     return [info(rule, f"digest handshake, scheme {int(scheme)}, version {'.'.join(str(b) for b in c1[4:8])}")]
 
 
@@ -163,12 +164,14 @@ def check_progressed(log: WireLog, after: float | None, *, rule: str, what: str,
                    actual=how)]
 
 
-def check_gave_up(log: WireLog, exited: bool, window: float, *, rule: str) -> list[Finding]:
-    """Against a server that never answers, the client closes or exits within ``window`` s."""
-    if log.closed_by == C2S or exited:
-        return [passed(rule, f"the client gave up within {window:g} s")]
+def check_gave_up(*, closed: bool, exited: bool, window: float, rule: str) -> list[Finding]:
+    """Against a server that never answers, the client closed the connection (``closed``) or exited
+    (``exited``) within ``window`` s -- both observed before the harness stopped it."""
+    if closed or exited:
+        return [passed(rule, f"the client gave up within {window:g} s"
+                       + (" (closed the connection)" if closed else " (exited)"))]
     return [failed(rule, f"the client still waited after {window:g} s of silence", expected="close or exit",
-                   actual="connection open")]
+                   actual="connection open, program running")]
 
 
 # -- chunking -------------------------------------------------------------------------------------
@@ -303,6 +306,9 @@ def check_ext_ts_dialect(log: WireLog, *, rule: str = "CL-TS-1") -> list[Finding
     present = sum(1 for c in chunks if c.ext_on_fmt3)
     omitted = len(chunks) - present
     kind = "present" if not omitted else "omitted" if not present else "mixed"
+    if kind == "mixed":
+        return [failed(rule, "the client mixes both fmt-3 dialects in one session", expected="one dialect",
+                       actual=f"{present} chunks with, {omitted} without")]
     return [info(rule, f"fmt-3 extended timestamp {kind} ({present} with, {omitted} without)")]
 
 
