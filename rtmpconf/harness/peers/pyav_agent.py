@@ -24,10 +24,18 @@ def main(argv: list[str]) -> int:
         print(f"error open failed: {exc}", flush=True)
         return 1
     code = 0
+    # Audio and video only: FFmpeg 8 also exposes the FLV data messages as a subtitle/data stream.
+    streams = [st for st in container.streams if st.type in ("video", "audio")]
     try:
-        for packet in container.demux():
+        for packet in container.demux(*streams):
             kind = packet.stream.type
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as exc:
+                # Like the ffmpeg command line: a packet that does not decode is reported and skipped.
+                print(f"decode-error {exc}", flush=True)
+                continue
+            for frame in frames:
                 ms = int(frame.time * 1000) if frame.time is not None else -1
                 if kind == "video":
                     print(f"v {ms} {1 if frame.key_frame else 0}", flush=True)
