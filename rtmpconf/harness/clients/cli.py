@@ -209,7 +209,13 @@ def render(m: dict[str, Any]) -> str:
     page = page.replace("<h1>RTMP conformance matrix</h1>",
                         "<h1>RTMP client conformance: agents &times; cases</h1><p>The suite plays the server; each "
                         "column is a client program (a publisher or a player) judged case by case. A blank "
-                        "(grey) cell: the case is for the other role.</p>")
+                        "(n/a) cell: the case is for the other role.</p>")
+    # A missing cell is a case of the other role (or an agent run cut short), not a NOT-RUN verdict.
+    page = page.replace(">not run</td>", ">n/a</td>").replace("only rows where servers differ",
+                                                              "only rows where agents differ")
+    for t in m["targets"]:
+        name = html.escape(t["name"])
+        page = page.replace(f"<th>{name}<br><small>", f"<th>{name}<br><small>{html.escape(t.get('role', ''))}<br>", 1)
     parts = ["<h2>Simulated profiles against the real programs</h2>"]
     if not m["comparisons"]:
         parts.append("<p>No simulated profile ran together with a program it imitates.</p>")
