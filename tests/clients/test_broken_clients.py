@@ -23,7 +23,7 @@ DOUBLES = [
     ("c2-garbage", "ffmpeg", "publish", "CL-HS-2/*", "FAIL"),
     ("no-wait-s2", "ffmpeg", "publish", "CL-HS-3/*", "FAIL"),
     ("needs-one-read-handshake", "ffmpeg", "play", "CL-HS-5/*byte-by-byte*", "FAIL"),
-    ("none", "ffmpeg", "play", "CL-HS-6/*", "NON-STRICT"),  # the profile waits 15 s on a silent server
+    ("patient", "ffmpeg", "play", "CL-HS-6/*", "NON-STRICT"),  # waits 60 s on a silent server
     ("fmt2-first", "ffmpeg", "publish", "CL-CH-1/*", "FAIL"),
     ("big-basic-header", "ffmpeg", "publish", "CL-CH-2/*", "NON-STRICT"),
     ("control-on-csid-3", "ffmpeg", "publish", "CL-CH-3/*", "FAIL"),
@@ -136,19 +136,17 @@ def test_broken_client_fails_its_case(double_runs: dict, fault: str, profile: st
         assert any(f["rule"] == rule and f["verdict"] == verdict for f in c["findings"]), c
 
 
-#: The unbroken profiles pass the cases the doubles fail (the checkers are not failing everything).
-GOOD = [
-    ("ffmpeg", "publish", "CL-HS-[123]/*"), ("ffmpeg", "publish", "CL-CH-[123]/*"),
-    ("ffmpeg", "publish", "CL-AV-*"), ("ffmpeg", "publish", "CL-AMF-[1234]/*"),
-    ("ffmpeg", "publish", "CL-CMD-[124569]/*"), ("ffmpeg", "publish", "CL-TS-2/*"),
-    ("ffmpeg", "play", "CL-CTRL-[135678]/*"), ("ffmpeg", "play", "CL-CH-[45678]/*"),
-    ("ffmpeg", "play", "CL-TS-[3467]/*"), ("flash", "play", "CL-AMF-[567]/*"),
-]
+#: The unbroken profiles run every case of their role: no FAIL, and NON-STRICT only where the profile
+#: imitates a program's known SHOULD deviation (the checkers do not fail everything).
+GOOD = [("ffmpeg", "publish", "CL-*"), ("ffmpeg", "play", "CL-*")]
+PROFILE_NON_STRICT = {"CL-CTRL-4", "CL-HS-6", "CL-CMD-13"}
 
 
-@pytest.mark.parametrize("profile,role,glob", GOOD, ids=[f"{g[0]}-{g[1]}-{g[2]}" for g in GOOD])
+@pytest.mark.parametrize("profile,role,glob", GOOD, ids=[f"{g[0]}-{g[1]}" for g in GOOD])
 def test_simulated_profiles_pass(double_runs: dict, profile: str, role: str, glob: str) -> None:
     cases = double_runs[("none", profile, role, glob)]
     assert not isinstance(cases, str), cases
-    bad = {c["id"]: c["message"] for c in cases if c["verdict"] not in ("PASS", "INFORMATIONAL", "NOT-RUN")}
+    assert len(cases) >= 55
+    bad = {c["id"]: c["message"] for c in cases if c["verdict"] in ("FAIL", "ERROR")
+           or (c["verdict"] == "NON-STRICT" and c["rule"] not in PROFILE_NON_STRICT)}
     assert not bad, bad

@@ -43,7 +43,7 @@ class BrokenClient(SimulatedClient):
 
     def make_client(self) -> RtmpClient:
         f = self.fault
-        kw: dict[str, Any] = {"timeout": 6.0}
+        kw: dict[str, Any] = {"timeout": 60.0 if f == "patient" else 6.0}
         if f == "no-ack":
             kw["auto_ack"] = False
         if f in ("no-pong", "wrong-pong"):

@@ -332,9 +332,10 @@ class ServerSession:
         if delay:
             await asyncio.sleep(delay)
         if hold_s2:
+            # Marked before the write: a quick client answers before drain() returns.
+            self.mark("S0+S1 sent, S2 held")
             self._write(out[:1 + 1536])
             await self.drain()
-            self.mark("S0+S1 sent, S2 held")
             await self.collect(hold_s2)
             self.mark("S2 sent")
             out = out[1 + 1536:]
