@@ -399,13 +399,16 @@ class AgentRun:
                 return self
             cmd = [runuser, "-u", "nobody", "--", *cmd]
         self.started = time.monotonic()
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=subprocess.DEVNULL, stdout=open(self.work / "stdout.txt", "wb"),
-                stderr=open(self.work / "stderr.txt", "wb"), cwd=self.work, env=env, start_new_session=True)
-        except OSError as exc:
-            self.start_error = f"cannot start {cmd[0]}: {exc}"
-            return self
+        # Output goes to files (no pipe to drain, nothing lost when the agent is killed); the child
+        # keeps its own descriptors, ours are closed once it started.
+        with open(self.work / "stdout.txt", "wb") as out, open(self.work / "stderr.txt", "wb") as err:
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    *cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=self.work, env=env,
+                    start_new_session=True)
+            except OSError as exc:
+                self.start_error = f"cannot start {cmd[0]}: {exc}"
+                return self
         self.pid = self.proc.pid
         return self
 
