@@ -83,7 +83,9 @@ def agent_spec(config: pytest.Config) -> AgentSpec:
         raise pytest.UsageError(str(exc)) from exc
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # trylast: after the main plugin's configure, which resets the manifest to --manifest's.
     config.addinivalue_line("markers", "client_role(role): client case for publishers or players only")
     if not client_mode(config):
         return
