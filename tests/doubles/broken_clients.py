@@ -56,7 +56,8 @@ class BrokenClient(SimulatedClient):
         if f == "c0-version-6":
             hs = c.conn.handshake
             # C0 replaced by 6 (RTMPE): the first byte of the client's initial bytes.
-            c.conn._out[0] = 6  # type: ignore[attr-defined]
+            out = c.conn._out  # type: ignore[attr-defined]
+            out[0] = b"\x06" + out[0][1:]
             _ = hs
         if f == "ignores-set-chunk-size":
             orig = c.conn.reader._apply_control

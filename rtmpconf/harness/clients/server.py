@@ -39,7 +39,6 @@ from rtmpconf.rtmp.messages import (
     UserControl,
     Video,
     WindowAckSize,
-    encode_message,
 )
 from rtmpconf.rtmp.session import (
     CSID_AUDIO,
@@ -50,7 +49,6 @@ from rtmpconf.rtmp.session import (
     HandshakeComplete,
     MessageReceived,
     Role,
-    default_csid,
 )
 
 log = logging.getLogger("rtmp.clients.server")
@@ -264,26 +262,29 @@ class ServerSession:
         except (TimeoutError, ConnectionError, OSError):
             pass
 
+    def flush(self) -> None:
+        """Write everything the connection has queued, in encoding order (one output path)."""
+        self._write(self.conn.data_to_send())
+
     async def send_raw(self, data: bytes) -> None:
-        """Write bytes exactly as given (recorded in the wire log)."""
-        self._write(self.conn.data_to_send() if self.auto_flush else b"")
-        self._write(data)
+        """Write bytes exactly as given (recorded in the wire log), after whatever is queued."""
+        self.conn.send_raw(data)
+        self.flush()
         await self.drain()
 
     async def send(self, msg: Message, *, msid: int = 0, timestamp: int = 0, csid: int | None = None) -> None:
         """Encode with the smallest legal headers and write."""
         if self.closed:
             return
-        self._write(self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid))
+        self.conn.send(msg, msid=msid, timestamp=timestamp, csid=csid)
+        self.flush()
         await self.drain()
 
     async def send_planned(self, msg: Message, plan: MessagePlan, *, msid: int = 0, timestamp: int = 0,
                            csid: int | None = None) -> list[bytes]:
         """Encode with an explicit plan (csid form, chunk size, ext-ts dialect...) and write."""
-        type_id, payload = encode_message(msg)
-        chunks = self.conn.writer.encode_planned(csid or default_csid(type_id), type_id, msid, timestamp,
-                                                 payload, plan)
-        self._write(b"".join(chunks))
+        chunks = self.conn.send_planned(msg, plan, msid=msid, timestamp=timestamp, csid=csid)
+        self.flush()
         await self.drain()
         if isinstance(msg, SetChunkSize):
             self.conn.writer.set_chunk_size(msg.size)
@@ -352,7 +353,7 @@ class ServerSession:
                 if not self.handshake_done:
                     return False
         self.auto_flush = True
-        self._write(self.conn.data_to_send())
+        self.flush()
         return True
 
     # -- the normal server side ----------------------------------------------------------------------
@@ -571,7 +572,8 @@ class ServerSession:
                 out.append(vchunks[k])
             if k < len(achunks):
                 out.append(achunks[k])
-        self._write(b"".join(out))
+        self.conn.send_raw(b"".join(out))
+        self.flush()
         await self.drain()
         self._record_media(9, vts, video, True)
         self._record_media(8, ats, audio, True)
