@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: conformance test interop matrix bench lint type deps clean
+.PHONY: conformance test interop matrix clients bench lint type deps clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	bash scripts/install-system-deps.sh
@@ -34,6 +34,11 @@ interop: $(STAMP)
 matrix: $(STAMP)
 	bash scripts/install-system-deps.sh
 	$(BIN)/rtmpconf matrix --targets reference,nginx-rtmp,node-media-server $(ARGS)
+
+## Client conformance: real publishers/players and the simulated profiles (reports/clients/matrix.html).
+clients: $(STAMP)
+	bash scripts/install-system-deps.sh
+	$(BIN)/rtmpconf clients --simulated --jobs 4 $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

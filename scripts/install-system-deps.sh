@@ -5,7 +5,9 @@
 #   python3 lacks ensurepip without it), iproute2 + nftables (kernel-mode network impairment:
 #   namespaces, veth, tbf, random drop), chromium + chromium-driver (hls.js / mpegts.js web
 #   players, and the Allure report and matrix pages, in a real browser driven by Selenium),
-#   GStreamer (RTSP player).
+#   GStreamer (RTSP player; and rtmp2sink / rtmp2src from plugins-bad: a client-conformance agent
+#   independent of FFmpeg and librtmp, with flvdemux/flvmux and the parsers from good/bad, base
+#   for the core elements).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail
@@ -28,10 +30,14 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
 # GStreamer as a third RTSP player (Debian 12's VLC has no RTSP client: no live555 module):
-# rtspsrc and the RTP depayloaders (plugins-good), h264parse (plugins-bad).
+# rtspsrc and the RTP depayloaders (plugins-good), h264parse (plugins-bad). As an RTMP client
+# agent (rtmpconf clients): rtmp2sink/rtmp2src (plugins-bad), flvmux/flvdemux (plugins-good).
 command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
 gst-inspect-1.0 rtspsrc >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)
 gst-inspect-1.0 h264parse >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-bad)
+if ! gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 || ! gst-inspect-1.0 flvmux >/dev/null 2>&1; then
+    need+=(gstreamer1.0-plugins-bad gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

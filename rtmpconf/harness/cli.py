@@ -81,7 +81,7 @@ def _main(argv: list[str] | None = None) -> int:
     first = next((a for a in argv_list if not a.startswith("-")), None)
     # Import only the package a subcommand needs (start-up time matters for `analyze`).
     owners = {"analyze": "rtmpconf.harness.capture.cli", "replay": "rtmpconf.harness.capture.cli", "impair": "rtmpconf.harness.impair.cli",
-              "load": "rtmpconf.harness.load.cli"}
+              "load": "rtmpconf.harness.load.cli", "clients": "rtmpconf.harness.clients.cli"}
     modules = [owners[first]] if first in owners else list(dict.fromkeys(owners.values()))
     for module in modules:
         try:

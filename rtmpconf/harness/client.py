@@ -381,12 +381,14 @@ class RtmpClient:
     # -- handshake ---------------------------------------------------------------------------
 
     async def handshake(self, *, c0c1_split: int | list[int] | None = None, c2_with: bytes = b"",
-                        c2_delay: float = 0.0, timeout: float | None = None) -> None:
+                        c2_delay: float = 0.0, timeout: float | None = None, c2_with_after_s2: bool = False) -> None:
         """C0+C1, wait for S0+S1 (the client sends C2 as soon as S1 is in), then for S2.
 
         ``c2_with``: chunk bytes to write together with C2 (librtmp's C2 + connect, HS-6). The
         handshake is not complete yet, so ``send`` refuses to encode them (HS-4): a case encodes
         them on ``conn.writer`` (so later headers follow them) and passes the bytes here.
+        ``c2_with_after_s2``: glue them to C2 only when S2 came in the same read, otherwise send
+        them once S2 has arrived (librtmp writes C2, reads S2, then writes connect, HS-3).
         """
         hs = self.conn.handshake
         assert isinstance(hs, ClientHandshake)
@@ -409,8 +411,11 @@ class RtmpClient:
                 if c2_delay:
                     # HS-4 probe: hold C2 back and see whether the server sends anything meanwhile.
                     await self._read_window(c2_delay)
-                await self.send_raw(out + c2_with)
-                c2_with = b""
+                if c2_with_after_s2 and not hs.done:
+                    await self.send_raw(out)
+                else:
+                    await self.send_raw(out + c2_with)
+                    c2_with = b""
         if self.protocol_error is not None:
             raise self.protocol_error
         # Anything after C2 the caller wanted glued to it (C2 + connect in one write, HS-6).

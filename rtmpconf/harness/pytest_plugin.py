@@ -45,6 +45,9 @@ EMBEDDED_IDLE_TIMEOUT_S = 10.0
 #: (ngx_rtmp_core_module.c); node-media-server 4 has none for a silent publisher that we know of.
 KNOWN_IDLE_TIMEOUTS: dict[str, float] = {"nginx-rtmp": 60.0}
 
+#: Client mode (the suite plays the server, an agent is judged) lives in its own plugin module.
+pytest_plugins = ["rtmpconf.harness.clients.plugin"]
+
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
 

@@ -16,7 +16,8 @@ from rtmpconf.harness.verdict import Finding, Level, Verdict, cap
 from rtmpconf.paths import CASES, PACKAGE
 
 ROOT = Path(__file__).resolve().parents[2]
-RULE_LITERAL = re.compile(r"""["']((?:HS|CH|TS|CTRL|CMD|AMF|AV|GOP|ERTMP|ROB)-\d+[a-z]?)["']""")
+RULE_LITERAL = re.compile(
+    r"""["']((?:CL-(?:HS|CH|TS|CTRL|CMD|AMF|AV|ERTMP)-|(?:HS|CH|TS|CTRL|CMD|AMF|AV|GOP|ERTMP|ROB)-)\d+[a-z]?)["']""")
 
 
 def test_catalogue_loads_every_section_in_order() -> None:

@@ -79,8 +79,10 @@ class ClientProfile:
         if self.c2_with_connect:
             type_id, payload = encode_message(connect)
             # Encoded on the connection's own writer (its send() refuses before the handshake
-            # completes, HS-4), so the commands after it are compressed against it.
-            await c.handshake(c2_with=c.conn.writer.encode(CSID_NETCONNECTION, type_id, 0, 0, payload))
+            # completes, HS-4), so the commands after it are compressed against it. Glued to C2
+            # only when S2 came with S1: librtmp reads S2 before it writes connect (HS-3).
+            await c.handshake(c2_with=c.conn.writer.encode(CSID_NETCONNECTION, type_id, 0, 0, payload),
+                              c2_with_after_s2=True)
         else:
             await c.handshake()
             await c.send(connect, csid=CSID_NETCONNECTION)
@@ -185,13 +187,13 @@ RTMPDUMP = ClientProfile(
 OBS_LEGACY = ClientProfile(
     name="obs-legacy", flash_ver_publish="FMLE/3.0 (compatible; FMSc/1.0)", flash_ver_play="LNX 10,0,32,18",
     c2_with_connect=True, publish_chunk_size=4096, ext_ts_on_fmt3=False,
-    connect_publish={"type": "nonprivate", "swfUrl": "", "tcUrl": ""},
+    connect_publish={"type": "nonprivate", "swfUrl": ""},
 )
 #: OBS after PR #10097: the same, with the fmt-3 extended timestamp written.
 OBS = ClientProfile(
     name="obs", flash_ver_publish=OBS_LEGACY.flash_ver_publish, flash_ver_play=OBS_LEGACY.flash_ver_play,
     c2_with_connect=True, publish_chunk_size=4096, ext_ts_on_fmt3=True,
-    connect_publish={"type": "nonprivate", "swfUrl": "", "tcUrl": ""},
+    connect_publish={"type": "nonprivate", "swfUrl": ""},
 )
 #: Flash Player: createStream then publish/play (no FMLE calls), objectEncoding 3 (AMF3 capable).
 FLASH = ClientProfile(
