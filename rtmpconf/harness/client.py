@@ -43,6 +43,15 @@ PING_DISCOVERY_S = 1.0
 #: (host, port) -> whether the target answers PingRequest; learned by probe().
 _PING_ANSWERED: dict[tuple[str, int], bool] = {}
 READ_SIZE = 256 * 1024
+#: Bytes one connection may receive from the target; past this the harness stops reading it. The
+#: heaviest case receives 12 MB (GOP-8's stalled player, from nginx-rtmp); every received byte stays
+#: in the wire log and in the decoded messages until the case ends, so a flooding target would
+#: otherwise grow the harness without bound (hostile targets, tests/doubles/hostile.py).
+MAX_RECEIVE_BYTES = 32 * 1024 * 1024
+#: Chunks one connection may receive. A decoded chunk costs ~200 bytes (the checkers' ChunkRecord),
+#: so 32 MiB of legal 1-byte chunks would cost 3 GiB; the heaviest case receives ~3000 chunks (of
+#: 4096 bytes), and 12 MB in the 128-byte default size would be ~100 000.
+MAX_RECEIVE_CHUNKS = 256 * 1024
 
 
 class StepTimeout(Exception):
@@ -52,6 +61,31 @@ class StepTimeout(Exception):
         super().__init__(f"step '{step}' got no answer within {seconds:g} s" + (f": {detail}" if detail else ""))
         self.step = step
         self.seconds = seconds
+
+
+class ReceiveBudgetExceeded(StepTimeout):
+    """The target sent more than one connection may receive (``MAX_RECEIVE_BYTES`` or
+    ``MAX_RECEIVE_CHUNKS``) while a step was waiting: the answer the step waited for did not come
+    within the budget, and the connection is not read any more."""
+
+    def __init__(self, step: str, detail: str) -> None:
+        Exception.__init__(self, f"step '{step}' got no answer within the harness's receive budget: {detail}")
+        self.step = step
+        self.seconds = 0.0
+
+
+def receive_budget_problem(log: WireLog, conn: Connection, max_bytes: int = MAX_RECEIVE_BYTES,
+                           what: str = "client.MAX_RECEIVE_BYTES") -> str | None:
+    """Why the connection behind ``log``/``conn`` has received too much, or None."""
+    received = log.total(S2C)
+    if received > max_bytes:
+        return (f"the target sent {received} bytes on one connection, more than the "
+                f"{max_bytes / (1024 * 1024):g} MiB the harness reads ({what})")
+    chunks = conn.reader.chunks_read
+    if chunks > MAX_RECEIVE_CHUNKS:
+        return (f"the target sent {chunks} chunks on one connection, more than the {MAX_RECEIVE_CHUNKS} "
+                f"the harness reads (client.MAX_RECEIVE_CHUNKS)")
+    return None
 
 
 class PeerClosed(Exception):
@@ -220,6 +254,8 @@ class RtmpClient:
         self.stream_id: int | None = None
         #: Roles the target serves ("publish", "play") with the reason for a missing one; None = all.
         self.roles: dict[str, str | None] | None = None
+        #: Set once the target exceeded the receive budget: the connection is not read any more.
+        self.over_budget: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -334,6 +370,8 @@ class RtmpClient:
     async def _read_once(self, step: str, deadline: float, auto_send: bool = True) -> bool:
         """Read what is available (until ``deadline``); False once the peer closed."""
         assert self.reader is not None
+        if self.over_budget is not None:
+            raise ReceiveBudgetExceeded(step, self.over_budget)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StepTimeout(step, self.timeout)
@@ -358,6 +396,11 @@ class RtmpClient:
         self.log.add(S2C, data, now)
         self.conn.receive_data(data)
         self._drain_events()
+        problem = receive_budget_problem(self.log, self.conn)
+        if problem is not None:
+            self.over_budget = problem
+            self.log.note(f"harness stopped reading: {problem}")
+            raise ReceiveBudgetExceeded(step, problem)
         if auto_send:
             await self.flush()  # acks, ping responses, window replies
         return True
@@ -422,6 +465,8 @@ class RtmpClient:
         while not self.closed and time.monotonic() < deadline:
             try:
                 await self._read_once("hold", deadline, auto_send=False)
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 return
 
@@ -472,6 +517,8 @@ class RtmpClient:
         while not self.closed and time.monotonic() < deadline:
             try:
                 await self._read_once("collect", deadline)
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 break
         self._cursor = len(self.received)
@@ -483,6 +530,8 @@ class RtmpClient:
         while not self.closed:
             try:
                 await self._read_once("wait for close", deadline)
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 return False
         return True
@@ -509,6 +558,8 @@ class RtmpClient:
                                     and e.message.data[:4] == want, step, wait)
                 _PING_ANSWERED[key] = True
                 return True
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 if answers_pings:
                     return False
@@ -518,6 +569,8 @@ class RtmpClient:
         tid = await self.command("createStream")
         try:
             await self.wait_reply(tid, step, timeout)
+        except ReceiveBudgetExceeded:
+            raise
         except StepTimeout:
             return False
         return True

@@ -129,7 +129,6 @@ class WireLog:
         data = self.bytes(direction)
         hs_len = HANDSHAKE_BYTES if skip_handshake else 0
         out = DirectionDecode(direction, data, data[:hs_len])
-        body = data[hs_len:]
         reader = ChunkReader(ext_ts_dialect=dialect, record_chunks=True,
                              max_open_messages=1 << 16, max_partial_bytes=1 << 31)
         evs = [e for e in self.events if e.direction == direction]
