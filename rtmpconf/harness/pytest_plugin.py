@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import gc
 import inspect
 import json
 import os
@@ -38,6 +39,8 @@ STEP_TIMEOUT_S = 5.0
 CASE_TIMEOUT_S = 30.0
 #: Whole-run budget default (s) (--run-budget).
 RUN_BUDGET_S = 900.0
+#: A case whose wire logs hold more than this is followed by a full garbage collection.
+GC_AFTER_BYTES = 4 * 1024 * 1024
 
 #: Idle timeout of the embedded reference server (its default is 60 s; ROB-9 waits for it).
 EMBEDDED_IDLE_TIMEOUT_S = 10.0
@@ -630,6 +633,14 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
             rtmp_target.gone_after = info.case_id
             info.crashed_target = "the target stopped accepting connections during this case"
             info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
+    # The case info outlives the case (summary, terminal report); its wire logs must not, or the
+    # run's memory grows with every byte of every case.
+    heavy = sum(log.total("c2s") + log.total("s2c") for log in info.logs) > GC_AFTER_BYTES
+    info.logs = []
+    if heavy:
+        # A failed case's exception keeps its frames (clients, logs) in reference cycles (pluggy's
+        # outcome, asyncio tasks) until the cyclic GC runs, and bytes never trigger it.
+        gc.collect()
     if info.error:
         # A harness error is reported as a JUnit <error>, not a <failure>.
         raise RuntimeError(f"harness error: {info.error}")
