@@ -20,6 +20,7 @@ import asyncio
 import socket
 import ssl
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -47,11 +48,59 @@ READ_SIZE = 256 * 1024
 #: heaviest case receives 12 MB (GOP-8's stalled player, from nginx-rtmp); every received byte stays
 #: in the wire log and in the decoded messages until the case ends, so a flooding target would
 #: otherwise grow the harness without bound (hostile targets, tests/doubles/hostile.py).
-MAX_RECEIVE_BYTES = 32 * 1024 * 1024
+MAX_RECEIVE_BYTES = 24 * 1024 * 1024
 #: Chunks one connection may receive. A decoded chunk costs ~200 bytes (the checkers' ChunkRecord),
-#: so 32 MiB of legal 1-byte chunks would cost 3 GiB; the heaviest case receives ~3000 chunks (of
+#: so 24 MiB of legal 1-byte chunks would cost 2.4 GiB; the heaviest case receives ~3000 chunks (of
 #: 4096 bytes), and 12 MB in the 128-byte default size would be ~100 000.
-MAX_RECEIVE_CHUNKS = 256 * 1024
+MAX_RECEIVE_CHUNKS = 192 * 1024
+#: Bytes and chunks all connections of one case may receive together. A case opens up to six
+#: connections (direct and impaired, publishers and players); a flood on each must not multiply
+#: the per-connection bound. The heaviest case receives 12 MB in all. Each received byte costs the
+#: harness about three (wire log, decoded messages, the checkers' decoding).
+MAX_CASE_RECEIVE_BYTES = 32 * 1024 * 1024
+MAX_CASE_RECEIVE_CHUNKS = 256 * 1024
+
+
+class ReceiveBudget:
+    """What the connections of one case have received together.
+
+    One per event loop: the plugin runs every case in its own ``asyncio.run``, so the loop is the
+    case (and a CLI command or a test, elsewhere).
+    """
+
+    _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReceiveBudget] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.chunks = 0
+
+    @classmethod
+    def current(cls) -> ReceiveBudget:
+        loop = asyncio.get_running_loop()
+        budget = cls._per_loop.get(loop)
+        if budget is None:
+            budget = cls._per_loop[loop] = cls()
+        return budget
+
+    def charge(self, log: WireLog, conn: Connection, data: int, chunks: int, *,
+               max_bytes: int = MAX_RECEIVE_BYTES, what: str = "client.MAX_RECEIVE_BYTES") -> str | None:
+        """Count a read on the connection behind ``log``/``conn``; why reading must stop, or None."""
+        self.bytes += data
+        self.chunks += chunks
+        received = log.total(S2C)
+        if received > max_bytes:
+            return (f"the target sent {received} bytes on one connection, more than the "
+                    f"{max_bytes / (1024 * 1024):g} MiB the harness reads ({what})")
+        if conn.reader.chunks_read > MAX_RECEIVE_CHUNKS:
+            return (f"the target sent {conn.reader.chunks_read} chunks on one connection, more than the "
+                    f"{MAX_RECEIVE_CHUNKS} the harness reads (client.MAX_RECEIVE_CHUNKS)")
+        if self.bytes > MAX_CASE_RECEIVE_BYTES:
+            return (f"the target sent {self.bytes} bytes on this case's connections, more than the "
+                    f"{MAX_CASE_RECEIVE_BYTES // (1024 * 1024)} MiB the harness reads (client.MAX_CASE_RECEIVE_BYTES)")
+        if self.chunks > MAX_CASE_RECEIVE_CHUNKS:
+            return (f"the target sent {self.chunks} chunks on this case's connections, more than the "
+                    f"{MAX_CASE_RECEIVE_CHUNKS} the harness reads (client.MAX_CASE_RECEIVE_CHUNKS)")
+        return None
 
 
 class StepTimeout(Exception):
@@ -64,28 +113,14 @@ class StepTimeout(Exception):
 
 
 class ReceiveBudgetExceeded(StepTimeout):
-    """The target sent more than one connection may receive (``MAX_RECEIVE_BYTES`` or
-    ``MAX_RECEIVE_CHUNKS``) while a step was waiting: the answer the step waited for did not come
-    within the budget, and the connection is not read any more."""
+    """The target sent more than the harness reads (``MAX_RECEIVE_BYTES`` and friends) while a step
+    was waiting: the answer the step waited for did not come within the budget, and the connection
+    is not read any more."""
 
     def __init__(self, step: str, detail: str) -> None:
         Exception.__init__(self, f"step '{step}' got no answer within the harness's receive budget: {detail}")
         self.step = step
         self.seconds = 0.0
-
-
-def receive_budget_problem(log: WireLog, conn: Connection, max_bytes: int = MAX_RECEIVE_BYTES,
-                           what: str = "client.MAX_RECEIVE_BYTES") -> str | None:
-    """Why the connection behind ``log``/``conn`` has received too much, or None."""
-    received = log.total(S2C)
-    if received > max_bytes:
-        return (f"the target sent {received} bytes on one connection, more than the "
-                f"{max_bytes / (1024 * 1024):g} MiB the harness reads ({what})")
-    chunks = conn.reader.chunks_read
-    if chunks > MAX_RECEIVE_CHUNKS:
-        return (f"the target sent {chunks} chunks on one connection, more than the {MAX_RECEIVE_CHUNKS} "
-                f"the harness reads (client.MAX_RECEIVE_CHUNKS)")
-    return None
 
 
 class PeerClosed(Exception):
@@ -394,9 +429,11 @@ class RtmpClient:
             self._drain_events()
             return False
         self.log.add(S2C, data, now)
+        chunks_before = self.conn.reader.chunks_read
         self.conn.receive_data(data)
         self._drain_events()
-        problem = receive_budget_problem(self.log, self.conn)
+        problem = ReceiveBudget.current().charge(self.log, self.conn, len(data),
+                                                 self.conn.reader.chunks_read - chunks_before)
         if problem is not None:
             self.over_budget = problem
             self.log.note(f"harness stopped reading: {problem}")

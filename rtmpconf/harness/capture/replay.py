@@ -27,7 +27,7 @@ from typing import Any
 
 from rtmpconf.harness.capture.diff import SessionDiff, diff_sessions
 from rtmpconf.harness.capture.sessions import CaptureSessions, RtmpSession
-from rtmpconf.harness.client import Target, receive_budget_problem
+from rtmpconf.harness.client import ReceiveBudget, Target
 from rtmpconf.harness.wirelog import C2S, S2C, WireLog
 from rtmpconf.rtmp.chunk import RawMessage
 from rtmpconf.rtmp.errors import ProtocolError
@@ -273,11 +273,13 @@ class ReplayConnection:
                     self._mark_closed()
                     return
                 self.log.add(S2C, data, time.monotonic())
+                chunks_before = self.conn.reader.chunks_read
                 self.conn.receive_data(data)
                 self._drain()
-                problem = receive_budget_problem(
-                    self.log, self.conn, self.receive_budget,
-                    f"{REPLAY_BUDGET_FACTOR} x what the recorded server sent, replay.REPLAY_BUDGET_FACTOR")
+                problem = ReceiveBudget.current().charge(
+                    self.log, self.conn, len(data), self.conn.reader.chunks_read - chunks_before,
+                    max_bytes=self.receive_budget,
+                    what=f"{REPLAY_BUDGET_FACTOR} x what the recorded server sent, replay.REPLAY_BUDGET_FACTOR")
                 if problem is not None:
                     # A flooding target: stop reading (the wire log and messages stay bounded).
                     self.target_fault = self.target_fault or problem
