@@ -15,6 +15,7 @@ Case anatomy (DESIGN.md)::
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import fnmatch
 import gc
 import inspect
@@ -639,8 +640,10 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
     info.logs = []
     if heavy:
         # A failed case's exception keeps its frames (clients, logs) in reference cycles (pluggy's
-        # outcome, asyncio tasks) until the cyclic GC runs, and bytes never trigger it.
+        # outcome, asyncio tasks) until the cyclic GC runs, and bytes never trigger it; then give
+        # the freed heap back, or fragmentation keeps the run at its worst case's size.
         gc.collect()
+        _malloc_trim()
     if info.error:
         # A harness error is reported as a JUnit <error>, not a <failure>.
         raise RuntimeError(f"harness error: {info.error}")
@@ -739,6 +742,13 @@ def _fail(info: CaseInfo, message: str, config: pytest.Config) -> None:
     against the case's rule, capped by its level like any other."""
     info.findings.append(capped(info, Finding(info.rule, Verdict.FAIL, message)))
     conclude(info, config)
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc; elsewhere there is nothing to do
+    except (AttributeError, OSError):
+        pass
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
