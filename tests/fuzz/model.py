@@ -26,8 +26,13 @@ The same machine backs ``tests/fuzz`` (a few seconds in ``make test``) and ``ben
 from __future__ import annotations
 
 import random
+import select
+import socket
 import struct
-from typing import Any
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Union
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -114,13 +119,110 @@ class FuzzServer:
                     raise Crash(f"{key} has a closed session as a player")
 
 
+class InProcessLink:
+    """A connection to the in-process server: each write is one ``data_received``."""
+
+    def __init__(self, server: FuzzServer) -> None:
+        self.server = server
+        self.session, self.transport = server.accept()
+
+    @property
+    def closed(self) -> bool:
+        """The server closed the connection."""
+        return self.session.closed
+
+    def send(self, piece: bytes) -> bytes:
+        """Deliver one read; the bytes the server wrote in answer."""
+        try:
+            self.session.data_received(piece)
+        except ProtocolError as exc:
+            # ServerSession handles these itself: one escaping is a crash like any other.
+            raise Crash(f"ProtocolError escaped data_received: {exc}") from exc
+        return self.transport.take()
+
+    def poll(self, timeout: float) -> bytes:
+        return self.transport.take()
+
+    def lose(self) -> None:
+        self.server.connection_lost(self.session)
+
+    def fire_timer(self) -> bytes:
+        """The handshake or idle timer (server.py _on_timer) closes the session."""
+        if not self.session.closed:
+            self.session.close("timer (fuzz)")
+        return self.transport.take()
+
+    def set_backlog(self, size: int) -> None:
+        self.transport.backlog_bytes = size
+
+
+class SocketLink:
+    """A TCP connection to a real server process: a write is one ``send``; its answer is what
+    arrives until the server has been quiet for ``QUIET_S``."""
+
+    #: Silence that ends a read of the server's answer, and the longest any answer is awaited.
+    QUIET_S = 0.02
+    ANSWER_S = 1.0
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port), timeout=5.0)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.closed = False
+
+    def send(self, piece: bytes) -> bytes:
+        try:
+            self.sock.settimeout(5.0)
+            self.sock.sendall(piece)
+        except OSError:
+            self.closed = True
+            return b""
+        return self.poll(self.QUIET_S)
+
+    def poll(self, timeout: float) -> bytes:
+        """What the server sends within ``timeout`` and then until it is quiet."""
+        out = bytearray()
+        deadline = time.monotonic() + min(timeout, self.ANSWER_S)
+        wait = timeout
+        while not self.closed:
+            ready, _, _ = select.select([self.sock], [], [], max(0.0, min(wait, deadline - time.monotonic())))
+            if not ready:
+                break
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                self.closed = True
+                break
+            out += data
+            wait = self.QUIET_S
+        return bytes(out)
+
+    def lose(self) -> None:
+        # An abrupt close: RST (SO_LINGER 0), as a crashed client leaves.
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.sock.close()
+        self.closed = True
+
+    def fire_timer(self) -> bytes:
+        return b""  # the real server's timers run on their own
+
+    def set_backlog(self, size: int) -> None:
+        pass  # a real slow consumer would stop reading; the socket runs keep reading
+
+
+Link = Union[InProcessLink, SocketLink]
+
+
 class FuzzClient:
     """The client side of one connection: handshake, chunk writer, a decoder of the server's bytes."""
 
-    def __init__(self, server: FuzzServer, *, mode: HandshakeMode, scheme: DigestScheme, version: int,
+    def __init__(self, link: Link, *, mode: HandshakeMode, scheme: DigestScheme, version: int,
                  seed: int) -> None:
-        self.server = server
-        self.session, self.transport = server.accept()
+        self.link = link
         counter = [seed]
 
         def random_bytes(n: int) -> bytes:
@@ -145,23 +247,31 @@ class FuzzClient:
 
     def deliver(self, data: bytes, cuts: list[int] | None = None) -> None:
         """Hand ``data`` to the server as one or more reads (split at ``cuts``)."""
-        if self.closed or self.session.closed or not data:
+        if self.closed or self.link.closed or not data:
             return
         pieces = [data]
         if cuts:
             points = sorted({c % len(data) for c in cuts} - {0})
             pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
         for piece in pieces:
-            try:
-                self.session.data_received(piece)
-            except ProtocolError:
-                raise  # ServerSession handles these itself; one escaping is a bug as well
-            self.read_server()
-            if self.session.closed:
+            self.read_server(self.link.send(piece))
+            if self.link.closed:
                 break
 
-    def read_server(self) -> None:
-        out = self.transport.take()
+    def wait_until(self, done: Callable[[FuzzClient], bool], timeout: float = 5.0) -> None:
+        """Read the server until ``done(self)`` or ``timeout`` (at once for the in-process link)."""
+        deadline = time.monotonic() + timeout
+        while not done(self) and not self.link.closed and time.monotonic() < deadline:
+            self.wait_server(min(1.0, deadline - time.monotonic()))
+            if isinstance(self.link, InProcessLink):
+                return
+
+    def wait_server(self, timeout: float = 1.0) -> None:
+        """Take what else the server sends (over a socket its answer may come later)."""
+        if not self.closed:
+            self.read_server(self.link.poll(timeout))
+
+    def read_server(self, out: bytes) -> None:
         if not out:
             return
         if self.reader is None:
@@ -201,7 +311,7 @@ class FuzzClient:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.server.connection_lost(self.session)
+            self.link.lose()
 
     # -- handshake -----------------------------------------------------------------------------
 
@@ -209,7 +319,12 @@ class FuzzClient:
         """C0 C1 (split at ``cuts``), then C2 (``echo`` as the core writes it, ``random`` or
         ``short`` by one byte) with ``glue`` in the same write."""
         self.deliver(self.hs.initial_bytes(), cuts)
-        if self.session.closed:
+        while not self.link.closed and len(self.server_out) < 3073:
+            before = len(self.server_out)
+            self.wait_server()
+            if len(self.server_out) == before:
+                break
+        if self.link.closed:
             return
         s012 = bytes(self.server_out[:3073])
         if len(s012) < 3073:
@@ -449,8 +564,11 @@ class ServerSessionMachine(RuleBasedStateMachine):
             extra = client.encode(Command("connect", 1.0, {"app": "live", "tcUrl": "rtmp://h/live"}, ()))
         client.handshake(c2=g.choice(("echo", "echo", "random", "short")), glue=extra, cuts=g.cuts())
 
+    def link(self) -> Link:
+        return InProcessLink(self.server)
+
     def _open(self, g: Gen, version: int) -> FuzzClient:
-        client = FuzzClient(self.server, mode=g.choice((HandshakeMode.SIMPLE, HandshakeMode.DIGEST)),
+        client = FuzzClient(self.link(), mode=g.choice((HandshakeMode.SIMPLE, HandshakeMode.DIGEST)),
                             scheme=g.choice((DigestScheme.SCHEME0, DigestScheme.SCHEME1)), version=version,
                             seed=g.rng.getrandbits(32))
         self.clients.append(client)
@@ -486,7 +604,9 @@ class ServerSessionMachine(RuleBasedStateMachine):
             # write as the commands: the replies must still leave in encoding order (CH-8).
             data += client.encode(build_control(g))
         data += client.encode(Command("createStream", client.next_tid(), None, ()))
+        before = len(client.stream_ids)
         client.deliver(data, g.cuts())
+        client.wait_until(lambda c: len(c.stream_ids) > before, timeout=0.5)
         msid = client.stream_ids[-1] if client.stream_ids else 1
         args = (g.choice(NAMES[:3]), "live") if verb == "publish" else (g.choice(NAMES[:3]), -2.0)
         data = client.encode(build_control(g)) if g.chance(0.3) else b""
@@ -591,7 +711,7 @@ class ServerSessionMachine(RuleBasedStateMachine):
         """The connection's send queue (what the fan-out sees as backlog) grows or drains (GOP-8)."""
         client = self._client(pick)
         if client is not None:
-            client.transport.backlog_bytes = backlog
+            client.link.set_backlog(backlog)
 
     @rule(pick=picks)
     def abrupt_close(self, pick: int) -> None:
@@ -603,9 +723,8 @@ class ServerSessionMachine(RuleBasedStateMachine):
     def timer_fires(self, pick: int) -> None:
         """The handshake or idle timer (server.py _on_timer) closes the session."""
         client = self._client(pick)
-        if client is not None and not client.session.closed:
-            client.session.close("timer (fuzz)")
-            client.read_server()
+        if client is not None:
+            client.read_server(client.link.fire_timer())
 
     def _send(self, client: FuzzClient, msg: Any, *, msid: int, plan: MessagePlan | None,
               cuts: list[int]) -> None:
@@ -628,27 +747,112 @@ class ServerSessionMachine(RuleBasedStateMachine):
         self.server.check_registry()
         if self.server.registry.streams:
             raise Crash(f"streams left after every connection closed: {sorted(self.server.registry.streams)}")
-        check_fresh_client(self.server)
+        check_fresh_client(self.link)
+        if self.server.registry.streams:
+            raise Crash("the fresh clients' stream was not released")
 
 
-def check_fresh_client(server: FuzzServer) -> None:
+class SocketSessionMachine(ServerSessionMachine):
+    """The same sessions over TCP against a real server process (``SERVER`` is set by the runner).
+
+    Between steps only what the wire shows can be checked; after each session the process must be
+    alive, answer a fresh client, and stay within its memory bound.
+    """
+
+    #: The running server: a ReferenceServerProcess (tests/fuzz/test_socket.py, bench/fuzz.py).
+    server_process: Any = None
+    #: Called after each session with the server process (memory checks); set by the runner.
+    after_session: Callable[[Any], None] | None = None
+
+    def link(self) -> Link:
+        proc = type(self).server_process
+        return SocketLink(proc.host, proc.port)
+
+    @invariant()
+    def registry_consistent(self) -> None:
+        pass  # the registry lives in the other process
+
+    def teardown(self) -> None:
+        type(self).sessions_run += 1
+        for client in self.clients:
+            client.close()
+        proc = type(self).server_process
+        if not proc.alive():
+            raise Crash(f"the server process exited (code {proc.proc.returncode if proc.proc else '?'})")
+        check_fresh_client(self.link)
+        hook = type(self).after_session
+        if hook is not None:
+            hook(proc)
+
+
+def check_fresh_client(link: Callable[[], Link]) -> None:
     """A new publisher and a new player still get every command answered (the server is not wedged)."""
-    pub = FuzzClient(server, mode=HandshakeMode.SIMPLE, scheme=DigestScheme.SCHEME1, version=3, seed=1 << 20)
+    pub = FuzzClient(link(), mode=HandshakeMode.SIMPLE, scheme=DigestScheme.SCHEME1, version=3, seed=1 << 20)
     pub.handshake(c2="echo", glue=b"", cuts=[])
-    play = FuzzClient(server, mode=HandshakeMode.SIMPLE, scheme=DigestScheme.SCHEME1, version=3, seed=2 << 20)
+    play = FuzzClient(link(), mode=HandshakeMode.SIMPLE, scheme=DigestScheme.SCHEME1, version=3, seed=2 << 20)
     play.handshake(c2="echo", glue=b"", cuts=[])
-    for client, verb in ((pub, "publish"), (play, "play")):
-        if not client.handshake_done:
-            raise Crash(f"fresh {verb}er: handshake did not complete")
-        client.deliver(client.encode(Command("connect", 1.0, {"app": "live"}, ())))
-        client.deliver(client.encode(Command("createStream", 2.0, None, ())))
-        if client.replies.get(1.0) != "_result" or client.replies.get(2.0) != "_result" or not client.stream_ids:
-            raise Crash(f"fresh {verb}er: connect/createStream not answered: {client.replies}")
-        args = ("fresh", "live") if verb == "publish" else ("fresh", -2.0)
-        client.deliver(client.encode(Command(verb, 0.0, None, args), msid=client.stream_ids[-1]))
-    if "NetStream.Publish.Start" not in pub.statuses or "NetStream.Play.Start" not in play.statuses:
-        raise Crash(f"fresh clients: publish/play not started: {pub.statuses} {play.statuses}")
-    pub.close()
-    play.close()
-    if server.registry.streams:
-        raise Crash("the fresh clients' stream was not released")
+    try:
+        for client, verb in ((pub, "publish"), (play, "play")):
+            if not client.handshake_done:
+                raise Crash(f"fresh {verb}er: handshake did not complete")
+            client.deliver(client.encode(Command("connect", 1.0, {"app": "live"}, ())))
+            client.deliver(client.encode(Command("createStream", 2.0, None, ())))
+            client.wait_until(lambda c: 2.0 in c.replies)
+            if client.replies.get(1.0) != "_result" or client.replies.get(2.0) != "_result" or not client.stream_ids:
+                raise Crash(f"fresh {verb}er: connect/createStream not answered: {client.replies}")
+            args = ("fresh", "live") if verb == "publish" else ("fresh", -2.0)
+            client.deliver(client.encode(Command(verb, 0.0, None, args), msid=client.stream_ids[-1]))
+            code = "NetStream.Publish.Start" if verb == "publish" else "NetStream.Play.Start"
+            client.wait_until(lambda c: code in c.statuses)
+            if code not in client.statuses:
+                raise Crash(f"fresh {verb}er: {verb} not started: {client.statuses}")
+    finally:
+        pub.close()
+        play.close()
+
+
+# -- the TCP runner -----------------------------------------------------------------------------
+
+
+@dataclass
+class SocketRunReport:
+    """What a run of SocketSessionMachine against a real server process showed."""
+
+    sessions: int
+    peak_rss_mib: float  #: the server process's VmHWM at the end of the run
+    server_errors: list[str]  #: tracebacks and "Exception in ..." lines from the server's log
+
+
+def run_socket_sessions(hypothesis_settings: Any, log_path: Path) -> SocketRunReport:
+    """Run SocketSessionMachine against ``python -m rtmpconf.reference_server`` (default config)."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from rtmpconf.harness.targets import ReferenceServerProcess
+
+    proc = ReferenceServerProcess(log_path=log_path)
+    proc.start()
+    SocketSessionMachine.server_process = proc
+    before = SocketSessionMachine.sessions_run
+    try:
+        run_state_machine_as_test(SocketSessionMachine, settings=hypothesis_settings)
+        peak = process_peak_rss_mib(proc.proc.pid) if proc.proc is not None else 0.0
+    finally:
+        SocketSessionMachine.server_process = None
+        proc.stop()
+    return SocketRunReport(SocketSessionMachine.sessions_run - before, peak, server_errors(log_path))
+
+
+def process_peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def server_errors(log_path: Path) -> list[str]:
+    """Uncaught exceptions in a server log: asyncio reports them with a traceback."""
+    if not log_path.exists():
+        return []
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line for line in lines if "Traceback (most recent call last)" in line or "Exception in" in line
+            or "Error in" in line]

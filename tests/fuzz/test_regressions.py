@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from rtmpconf.rtmp.handshake import DigestScheme, HandshakeMode
 from rtmpconf.rtmp.messages import Command
-from tests.fuzz.model import FuzzClient, FuzzServer, check_fresh_client
+from tests.fuzz.model import FuzzClient, FuzzServer, InProcessLink, check_fresh_client
 
 
 def connected_client(server: FuzzServer) -> FuzzClient:
-    client = FuzzClient(server, mode=HandshakeMode.SIMPLE, scheme=DigestScheme.SCHEME1, version=3, seed=7)
+    client = FuzzClient(InProcessLink(server), mode=HandshakeMode.SIMPLE, scheme=DigestScheme.SCHEME1, version=3, seed=7)
     client.handshake(c2="echo", glue=b"", cuts=[])
     client.deliver(client.encode(Command("connect", 1.0, {"app": "live"}, ())))
     client.deliver(client.encode(Command("createStream", 2.0, None, ())))
@@ -25,7 +25,8 @@ def connected_client(server: FuzzServer) -> FuzzClient:
 def assert_server_clean(server: FuzzServer) -> None:
     server.check_registry()
     assert not server.registry.streams, sorted(server.registry.streams)
-    check_fresh_client(server)
+    check_fresh_client(lambda: InProcessLink(server))
+    assert not server.registry.streams
 
 
 def test_refused_second_publish_on_one_stream_leaves_no_stream_behind() -> None:
