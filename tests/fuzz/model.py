@@ -92,8 +92,16 @@ class FakeTransport:
 class FuzzServer:
     """One in-process server: the registry and the sessions, glued like ``server.py``."""
 
+    _default_config: ServerConfig | None = None
+
     def __init__(self, **overrides: Any) -> None:
-        self.config = ServerConfig.from_mapping({**FUZZ_CONFIG, **overrides})
+        if overrides:
+            self.config = ServerConfig.from_mapping({**FUZZ_CONFIG, **overrides})
+        else:
+            # Sessions never change their config: build it once (it is a measurable part of a session).
+            if FuzzServer._default_config is None:
+                FuzzServer._default_config = ServerConfig.from_mapping(dict(FUZZ_CONFIG))
+            self.config = FuzzServer._default_config
         self.registry = StreamRegistry(self.config)
 
     def accept(self) -> tuple[ServerSession, FakeTransport]:
