@@ -249,6 +249,8 @@ class FuzzClient:
         self.statuses: list[str] = []
         self.connect_tids: set[float] = set()
         self.connected = False
+        self.publishing: set[int] = set()  #: message streams the server confirmed a publish on
+        self.playing: set[int] = set()
         self.c2_sent = False
 
     # -- I/O -----------------------------------------------------------------------------------
@@ -314,7 +316,12 @@ class FuzzClient:
                     self.stream_ids.append(int(msg.arguments[0]))
             info = status_info(msg)
             if info is not None:
-                self.statuses.append(str(info.get("code")))
+                code = str(info.get("code"))
+                self.statuses.append(code)
+                if code == "NetStream.Publish.Start":
+                    self.publishing.add(raw.msid)
+                elif code == "NetStream.Play.Start":
+                    self.playing.add(raw.msid)
 
     def close(self) -> None:
         if not self.closed:
@@ -370,8 +377,20 @@ class FuzzClient:
         return data
 
     def stream_id(self, pick: int) -> int:
+        """Mostly a stream the server gave us (publishing or playing first), sometimes any id."""
+        if pick < 0:
+            return -pick
+        live = sorted(self.publishing | self.playing)
+        if live and pick % 4 != 3:
+            return live[pick % len(live)]
         ids = self.stream_ids or [1]
-        return ids[pick % len(ids)] if pick >= 0 else -pick
+        return ids[pick % len(ids)]
+
+    def media_stream(self, pick: int) -> int:
+        """Where media goes: mostly the stream we publish on."""
+        if self.publishing and pick % 5:
+            return sorted(self.publishing)[pick % len(self.publishing)]
+        return self.stream_id(pick)
 
 
 # -- generation ------------------------------------------------------------------------------------
@@ -483,8 +502,10 @@ def build_command(g: Gen, client: FuzzClient) -> tuple[Command, int]:
     (connect first, then createStream, then publish or play), sometimes anything."""
     extra = tuple(g.amf() for _ in range(g.choice((0, 0, 0, 1, 2))))
     wanted = None
-    if g.chance(0.7):
-        wanted = "connect" if not client.connected else "createStream" if not client.stream_ids else None
+    if not client.connected and g.chance(0.9):
+        wanted = "connect"  # anything else before connect ends the session (CMD-8): keep it rare
+    elif not client.stream_ids and g.chance(0.7):
+        wanted = "createStream"
     if wanted is not None or g.chance(0.4):
         name = wanted or g.choice(SIMPLE_COMMANDS)
         tid = client.next_tid()
@@ -626,7 +647,7 @@ class ServerSessionMachine(RuleBasedStateMachine):
         if client is None:
             return
         g = Gen(seed)
-        msid = client.stream_id(g.int(-2, 7))
+        msid = client.media_stream(g.int(-2, 7))
         type_id = g.choice((8, 9, 9, 18, 15, 22))
         ts = g.timestamp()
         step = g.choice((0, 1, 23, 40, 1000, 0xFFFFFF, 0x7FFFFFFF, 0xFFFFFFF0))
@@ -701,7 +722,7 @@ class ServerSessionMachine(RuleBasedStateMachine):
                 elif kind == 1:
                     data += client.encode(build_control(g))
                 else:
-                    data += client.encode(g.choice((Audio, Video))(g.media()), msid=client.stream_id(g.int(0, 3)),
+                    data += client.encode(g.choice((Audio, Video))(g.media()), msid=client.media_stream(g.int(0, 7)),
                                           timestamp=g.timestamp())
             except ProtocolError:
                 break
@@ -709,10 +730,18 @@ class ServerSessionMachine(RuleBasedStateMachine):
 
     @rule(pick=picks, seed=seeds)
     def garbage(self, pick: int, seed: int) -> None:
+        """Random bytes (rarely: they usually end the session) or a well-formed message of a random
+        type with a random payload."""
         client = self._client(pick)
-        if client is not None:
-            g = Gen(seed)
+        if client is None:
+            return
+        g = Gen(seed)
+        if g.chance(0.25):
             client.deliver(g.binary(300) or b"\x00", g.cuts())
+            return
+        msg = UnknownMessage(g.choice((1, 2, 3, 4, 5, 6, 8, 9, 15, 16, 17, 18, 19, 20, 22, g.int(0, 255))),
+                             g.binary(40))
+        self._send(client, msg, msid=client.stream_id(g.int(-1, 7)), plan=g.plan(), cuts=g.cuts())
 
     @rule(pick=picks, backlog=st.sampled_from([0, 10_000, 40_000, 1 << 30]))
     def slow_consumer(self, pick: int, backlog: int) -> None:
@@ -721,18 +750,16 @@ class ServerSessionMachine(RuleBasedStateMachine):
         if client is not None:
             client.link.set_backlog(backlog)
 
-    @rule(pick=picks)
-    def abrupt_close(self, pick: int) -> None:
+    @rule(pick=picks, how=st.sampled_from(["reset", "reset", "timer"]))
+    def end_connection(self, pick: int, how: str) -> None:
+        """An abrupt close by the client, or the server's handshake/idle timer (server.py _on_timer)."""
         client = self._client(pick)
-        if client is not None:
-            client.close()
-
-    @rule(pick=picks)
-    def timer_fires(self, pick: int) -> None:
-        """The handshake or idle timer (server.py _on_timer) closes the session."""
-        client = self._client(pick)
-        if client is not None:
+        if client is None:
+            return
+        if how == "timer":
             client.read_server(client.link.fire_timer())
+        else:
+            client.close()
 
     def _send(self, client: FuzzClient, msg: Any, *, msid: int, plan: MessagePlan | None,
               cuts: list[int]) -> None:
