@@ -553,6 +553,35 @@ def build_control(g: Gen) -> Any:
     return UnknownMessage((7, 16, 19, 0x30, 0xFF)[value % 5], struct.pack(">I", value)[: g.int(0, 4)])
 
 
+def media_sequence(g: Gen, n: int) -> list[tuple[Any, int]]:
+    """A plausible stream: metadata, sequence headers, a keyframe, then frames (sometimes a new
+    keyframe, a changed header, an E-RTMP frame, a timestamp jump), from an edge-case start time."""
+    ts = g.timestamp()
+    out: list[tuple[Any, int]] = [
+        (Data(("@setDataFrame", "onMetaData", {"width": 640.0, "audiocodecid": 10.0})), ts),
+        (Video(AVC_SEQUENCE_HEADER), ts), (Audio(AAC_SEQUENCE_HEADER), ts),
+        (Video(bytes.fromhex("1701000000") + bytes(g.int(10, 3000))), ts),
+    ]
+    for _ in range(n):
+        kind = g.int(0, 19)
+        ts = (ts + g.choice((0, 21, 23, 40, 40, 40, -40, 1000, 0xFFFFFF))) & 0xFFFFFFFF
+        if kind < 8:
+            out.append((Video(bytes.fromhex("2701000000") + bytes(g.int(5, 2000))), ts))
+        elif kind < 15:
+            out.append((Audio(bytes.fromhex("af01") + bytes(g.int(5, 300))), ts))
+        elif kind == 15:
+            out.append((Video(bytes.fromhex("1701000000") + bytes(g.int(10, 3000))), ts))
+        elif kind == 16:
+            out.append((Video(AVC_SEQUENCE_HEADER[:-1] + b"\x81"), ts))  # a changed sequence header (AV-5)
+        elif kind == 17:
+            out.append((Video(g.choice(MEDIA[7:12])), ts))
+        elif kind == 18:
+            out.append((Audio(b""), ts))  # ERTMP-15 silence
+        else:
+            out.append((Video(g.media()), ts))
+    return out
+
+
 picks = st.integers(0, 7)
 seeds = st.integers(0, 2**32 - 1)
 
@@ -676,6 +705,58 @@ class ServerSessionMachine(RuleBasedStateMachine):
             except ProtocolError:
                 break
         client.deliver(bytes(data), g.cuts())
+
+    @rule(seed=seeds, late=st.booleans())
+    def relay(self, seed: int, late: bool) -> None:
+        """A publisher (new or existing) sends headers, a keyframe and frames; a player joins before
+        (early) or after (late: from the GOP cache); more frames follow. Reaches the fan-out: GOP
+        catch-up, header variants, keyframe waits, drops for slow players."""
+        g = Gen(seed)
+        name = g.choice(NAMES[:3])
+        pub = self._fresh_or_existing(g)
+        if pub is None:
+            return
+        self._flow_on(pub, g, "publish", name)
+        player = None
+        if not late:
+            player = self._fresh_or_existing(g)
+            if player is not None:
+                self._flow_on(player, g, "play", name)
+        msid = pub.media_stream(g.int(0, 7))
+        frames = media_sequence(g, g.int(3, 30))
+        half = len(frames) // 2
+        pub.deliver(b"".join(pub.encode(m, msid=msid, timestamp=ts) for m, ts in frames[:half]), g.cuts())
+        if late:
+            player = self._fresh_or_existing(g)
+            if player is not None:
+                self._flow_on(player, g, "play", name)
+        if player is not None and g.chance(0.3):
+            player.link.set_backlog(g.choice((40_000, 1 << 30)))  # a slow player (GOP-8)
+        pub.deliver(b"".join(pub.encode(m, msid=msid, timestamp=ts) for m, ts in frames[half:]), g.cuts())
+        if player is not None:
+            player.link.set_backlog(0)
+
+    def _fresh_or_existing(self, g: Gen) -> FuzzClient | None:
+        if len(self.clients) < MAX_CONNECTIONS and g.chance(0.6):
+            client = self._open(g, version=3)
+            client.handshake(c2="echo", glue=b"", cuts=g.cuts())
+            return client
+        return self._client(g.int(0, 7))
+
+    def _flow_on(self, client: FuzzClient, g: Gen, verb: str, name: str) -> None:
+        data = b""
+        if not client.connected:
+            tid = client.next_tid()
+            client.connect_tids.add(tid)
+            data += client.encode(Command("connect", tid, {"app": "live"}, ()))
+        data += client.encode(Command("createStream", client.next_tid(), None, ()))
+        before = len(client.stream_ids)
+        client.deliver(data, g.cuts())
+        client.wait_until(lambda c: len(c.stream_ids) > before, timeout=0.5)
+        msid = client.stream_ids[-1] if client.stream_ids else 1
+        args = (name, "live") if verb == "publish" else (name, g.choice((-2.0, -1.0, 0.0)))
+        client.deliver(client.encode(Command(verb, 0.0, None, args), msid=msid), g.cuts())
+        client.wait_until(lambda c: msid in c.publishing or msid in c.playing, timeout=0.5)
 
     @rule(pick=picks, seed=seeds)
     def send_control(self, pick: int, seed: int) -> None:
