@@ -41,7 +41,7 @@ from rtmpconf.reference_server.config import ServerConfig
 from rtmpconf.reference_server.session import ServerSession
 from rtmpconf.reference_server.streams import StreamRegistry
 from rtmpconf.rtmp import amf0
-from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter, MessagePlan
+from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter, MessagePlan, RawMessage
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake, DigestScheme, HandshakeMode
 from rtmpconf.rtmp.messages import (
@@ -59,6 +59,11 @@ FUZZ_CONFIG: dict[str, Any] = {
     "player_resume_bytes": 4 * 1024, "max_streams_per_connection": 4, "max_open_messages": 8,
     "max_partial_bytes": 1 << 20, "max_chunk_streams": 64,
 }
+
+
+#: Message types a server sends: protocol and user control, media, data, shared objects,
+#: commands, aggregates (§5.4, §7.1).
+SERVER_TYPES = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 15, 16, 17, 18, 19, 20, 22})
 
 
 class Crash(AssertionError):
@@ -249,6 +254,7 @@ class FuzzClient:
         self.statuses: list[str] = []
         self.connect_tids: set[float] = set()
         self.connected = False
+        self.media: list[RawMessage] = []  #: the first audio/video messages received
         self.publishing: set[int] = set()  #: message streams the server confirmed a publish on
         self.playing: set[int] = set()
         self.c2_sent = False
@@ -300,6 +306,15 @@ class FuzzClient:
             # (CH-8) or a message cut short by a new header (CH-12).
             raise Crash(f"the server wrote an illegal chunk stream: {self.reader.notices[0]}")
         for raw in self.reader.messages():
+            if raw.type_id not in SERVER_TYPES:
+                # A type no server sends: the stream is out of step (a wrong header compression
+                # parses payload bytes as headers, and zeros parse as type-0 messages).
+                raise Crash(f"the server sent a message of type {raw.type_id} on csid {raw.csid}: "
+                            "its chunk stream is out of step")
+            if raw.type_id in (8, 9):
+                if len(self.media) < 1000:
+                    self.media.append(raw)
+                continue
             if raw.type_id not in (17, 20):
                 continue
             try:
@@ -424,6 +439,8 @@ MEDIA = (
     b"",  # ERTMP-15: zero-length audio/video
     b"\x57\x00",  # video command frame
 )
+#: Payload filler: not zeros, so a receiver out of step reads headers no server writes.
+FILL = b"\x5a"
 APPS = ("live", "live/", "live/_definst_", "live?x=1", "", "other")
 SIMPLE_COMMANDS = ("createStream", "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength", "_checkbw",
                    "FCSubscribe", "noSuchCommand", "onStatus", "_result", "connect")
@@ -560,17 +577,17 @@ def media_sequence(g: Gen, n: int) -> list[tuple[Any, int]]:
     out: list[tuple[Any, int]] = [
         (Data(("@setDataFrame", "onMetaData", {"width": 640.0, "audiocodecid": 10.0})), ts),
         (Video(AVC_SEQUENCE_HEADER), ts), (Audio(AAC_SEQUENCE_HEADER), ts),
-        (Video(bytes.fromhex("1701000000") + bytes(g.int(10, 3000))), ts),
+        (Video(bytes.fromhex("1701000000") + FILL * g.int(10, 3000)), ts),
     ]
     for _ in range(n):
         kind = g.int(0, 19)
         ts = (ts + g.choice((0, 21, 23, 40, 40, 40, -40, 1000, 0xFFFFFF))) & 0xFFFFFFFF
         if kind < 8:
-            out.append((Video(bytes.fromhex("2701000000") + bytes(g.int(5, 2000))), ts))
+            out.append((Video(bytes.fromhex("2701000000") + FILL * g.int(5, 2000)), ts))
         elif kind < 15:
-            out.append((Audio(bytes.fromhex("af01") + bytes(g.int(5, 300))), ts))
+            out.append((Audio(bytes.fromhex("af01") + FILL * g.int(5, 300)), ts))
         elif kind == 15:
-            out.append((Video(bytes.fromhex("1701000000") + bytes(g.int(10, 3000))), ts))
+            out.append((Video(bytes.fromhex("1701000000") + FILL * g.int(10, 3000)), ts))
         elif kind == 16:
             out.append((Video(AVC_SEQUENCE_HEADER[:-1] + b"\x81"), ts))  # a changed sequence header (AV-5)
         elif kind == 17:
