@@ -20,6 +20,7 @@ import resource
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,14 @@ def _run_batch(run: Any, crashes: list[dict[str, Any]]) -> None:
         with with_reporter(lambda text: lines.append(str(text))):
             run()
     except Exception as exc:  # noqa: BLE001 - every failure is a finding of the benchmark
-        crashes.append({"error": f"{type(exc).__name__}: {exc}"[:2000], "steps": "\n".join(lines)[-4000:]})
-        print(f"   crash: {crashes[-1]['error'][:300]}", flush=True)
+        # Hypothesis puts the shrunk steps in the exception's notes (each failure of a group has its own).
+        failures = list(exc.exceptions) if isinstance(exc, BaseExceptionGroup) else [exc]
+        for failure in failures:
+            text = "".join(traceback.format_exception(failure))
+            steps = [line.strip(" |") for line in text.splitlines() if line.strip(" |").startswith("state.")]
+            crashes.append({"error": f"{type(failure).__name__}: {failure}"[:2000], "steps": steps,
+                            "report": "\n".join(lines)[-2000:]})
+            print(f"   crash: {crashes[-1]['error'][:300]}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
