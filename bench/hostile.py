@@ -60,6 +60,8 @@ def run_double(kind: str, cases: list[str], step_timeout: float) -> dict[str, An
         "traceback_in_output": "Traceback (most recent call last)" in run.output,
         "cases_without_verdict_or_reason": unexplained,
         "errors": errors,
+        # A hostile double passes a case only where the case judges nothing it breaks (the handshake).
+        "not_violated": {c["id"]: c["verdict"] for c in rows if c["verdict"] in ("PASS", "INFORMATIONAL")},
         "double_connections": connections,
         "double_bytes_written": written,
     }
