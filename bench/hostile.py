@@ -34,14 +34,18 @@ def run_double(kind: str, cases: list[str], step_timeout: float) -> dict[str, An
     sys.path.insert(0, str(ROOT))
     from tests.doubles.hostile import hostile_server, run_suite
 
-    # The default run budget (900 s) would turn the slow doubles' last cases into NOT-RUN.
-    args = ["--rtmp-timeout", str(step_timeout), "--run-budget", str(RUN_DEADLINE_S)]
+    # The default run budget (900 s) would turn the slow doubles' last cases into NOT-RUN. The
+    # preflight would end most runs at once (exit 3, one line): run every case past it, and run
+    # the preflight on its own to record what it says.
+    args = ["--rtmp-timeout", str(step_timeout), "--run-budget", str(RUN_DEADLINE_S), "--rtmp-no-preflight"]
     for glob in cases:
         args += ["--case", glob]
     with tempfile.TemporaryDirectory() as tmp, hostile_server(kind) as srv:
-        run = run_suite(f"rtmp://127.0.0.1:{srv.port}/live", Path(tmp) / "summary.json", *args,
-                        deadline_s=RUN_DEADLINE_S)
+        url = f"rtmp://127.0.0.1:{srv.port}/live"
+        run = run_suite(url, Path(tmp) / "summary.json", *args, deadline_s=RUN_DEADLINE_S)
         connections, written = srv.connections, srv.bytes_written
+        pre = run_suite(url, Path(tmp) / "preflight.json", "--case", "HS-8/s2-echoes-c1", deadline_s=300)
+    pre_line = next((line.strip(" !") for line in pre.output.splitlines() if "target not usable" in line), None)
     rows = run.summary.get("cases", [])
     counts: dict[str, int] = {}
     for c in rows:
@@ -62,6 +66,8 @@ def run_double(kind: str, cases: list[str], step_timeout: float) -> dict[str, An
         "errors": errors,
         # A hostile double passes a case only where the case judges nothing it breaks (the handshake).
         "not_violated": {c["id"]: c["verdict"] for c in rows if c["verdict"] in ("PASS", "INFORMATIONAL")},
+        "preflight": {"exit_code": pre.returncode, "line": pre_line, "peak_rss_mib": round(pre.peak_rss_kib / 1024, 1),
+                      "traceback_in_output": "Traceback (most recent call last)" in pre.output},
         "double_connections": connections,
         "double_bytes_written": written,
     }

@@ -32,7 +32,8 @@ JUDGED = {"PASS", "INFORMATIONAL", "UNIMPLEMENTED", "NOT-RUN", "NON-STRICT", "FA
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_hostile_double_gets_a_verdict_per_case(kind: str, tmp_path: Path) -> None:
-    args = ["--rtmp-timeout", "2"]
+    # Past the preflight, which would end most of these runs at once (see the next test).
+    args = ["--rtmp-timeout", "2", "--rtmp-no-preflight"]
     for glob in CASES:
         args += ["--case", glob]
     with hostile_server(kind) as srv:
@@ -44,6 +45,21 @@ def test_hostile_double_gets_a_verdict_per_case(kind: str, tmp_path: Path) -> No
         assert c["verdict"] in JUDGED and c["message"], (kind, c["id"], c["verdict"], c["message"])
     assert "Traceback (most recent call last)" not in run.output, run.output[-3000:]
     assert run.peak_rss_kib / 1024 <= RSS_LIMIT_MIB, f"{kind}: harness peak RSS {run.peak_rss_kib / 1024:.0f} MiB"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_preflight_against_a_hostile_double_is_bounded(kind: str, tmp_path: Path) -> None:
+    """With the preflight: either the run ends at once with exit status 3 and one line saying what
+    was found, or the cases run; never a traceback, never past the memory bound."""
+    with hostile_server(kind) as srv:
+        run = run_suite(f"rtmp://127.0.0.1:{srv.port}/live", tmp_path / "summary.json",
+                        "--case", "HS-8/s2-echoes-c1", "--rtmp-timeout", "2", deadline_s=300)
+    assert not run.killed and "Traceback (most recent call last)" not in run.output, run.output[-3000:]
+    if run.returncode == 3:
+        assert "target not usable" in run.output and not run.summary.get("cases"), run.output[-3000:]
+    else:
+        assert [c["verdict"] for c in run.summary["cases"]] and all(c["message"] for c in run.summary["cases"])
+    assert run.peak_rss_kib / 1024 <= RSS_LIMIT_MIB
 
 
 def test_reference_server_passes_the_subset(tmp_path: Path) -> None:
