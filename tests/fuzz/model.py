@@ -40,7 +40,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from rtmpconf.reference_server.config import ServerConfig
 from rtmpconf.reference_server.session import ServerSession
 from rtmpconf.reference_server.streams import StreamRegistry
-from rtmpconf.rtmp import amf0
+from rtmpconf.rtmp import amf0, media
 from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter, MessagePlan, RawMessage
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake, DigestScheme, HandshakeMode
@@ -570,9 +570,49 @@ def build_control(g: Gen) -> Any:
     return UnknownMessage((7, 16, 19, 0x30, 0xFF)[value % 5], struct.pack(">I", value)[: g.int(0, 4)])
 
 
+def ertmp_sequence(g: Gen, n: int) -> list[tuple[Any, int]]:
+    """An E-RTMP stream (our own builders, rtmp/media.py): HEVC or AV1 single-track or two-track
+    multitrack video, Opus audio, some frames wrapped in a ModEx nano offset."""
+    ts = g.timestamp()
+    multi = g.chance(0.4)
+    fourcc = g.choice(("hvc1", "av01", "vp09"))
+
+    def video(frame_type: int, ptype: int, size: int) -> bytes:
+        if multi:
+            tracks = [(t, fourcc, FILL * size) for t in (0, g.choice((1, 2, 7)))]
+            return media.build_ex_video_multitrack(frame_type, ptype, g.choice((1, 1, 2)), tracks)
+        return media.build_ex_video(frame_type, ptype, fourcc, FILL * size)
+
+    def maybe_modex(payload: bytes) -> bytes:
+        return media.add_modex_nano_offset(payload, g.int(0, 999_999)) if g.chance(0.15) else payload
+
+    meta = {"width": 640.0, "videocodecid": fourcc, "audiocodecid": "Opus"}
+    out: list[tuple[Any, int]] = [
+        (Data(("@setDataFrame", "onMetaData", meta)), ts),
+        (Video(video(1, 0, 20)), ts), (Audio(media.build_ex_audio(0, "Opus", FILL * 19)), ts),
+        (Video(maybe_modex(video(1, 1, g.int(10, 2000)))), ts),
+    ]
+    for _ in range(n):
+        ts = (ts + g.choice((0, 20, 33, 33, -33, 1000))) & 0xFFFFFFFF
+        kind = g.int(0, 9)
+        if kind < 4:
+            out.append((Video(maybe_modex(video(2, 3, g.int(5, 1500)))), ts))
+        elif kind < 7:
+            out.append((Audio(maybe_modex(media.build_ex_audio(1, "Opus", FILL * g.int(5, 200)))), ts))
+        elif kind == 7:
+            out.append((Video(video(1, 1, g.int(10, 2000))), ts))
+        elif kind == 8:
+            out.append((Video(video(1, g.choice((0, 2, 4)), 12)), ts))  # new header, end, metadata
+        else:
+            out.append((Video(g.media()), ts))
+    return out
+
+
 def media_sequence(g: Gen, n: int) -> list[tuple[Any, int]]:
     """A plausible stream: metadata, sequence headers, a keyframe, then frames (sometimes a new
     keyframe, a changed header, an E-RTMP frame, a timestamp jump), from an edge-case start time."""
+    if g.chance(0.3):
+        return ertmp_sequence(g, n)
     ts = g.timestamp()
     out: list[tuple[Any, int]] = [
         (Data(("@setDataFrame", "onMetaData", {"width": 640.0, "audiocodecid": 10.0})), ts),
@@ -765,7 +805,12 @@ class ServerSessionMachine(RuleBasedStateMachine):
         if not client.connected:
             tid = client.next_tid()
             client.connect_tids.add(tid)
-            data += client.encode(Command("connect", tid, {"app": "live"}, ()))
+            obj: dict[str, Any] = {"app": "live"}
+            if g.chance(0.4):
+                # An E-RTMP client (ERTMP-10): the server then sends it E-RTMP, others legacy views.
+                obj["fourCcList"] = g.choice((["*"], ["hvc1", "av01"], ["avc1"]))
+                obj["capsEx"] = float(g.int(0, 15))
+            data += client.encode(Command("connect", tid, obj, ()))
         data += client.encode(Command("createStream", client.next_tid(), None, ()))
         before = len(client.stream_ids)
         client.deliver(data, g.cuts())
