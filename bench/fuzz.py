@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.monotonic()
     done = ServerSessionMachine.sessions_run
     while ServerSessionMachine.sessions_run - done < args.sessions:
-        left = args.sessions - (ServerSessionMachine.sessions_run - done)
-        _run_batch(lambda: run_state_machine_as_test(
-            ServerSessionMachine, settings=_settings(min(args.batch, left), STEPS, shrink=True)), crashes)
+        batch = _settings(min(args.batch, args.sessions - (ServerSessionMachine.sessions_run - done)), STEPS,
+                          shrink=True)
+        _run_batch(lambda batch=batch: run_state_machine_as_test(ServerSessionMachine, settings=batch), crashes)
         n = ServerSessionMachine.sessions_run - done
         print(f"   in-process: {n} sessions, {n / (time.monotonic() - t0):.0f}/s, {len(crashes)} crashes",
               flush=True)

@@ -449,7 +449,7 @@ class ChunkReader:
         if n >= SMALL_PIECE:
             parts.append(piece)
         elif parts and parts[-1].__class__ is bytearray:
-            parts[-1] += piece  # type: ignore[operator]
+            parts[-1] += piece
         else:
             parts.append(bytearray(piece))
         st.received += n

@@ -32,15 +32,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Self
 
 from rtmpconf.rtmp.chunk import ChunkWriter, basic_header, message_header
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ServerHandshake
 from rtmpconf.rtmp.messages import (
-    Command, SetChunkSize, UserControl, WindowAckSize, decode_message, encode_message,
+    Command,
+    SetChunkSize,
+    UserControl,
+    WindowAckSize,
+    decode_message,
+    encode_message,
 )
 
 #: Connections served at once; more are closed on accept (a case opens at most a handful).
@@ -359,7 +365,7 @@ class HostileServer:
         conn = _Conn(reader, writer)
         try:
             await asyncio.wait_for(_BEHAVIOURS[self.kind](conn, index), CONNECTION_LIFETIME_S)
-        except (asyncio.TimeoutError, _Closed, ConnectionError, OSError, ProtocolError, asyncio.CancelledError):
+        except (TimeoutError, _Closed, ConnectionError, OSError, ProtocolError, asyncio.CancelledError):
             pass
         finally:
             self._active -= 1
@@ -377,10 +383,10 @@ class HostileServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
 
-    def __enter__(self) -> HostileServer:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

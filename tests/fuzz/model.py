@@ -30,9 +30,10 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -45,8 +46,21 @@ from rtmpconf.rtmp.chunk import ChunkReader, ChunkWriter, MessagePlan, RawMessag
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import ClientHandshake, DigestScheme, HandshakeMode
 from rtmpconf.rtmp.messages import (
-    Abort, Acknowledgement, Aggregate, Audio, Command, Data, SetChunkSize, SetPeerBandwidth,
-    UnknownMessage, UserControl, Video, WindowAckSize, decode_message, encode_message, status_info,
+    Abort,
+    Acknowledgement,
+    Aggregate,
+    Audio,
+    Command,
+    Data,
+    SetChunkSize,
+    SetPeerBandwidth,
+    UnknownMessage,
+    UserControl,
+    Video,
+    WindowAckSize,
+    decode_message,
+    encode_message,
+    status_info,
 )
 
 #: Client connections open at once in one fuzzed session.
@@ -227,7 +241,7 @@ class SocketLink:
         pass  # a real slow consumer would stop reading; the socket runs keep reading
 
 
-Link = Union[InProcessLink, SocketLink]
+Link = InProcessLink | SocketLink
 
 
 class FuzzClient:
@@ -981,7 +995,7 @@ def check_fresh_client(link: Callable[[], Link]) -> None:
             args = ("fresh", "live") if verb == "publish" else ("fresh", -2.0)
             client.deliver(client.encode(Command(verb, 0.0, None, args), msid=client.stream_ids[-1]))
             code = "NetStream.Publish.Start" if verb == "publish" else "NetStream.Play.Start"
-            client.wait_until(lambda c: code in c.statuses)
+            client.wait_until(lambda c, code=code: code in c.statuses)
             if code not in client.statuses:
                 raise Crash(f"fresh {verb}er: {verb} not started: {client.statuses}")
     finally:
