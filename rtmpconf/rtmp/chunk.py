@@ -183,6 +183,7 @@ class ChunkReader:
         #: A chunk whose header is committed and whose payload is still arriving:
         #: (stream, csid, payload bytes still to come, whether it completes its message).
         self._split: tuple[_InStream, int, int, bool] | None = None
+        self._split_bytes = 0  # header and payload bytes of that chunk taken so far
 
     # public API
 
@@ -208,7 +209,7 @@ class ChunkReader:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet consumed as whole chunks."""
-        return len(self._buf)
+        return len(self._buf) + self._split_bytes
 
     def set_chunk_size(self, size: int) -> None:
         """Apply an incoming chunk size (normally done automatically on type 1)."""
@@ -408,6 +409,7 @@ class ChunkReader:
                     # A big chunk, partly here: keep what arrived, the rest follows in later feeds.
                     self._add_piece(st, mv[p:end])
                     self._split = (st, csid, chunk_end - end, complete)
+                    self._split_bytes = end - pos
                     pos = end
                     break
                 if complete:
@@ -470,8 +472,10 @@ class ChunkReader:
         left -= take
         if left:
             self._split = (st, csid, left, completes)
+            self._split_bytes += take
             return take
         self._split = None
+        self._split_bytes = 0
         if completes:
             payload = b"".join(st.parts)
             self._partial_bytes -= st.received
