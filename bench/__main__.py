@@ -1,7 +1,7 @@
 """``python -m bench``: run every benchmark; JSON in reports/bench/, headlines in summary.json.
 
 ``python -m bench NAME ...`` runs only the named ones (chunk_decode, analyze, compare, latency, http_outputs,
-suite_time, determinism, plot).
+suite_time, determinism, hostile, fuzz, plot).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bench.common import OUT
 
 #: In order: cheap ones first; plot last (it draws what compare and latency wrote).
 BENCHMARKS = ("chunk_decode", "analyze", "compare", "latency", "http_outputs", "suite_time", "determinism",
-              "relay_reconnect", "plot")
+              "relay_reconnect", "hostile", "fuzz", "plot")
 
 
 def main(argv: list[str]) -> int:

@@ -20,6 +20,7 @@ import asyncio
 import socket
 import ssl
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -43,6 +44,63 @@ PING_DISCOVERY_S = 1.0
 #: (host, port) -> whether the target answers PingRequest; learned by probe().
 _PING_ANSWERED: dict[tuple[str, int], bool] = {}
 READ_SIZE = 256 * 1024
+#: Bytes one connection may receive from the target; past this the harness stops reading it. The
+#: heaviest case receives 12 MB (GOP-8's stalled player, from nginx-rtmp); every received byte stays
+#: in the wire log and in the decoded messages until the case ends, so a flooding target would
+#: otherwise grow the harness without bound (hostile targets, tests/doubles/hostile.py).
+MAX_RECEIVE_BYTES = 24 * 1024 * 1024
+#: Chunks one connection may receive. A decoded chunk costs ~200 bytes (the checkers' ChunkRecord),
+#: so 24 MiB of legal 1-byte chunks would cost 2.4 GiB; the heaviest case receives ~3000 chunks (of
+#: 4096 bytes), and 12 MB in the 128-byte default size would be ~100 000.
+MAX_RECEIVE_CHUNKS = 192 * 1024
+#: Bytes and chunks all connections of one case may receive together. A case opens up to six
+#: connections (direct and impaired, publishers and players); a flood on each must not multiply
+#: the per-connection bound. The heaviest case receives 12 MB in all. Each received byte costs the
+#: harness about three (wire log, decoded messages, the checkers' decoding).
+MAX_CASE_RECEIVE_BYTES = 32 * 1024 * 1024
+MAX_CASE_RECEIVE_CHUNKS = 256 * 1024
+
+
+class ReceiveBudget:
+    """What the connections of one case have received together.
+
+    One per event loop: the plugin runs every case in its own ``asyncio.run``, so the loop is the
+    case (and a CLI command or a test, elsewhere).
+    """
+
+    _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReceiveBudget] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.chunks = 0
+
+    @classmethod
+    def current(cls) -> ReceiveBudget:
+        loop = asyncio.get_running_loop()
+        budget = cls._per_loop.get(loop)
+        if budget is None:
+            budget = cls._per_loop[loop] = cls()
+        return budget
+
+    def charge(self, log: WireLog, conn: Connection, data: int, chunks: int, *,
+               max_bytes: int = MAX_RECEIVE_BYTES, what: str = "client.MAX_RECEIVE_BYTES") -> str | None:
+        """Count a read on the connection behind ``log``/``conn``; why reading must stop, or None."""
+        self.bytes += data
+        self.chunks += chunks
+        received = log.total(S2C)
+        if received > max_bytes:
+            return (f"the target sent {received} bytes on one connection, more than the "
+                    f"{max_bytes / (1024 * 1024):g} MiB the harness reads ({what})")
+        if conn.reader.chunks_read > MAX_RECEIVE_CHUNKS:
+            return (f"the target sent {conn.reader.chunks_read} chunks on one connection, more than the "
+                    f"{MAX_RECEIVE_CHUNKS} the harness reads (client.MAX_RECEIVE_CHUNKS)")
+        if self.bytes > MAX_CASE_RECEIVE_BYTES:
+            return (f"the target sent {self.bytes} bytes on this case's connections, more than the "
+                    f"{MAX_CASE_RECEIVE_BYTES // (1024 * 1024)} MiB the harness reads (client.MAX_CASE_RECEIVE_BYTES)")
+        if self.chunks > MAX_CASE_RECEIVE_CHUNKS:
+            return (f"the target sent {self.chunks} chunks on this case's connections, more than the "
+                    f"{MAX_CASE_RECEIVE_CHUNKS} the harness reads (client.MAX_CASE_RECEIVE_CHUNKS)")
+        return None
 
 
 class StepTimeout(Exception):
@@ -52,6 +110,17 @@ class StepTimeout(Exception):
         super().__init__(f"step '{step}' got no answer within {seconds:g} s" + (f": {detail}" if detail else ""))
         self.step = step
         self.seconds = seconds
+
+
+class ReceiveBudgetExceeded(StepTimeout):
+    """The target sent more than the harness reads (``MAX_RECEIVE_BYTES`` and friends) while a step
+    was waiting: the answer the step waited for did not come within the budget, and the connection
+    is not read any more."""
+
+    def __init__(self, step: str, detail: str) -> None:
+        Exception.__init__(self, f"step '{step}' got no answer within the harness's receive budget: {detail}")
+        self.step = step
+        self.seconds = 0.0
 
 
 class PeerClosed(Exception):
@@ -220,6 +289,8 @@ class RtmpClient:
         self.stream_id: int | None = None
         #: Roles the target serves ("publish", "play") with the reason for a missing one; None = all.
         self.roles: dict[str, str | None] | None = None
+        #: Set once the target exceeded the receive budget: the connection is not read any more.
+        self.over_budget: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -334,6 +405,8 @@ class RtmpClient:
     async def _read_once(self, step: str, deadline: float, auto_send: bool = True) -> bool:
         """Read what is available (until ``deadline``); False once the peer closed."""
         assert self.reader is not None
+        if self.over_budget is not None:
+            raise ReceiveBudgetExceeded(step, self.over_budget)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise StepTimeout(step, self.timeout)
@@ -356,8 +429,15 @@ class RtmpClient:
             self._drain_events()
             return False
         self.log.add(S2C, data, now)
+        chunks_before = self.conn.reader.chunks_read
         self.conn.receive_data(data)
         self._drain_events()
+        problem = ReceiveBudget.current().charge(self.log, self.conn, len(data),
+                                                 self.conn.reader.chunks_read - chunks_before)
+        if problem is not None:
+            self.over_budget = problem
+            self.log.note(f"harness stopped reading: {problem}")
+            raise ReceiveBudgetExceeded(step, problem)
         if auto_send:
             await self.flush()  # acks, ping responses, window replies
         return True
@@ -427,6 +507,8 @@ class RtmpClient:
         while not self.closed and time.monotonic() < deadline:
             try:
                 await self._read_once("hold", deadline, auto_send=False)
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 return
 
@@ -477,6 +559,8 @@ class RtmpClient:
         while not self.closed and time.monotonic() < deadline:
             try:
                 await self._read_once("collect", deadline)
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 break
         self._cursor = len(self.received)
@@ -488,6 +572,8 @@ class RtmpClient:
         while not self.closed:
             try:
                 await self._read_once("wait for close", deadline)
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 return False
         return True
@@ -514,6 +600,8 @@ class RtmpClient:
                                     and e.message.data[:4] == want, step, wait)
                 _PING_ANSWERED[key] = True
                 return True
+            except ReceiveBudgetExceeded:
+                raise
             except StepTimeout:
                 if answers_pings:
                     return False
@@ -523,6 +611,8 @@ class RtmpClient:
         tid = await self.command("createStream")
         try:
             await self.wait_reply(tid, step, timeout)
+        except ReceiveBudgetExceeded:
+            raise
         except StepTimeout:
             return False
         return True

@@ -15,7 +15,9 @@ Case anatomy (DESIGN.md)::
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import fnmatch
+import gc
 import inspect
 import json
 import os
@@ -38,6 +40,8 @@ STEP_TIMEOUT_S = 5.0
 CASE_TIMEOUT_S = 30.0
 #: Whole-run budget default (s) (--run-budget).
 RUN_BUDGET_S = 900.0
+#: A case whose wire logs hold more than this is followed by a full garbage collection.
+GC_AFTER_BYTES = 4 * 1024 * 1024
 
 #: Idle timeout of the embedded reference server (its default is 60 s; ROB-9 waits for it).
 EMBEDDED_IDLE_TIMEOUT_S = 10.0
@@ -633,6 +637,16 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
             rtmp_target.gone_after = info.case_id
             info.crashed_target = "the target stopped accepting connections during this case"
             info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
+    # The case info outlives the case (summary, terminal report); its wire logs must not, or the
+    # run's memory grows with every byte of every case.
+    heavy = sum(log.total("c2s") + log.total("s2c") for log in info.logs) > GC_AFTER_BYTES
+    info.logs = []
+    if heavy:
+        # A failed case's exception keeps its frames (clients, logs) in reference cycles (pluggy's
+        # outcome, asyncio tasks) until the cyclic GC runs, and bytes never trigger it; then give
+        # the freed heap back, or fragmentation keeps the run at its worst case's size.
+        gc.collect()
+        _malloc_trim()
     if info.error:
         # A harness error is reported as a JUnit <error>, not a <failure>.
         raise RuntimeError(f"harness error: {info.error}")
@@ -731,6 +745,13 @@ def _fail(info: CaseInfo, message: str, config: pytest.Config) -> None:
     against the case's rule, capped by its level like any other."""
     info.findings.append(capped(info, Finding(info.rule, Verdict.FAIL, message)))
     conclude(info, config)
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc; elsewhere there is nothing to do
+    except (AttributeError, OSError):
+        pass
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -52,7 +52,7 @@ class DirectionDecode:
     """One direction of a wire log, decoded."""
 
     direction: Direction
-    data: bytes
+    pieces: tuple[bytes, ...]  #: the direction's reads, as recorded (``data`` joins them)
     handshake: bytes  #: the handshake bytes (up to 3073)
     chunks: list[ChunkRecord] = field(default_factory=list)
     messages: list[DecodedMessage] = field(default_factory=list)
@@ -64,6 +64,12 @@ class DirectionDecode:
     fmt3_ext_present: int = 0
     fmt3_ext_omitted: int = 0
     chunk_size_changes: list[tuple[int, int]] = field(default_factory=list)  #: (message index, size)
+
+    @property
+    def data(self) -> bytes:
+        """Every byte of the direction, handshake included (joined on each call: the decode is
+        cached with the log, and a second copy of a big log would double the harness's memory)."""
+        return b"".join(self.pieces)
 
 
 class WireLog:
@@ -126,13 +132,12 @@ class WireLog:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        data = self.bytes(direction)
+        evs = [e for e in self.events if e.direction == direction]
         hs_len = HANDSHAKE_BYTES if skip_handshake else 0
-        out = DirectionDecode(direction, data, data[:hs_len])
-        body = data[hs_len:]
+        head = b"".join(e.data for e in evs[:hs_len])[:hs_len]  # the handshake is within hs_len reads
+        out = DirectionDecode(direction, tuple(e.data for e in evs), head)
         reader = ChunkReader(ext_ts_dialect=dialect, record_chunks=True,
                              max_open_messages=1 << 16, max_partial_bytes=1 << 31)
-        evs = [e for e in self.events if e.direction == direction]
         starts = [e.offset for e in evs]
         # Feed event by event so message completion times are known.
         pos = hs_len
@@ -143,7 +148,7 @@ class WireLog:
                 end = e.offset + len(e.data)
                 if end <= pos:
                     continue
-                piece = data[max(pos, e.offset):end]
+                piece = e.data[max(pos, e.offset) - e.offset:]
                 pos = end
                 reader.feed(piece)
                 for raw in reader.messages():

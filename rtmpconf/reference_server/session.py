@@ -456,6 +456,10 @@ class ServerSession:
             return
         assert self.app is not None
         stream = self.registry.get_or_create(self.app, name)
+        if any(s is stream for s in self.playing.values()):
+            # A stream keeps one player per connection (LiveStream.players): refuse a second play.
+            self._on_status(msid, "NetStream.Play.StreamNotFound", "error", f"{name} is already playing here")
+            return
         # CMD-16 (spec order): StreamBegin, Play.Reset, Play.Start, |RtmpSampleAccess, media.
         self._send(UserControl.stream_begin(msid))
         self._on_status(msid, "NetStream.Play.Reset", "status", f"Playing and resetting {name}", details=name)
@@ -463,6 +467,14 @@ class ServerSession:
         self._send(Data(("|RtmpSampleAccess", True, True)), msid=msid, csid=CSID_COMMAND)
         self.playing[msid] = stream
         stream.add_player(self, msid, self.conn.writer.chunk_size, self.caps)
+        if len(self.playing) > 1:
+            # Several streams' fan-outs now write to this connection's media chunk streams: none
+            # may compress a header against "its" last message there (CH-8).
+            for other in self.playing.values():
+                player = other.players.get(self)
+                if player is not None:
+                    player.shared = True
+                    player.desync()
         if self.relay is not None:
             self.relay.on_play(stream, self.relay_chain)  # an edge opens an unknown name at its origin
         log.info("%r playing %s/%s (publisher %s)", self, self.app, name,

@@ -330,6 +330,9 @@ class Player:
     waiting_keyframe: bool = False  #: dropped or joined without a usable GOP: wait for a keyframe
     dropping: bool = False
     paused: bool = False
+    #: The connection plays other streams too, whose fan-outs write to the same media chunk
+    #: streams: every message goes out with a fmt-0 header (never in step with the group).
+    shared: bool = False
     receive_audio: bool = True
     receive_video: bool = True
     headers: dict[Any, bytes] = field(default_factory=dict)  #: header key -> header payload it has
@@ -731,7 +734,8 @@ class LiveStream:
             state[om.csid] = IN_STEP
         else:
             data = om.absolute()
-            state[om.csid] = AFTER_ABSOLUTE if om.relative_fmt != 0 else IN_STEP
+            if not player.shared:
+                state[om.csid] = AFTER_ABSOLUTE if om.relative_fmt != 0 else IN_STEP
         player.write(data)
         if is_header:
             player.headers[header_key if header_key is not None else om.type_id] = om.payload

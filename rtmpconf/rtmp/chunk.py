@@ -37,6 +37,14 @@ MAX_CHUNK_STREAMS = 4096
 MAX_OPEN_MESSAGES = 256
 #: Total payload bytes parked in half-assembled messages across all chunk streams (ROB-1).
 MAX_PARTIAL_BYTES = 64 * 1024 * 1024
+#: Pieces of a half-assembled message shorter than this are copied into one growing buffer
+#: instead of kept as views: a view costs ~200 bytes, so a 16 MiB message in 1-byte chunks
+#: (legal, CH-15) would otherwise hold 3 GiB of views for 16 MiB of payload (ROB-1).
+SMALL_PIECE = 512
+#: Chunks at least this long are taken in pieces as their bytes arrive instead of waiting for the
+#: whole chunk: with a chunk size up to 16 MiB (CH-15), waiting would copy the read buffer again
+#: on every read (quadratic) and hold a huge chunk twice.
+SPLIT_CHUNK = 64 * 1024
 
 TIMESTAMP_MASK = 0xFFFFFFFF
 #: Serial arithmetic: a delta at or above this value is a step backwards (RFC 1982, TS-7/TS-8).
@@ -122,7 +130,7 @@ class _InStream:
         self.msid = 0
         self.ext = False  # the last fmt 0/1/2 header carried an extended timestamp
         self.ext_value = 0
-        self.parts: list[memoryview | bytes] = []
+        self.parts: list[memoryview | bytes | bytearray] = []
         self.received = 0  # bytes of the message being assembled; 0 = none in progress
         self.msg_ts = 0
 
@@ -160,6 +168,7 @@ class ChunkReader:
         self.min_chunk_size = min_chunk_size
         self.max_chunk_size = max_chunk_size
         self.consumed = 0  #: bytes consumed as whole chunks so far
+        self.chunks_read = 0  #: whole chunks consumed so far
         self.chunks: list[ChunkRecord] | None = [] if record_chunks else None
         self.notices: list[ReaderNotice] = []
         #: fmt-3 chunks after an extended header that carried / omitted the 4 bytes (TS-4).
@@ -171,6 +180,10 @@ class ChunkReader:
         self._messages: deque[RawMessage] = deque()
         self._buf: bytes = b""
         self._eof = False
+        #: A chunk whose header is committed and whose payload is still arriving:
+        #: (stream, csid, payload bytes still to come, whether it completes its message).
+        self._split: tuple[_InStream, int, int, bool] | None = None
+        self._split_bytes = 0  # header and payload bytes of that chunk taken so far
 
     # public API
 
@@ -196,7 +209,7 @@ class ChunkReader:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet consumed as whole chunks."""
-        return len(self._buf)
+        return len(self._buf) + self._split_bytes
 
     def set_chunk_size(self, size: int) -> None:
         """Apply an incoming chunk size (normally done automatically on type 1)."""
@@ -211,7 +224,12 @@ class ChunkReader:
         mv = memoryview(data)
         streams = self._streams
         chunks = self.chunks
+        count = 0
         try:
+            if self._split is not None:
+                pos = self._continue_split(mv, end)
+                if self._split is not None:
+                    return
             while pos < end:
                 b0 = data[pos]
                 fmt = b0 >> 6
@@ -355,10 +373,12 @@ class ChunkReader:
 
                 remaining = length - st.received if continuing else length
                 n = remaining if remaining < self.chunk_size else self.chunk_size
-                if end - p < n:
+                split = end - p < n
+                if split and (n < SPLIT_CHUNK or end == p):
                     break  # wait for the whole chunk; nothing committed yet
 
                 # Commit the chunk.
+                count += 1
                 if new_stream:
                     streams[csid] = st
                 if fmt != 3:
@@ -385,6 +405,13 @@ class ChunkReader:
                         self.consumed + pos, fmt, csid, basic_len, p - pos, ts_field, ext_read,
                         ext_on_fmt3, n, length, type_id, msid, ts, st.delta, starts, complete,
                     ))
+                if split:
+                    # A big chunk, partly here: keep what arrived, the rest follows in later feeds.
+                    self._add_piece(st, mv[p:end])
+                    self._split = (st, csid, chunk_end - end, complete)
+                    self._split_bytes = end - pos
+                    pos = end
+                    break
                 if complete:
                     if st.parts:
                         st.parts.append(mv[p:chunk_end])
@@ -401,27 +428,65 @@ class ChunkReader:
                     if type_id == TYPE_SET_CHUNK_SIZE or type_id == TYPE_ABORT:
                         self._apply_control(msg, pos)
                 else:
-                    if not st.parts:
-                        if self._open >= self.max_open_messages:
-                            raise LimitExceeded(
-                                f"more than {self.max_open_messages} chunk streams hold partial messages",
-                                limit="MAX_OPEN_MESSAGES", rule="ROB-1",
-                            )
-                        self._open += 1
-                    st.parts.append(mv[p:chunk_end])
-                    st.received += n
-                    self._partial_bytes += n
-                    if self._partial_bytes > self.max_partial_bytes:
-                        raise LimitExceeded(
-                            f"{self._partial_bytes} bytes parked in partial messages",
-                            limit="MAX_PARTIAL_BYTES", rule="ROB-1",
-                        )
+                    self._add_piece(st, mv[p:chunk_end])
                     pos = chunk_end
         finally:
             self.consumed += pos
+            self.chunks_read += count
             if pos:
                 # Keep only the unconsumed tail; partial payload views keep their own buffer.
                 self._buf = data[pos:]
+
+    def _add_piece(self, st: _InStream, piece: memoryview) -> None:
+        """Park a piece of a message that is not complete yet (bounded: ROB-1)."""
+        parts = st.parts
+        if not parts:
+            if self._open >= self.max_open_messages:
+                raise LimitExceeded(
+                    f"more than {self.max_open_messages} chunk streams hold partial messages",
+                    limit="MAX_OPEN_MESSAGES", rule="ROB-1",
+                )
+            self._open += 1
+        n = len(piece)
+        if n >= SMALL_PIECE:
+            parts.append(piece)
+        elif parts and parts[-1].__class__ is bytearray:
+            parts[-1] += piece
+        else:
+            parts.append(bytearray(piece))
+        st.received += n
+        self._partial_bytes += n
+        if self._partial_bytes > self.max_partial_bytes:
+            raise LimitExceeded(
+                f"{self._partial_bytes} bytes parked in partial messages",
+                limit="MAX_PARTIAL_BYTES", rule="ROB-1",
+            )
+
+    def _continue_split(self, mv: memoryview, end: int) -> int:
+        """Take the next bytes of a chunk taken in pieces; returns the position after them."""
+        assert self._split is not None
+        st, csid, left, completes = self._split
+        take = left if left < end else end
+        if take:
+            self._add_piece(st, mv[:take])
+        left -= take
+        if left:
+            self._split = (st, csid, left, completes)
+            self._split_bytes += take
+            return take
+        self._split = None
+        self._split_bytes = 0
+        if completes:
+            payload = b"".join(st.parts)
+            self._partial_bytes -= st.received
+            self._open -= 1
+            st.parts = []
+            st.received = 0
+            msg = RawMessage(csid, st.type_id, st.msid, st.msg_ts, payload)
+            self._messages.append(msg)
+            if msg.type_id == TYPE_SET_CHUNK_SIZE or msg.type_id == TYPE_ABORT:
+                self._apply_control(msg, take)
+        return take
 
     def _drop_partial(self, st: _InStream) -> None:
         if st.received:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from rtmpconf.rtmp.chunk import (
-    ChunkReader, ChunkWriter, ExtTsDialect, MessagePlan, RawMessage, basic_header, chunk_message,
+    SPLIT_CHUNK, ChunkReader, ChunkWriter, ExtTsDialect, MessagePlan, RawMessage, basic_header, chunk_message,
 )
 from rtmpconf.rtmp.errors import LimitExceeded, RemoteProtocolError
 
@@ -432,3 +432,85 @@ def test_reader_fuzz_raises_only_protocol_errors(data: bytes) -> None:
         r.feed(b"")
     except RemoteProtocolError:
         pass
+
+
+# -- hostile peers: huge chunks, 1-byte chunks (issue 10, tests/doubles/hostile.py) ------------
+
+def _huge_chunk_stream() -> tuple[bytes, list[RawMessage]]:
+    # Set Chunk Size 0x7FFFFFFF (chunk size becomes 0xFFFFFF: no message is longer), then a 200 000
+    # byte video message (one chunk), a 5-byte command, a 70 000-byte audio message (one chunk) and
+    # a second video message on the first csid (fmt 3: same length, type and delta).
+    scs = chunk_message(2, 0, 0, 1, 0, struct.pack(">I", 0x7FFFFFFF), 128)[0]
+    video = bytes(range(256)) * 781 + bytes(64)
+    audio = b"\xaf" * 70_000
+    data = (scs + b"".join(chunk_message(6, 0, 10, 9, 1, video, 0xFFFFFF))
+            + b"".join(chunk_message(3, 0, 0, 20, 0, b"hello", 0xFFFFFF))
+            + b"".join(chunk_message(4, 0, 20, 8, 1, audio, 0xFFFFFF))
+            + b"".join(chunk_message(6, 3, 10, 9, 1, video[::-1], 0xFFFFFF)))
+    expected = [RawMessage(2, 1, 0, 0, struct.pack(">I", 0x7FFFFFFF)), RawMessage(6, 9, 1, 10, video),
+                RawMessage(3, 20, 0, 0, b"hello"), RawMessage(4, 8, 1, 20, audio),
+                RawMessage(6, 9, 1, 20, video[::-1])]
+    return data, expected
+
+
+@pytest.mark.parametrize("piece", [7, 4096, 65_535, 65_536, 262_144, 1 << 30])
+def test_huge_chunks_taken_in_pieces(piece: int) -> None:
+    """A chunk of 64 KiB or more is taken as its bytes arrive: same messages and chunk records
+    whatever the read size, and nothing re-copied per read (no quadratic buffer growth)."""
+    data, expected = _huge_chunk_stream()
+    whole = ChunkReader(record_chunks=True)
+    whole.feed(data)
+    r = ChunkReader(record_chunks=True)
+    got: list[RawMessage] = []
+    for off in range(0, len(data), piece):
+        r.feed(data[off:off + piece])
+        got += r.messages()
+        assert len(r._buf) < SPLIT_CHUNK + 64  # never a whole huge chunk parked in the buffer
+    assert got == expected == whole.messages()
+    assert r.chunks == whole.chunks and r.chunks_read == 5 and r.consumed == len(data) and r.buffered == 0
+
+
+def test_huge_chunk_in_progress_counts_as_buffered() -> None:
+    """A chunk taken in pieces is not a whole chunk yet: a close now is not clean (Connection)."""
+    data, _ = _huge_chunk_stream()
+    start = len(chunk_message(2, 0, 0, 1, 0, struct.pack(">I", 0x7FFFFFFF), 128)[0])
+    r = ChunkReader()
+    r.feed(data[:start + 100_000])
+    assert [m.type_id for m in r.messages()] == [1]
+    assert r.buffered == 100_000  # the video chunk's 12-byte header and first 99 988 payload bytes
+    r.feed(data[start + 100_000:start + 12 + 200_000])
+    assert r.buffered == 0 and r.messages()[0].type_id == 9
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(0, 600_000), max_size=6))
+def test_huge_chunks_any_cut(cuts: list[int]) -> None:
+    data, expected = _huge_chunk_stream()
+    r = ChunkReader()
+    prev = 0
+    got: list[RawMessage] = []
+    for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+        r.feed(data[prev:cut])
+        prev = cut
+        got += r.messages()
+    assert got == expected
+
+
+def test_one_byte_chunks_cost_their_payload_not_a_view_each() -> None:
+    """ROB-1: a 16 MiB message in 1-byte chunks is legal; its partial payload must cost about its
+    own size, not ~200 bytes of view object per byte (3 GiB for the whole message)."""
+    import sys
+
+    scs = chunk_message(2, 0, 0, 1, 0, struct.pack(">I", 1), 128)[0]
+    # fmt 0 on csid 40: ts 0, length 0xFFFFFF, audio, msid 0, first payload byte; then 199 999
+    # chunks of 0xE8 (fmt 3, csid 40) + one payload byte.
+    start = basic_header(0, 40) + bytes.fromhex("000000 FFFFFF 08 00000000") + b"\xaf"
+    body = b"\xe8\xaf" * 199_999
+    r = ChunkReader()
+    r.feed(scs + start)
+    for off in range(0, len(body), 65_536):
+        r.feed(body[off:off + 65_536])
+    assert r.chunks_read == 1 + 1 + 199_999
+    parts = r._streams[40].parts
+    held = sum(sys.getsizeof(p) for p in parts)
+    assert held < 2 * 200_000, (len(parts), held)  # ~ the 200 000 payload bytes, not 40 MB of views

@@ -27,7 +27,7 @@ from typing import Any
 
 from rtmpconf.harness.capture.diff import SessionDiff, diff_sessions
 from rtmpconf.harness.capture.sessions import CaptureSessions, RtmpSession
-from rtmpconf.harness.client import Target
+from rtmpconf.harness.client import ReceiveBudget, Target
 from rtmpconf.harness.wirelog import C2S, S2C, WireLog
 from rtmpconf.rtmp.chunk import RawMessage
 from rtmpconf.rtmp.errors import ProtocolError
@@ -51,6 +51,11 @@ SOFT_GATE_S = 0.5
 ESSENTIAL_COMMANDS = frozenset({"connect", "createStream"})
 #: After a session's last message, how long the target may stay silent before we hang up.
 SETTLE_S = 0.15
+#: A replayed connection stops being read once the target sent this many times what the recorded
+#: server sent (at least REPLAY_MIN_BUDGET): several replayed connections run at once, so each gets
+#: far less than client.MAX_RECEIVE_BYTES, and a target that sends that much more has diverged.
+REPLAY_BUDGET_FACTOR = 4
+REPLAY_MIN_BUDGET = 4 * 1024 * 1024
 #: Client messages that answer the recorded server and are regenerated instead (CTRL-1, CTRL-10).
 SKIPPED_TYPES = frozenset({3})
 PING_RESPONSE = 7
@@ -216,12 +221,16 @@ class ReplayConnection:
         self.handshake_done = False
         self.closed = False
         self.error: str | None = None
+        #: What the target did that ended the replay of this connection (undecodable bytes, a
+        #: flood): a finding about the target, unlike ``error`` (the replay itself broke).
+        self.target_fault: str | None = None
         self.notes: list[str] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # recorded stream id -> target's stream id (from each createStream reply)
         self.msid_map: dict[int, int] = {}
         self._recorded_ids = _recorded_stream_ids(session.log)
+        self.receive_budget = max(REPLAY_MIN_BUDGET, REPLAY_BUDGET_FACTOR * session.log.total(S2C))
         self._sent_create: dict[float, bool] = {}
 
     async def open(self) -> None:
@@ -264,8 +273,20 @@ class ReplayConnection:
                     self._mark_closed()
                     return
                 self.log.add(S2C, data, time.monotonic())
+                chunks_before = self.conn.reader.chunks_read
                 self.conn.receive_data(data)
                 self._drain()
+                problem = ReceiveBudget.current().charge(
+                    self.log, self.conn, len(data), self.conn.reader.chunks_read - chunks_before,
+                    max_bytes=self.receive_budget,
+                    what=f"{REPLAY_BUDGET_FACTOR} x what the recorded server sent, replay.REPLAY_BUDGET_FACTOR")
+                if problem is not None:
+                    # A flooding target: stop reading (the wire log and messages stay bounded).
+                    self.target_fault = self.target_fault or problem
+                    self.log.note(f"harness stopped reading: {problem}")
+                    self.closed = True  # for the waits; the target did not close (no mark in the log)
+                    self._changed.set()
+                    return
                 self._write(self.conn.data_to_send())  # C2, acks, ping responses
                 self._changed.set()
         except (ConnectionError, OSError):
@@ -278,7 +299,7 @@ class ReplayConnection:
             try:
                 ev = self.conn.next_event()
             except ProtocolError as exc:
-                self.error = f"target's bytes do not decode: {exc}"
+                self.target_fault = f"target's bytes do not decode: {exc}"
                 return
             if ev is NEED_DATA:
                 return
@@ -494,11 +515,15 @@ async def replay_capture(found: CaptureSessions, target: Target, *, speed: float
         d = diff_sessions(s.log, rc.log, rule=rule)
         for t in timeouts.get(s.index, []):
             d.lines.append(f"  ! gave up waiting ({t})")
+        from rtmpconf.harness.verdict import Verdict, failed
         if rc.error:
-            from rtmpconf.harness.verdict import Verdict, failed
             d.findings.append(failed(rule, f"replay could not complete: {rc.error}", verdict=Verdict.ERROR,
                                      expected="a session like the recorded one", actual=rc.error))
-        results.append(SessionReplay(s, rc.log, d, timeouts.get(s.index, []), rc.error))
+        if rc.target_fault and rc.log.decode(S2C).error is None:
+            # Undecodable bytes are already a finding of the diff; a flood is not.
+            d.findings.append(failed(rule, f"the replay stopped: {rc.target_fault}",
+                                     expected="a session like the recorded one", actual=rc.target_fault))
+        results.append(SessionReplay(s, rc.log, d, timeouts.get(s.index, []), rc.error or rc.target_fault))
     return ReplayResult(target, "max" if not speed else f"{speed:g}", results, time.monotonic() - t_start)
 
 

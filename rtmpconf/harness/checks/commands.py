@@ -281,6 +281,11 @@ def check_publish_started(log: WireLog, *, rule: str, verdict: Verdict = Verdict
     """
     pubs = _commands(log, C2S, "publish")
     if not pubs:
+        if _commands(log, C2S, "createStream") and not created_streams(log):
+            # The target never returned a stream id, so there was nothing to publish on.
+            return [failed(rule, "createStream got no stream id, so no publish could follow",
+                           expected="_result with a stream id, then NetStream.Publish.Start",
+                           actual=_outcome_text(session_outcome(log)), verdict=verdict)]
         return [failed(rule, "scenario error: no publish was sent", verdict=Verdict.ERROR)]
     msid = pubs[-1].raw.msid
     ids = created_streams(log)

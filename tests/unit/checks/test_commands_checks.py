@@ -161,6 +161,10 @@ def test_publish_started() -> None:
     b.client_msg(Command("publish", 0.0, None, ("s",)), msid=1)
     assert v(check_publish_started(closed(b).log, rule="CMD-13")) is Verdict.FAIL  # lal #280 before the fix
     assert v(check_publish_started(connected().log, rule="CMD-13")) is Verdict.ERROR  # no publish sent
+    # Broken: createStream never answered, so the client had nothing to publish on.
+    unanswered = create_stream(connected(), sid=None).log
+    assert v(check_publish_started(unanswered, rule="CMD-11", verdict=Verdict.NON_STRICT)) is Verdict.NON_STRICT
+    assert v(check_publish_started(unanswered, rule="CMD-13")) is Verdict.FAIL
 
 
 def test_stream_id_used() -> None:
