@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtmpconf.harness import timing as link_timing
 from rtmpconf.harness.capture.diff import SessionDiff, diff_sessions
 from rtmpconf.harness.capture.sessions import CaptureSessions, RtmpSession
 from rtmpconf.harness.client import Target
@@ -468,7 +469,12 @@ class ReplayResult:
 async def replay_capture(found: CaptureSessions, target: Target, *, speed: float | None = None,
                          only: int | None = None, timeout: float = GATE_TIMEOUT_S,
                          name_prefix: str = "", rule: str = "CMD-4") -> ReplayResult:
-    """Replay every (or only the ``only``-th) RTMP session of ``found`` against ``target``."""
+    """Replay every (or only the ``only``-th) RTMP session of ``found`` against ``target``.
+
+    ``timeout`` and the soft/settle windows are a direct link's; the current Timing (an impaired
+    link, --time-scale: harness.timing) stretches them."""
+    link = link_timing.current()
+    timeout = link.deadline(timeout)
     t_start = time.monotonic()
     steps = build_steps(found, only)
     rewriter = Rewriter(target, name_prefix)
@@ -513,7 +519,8 @@ async def _run_step(step: Step, found: CaptureSessions, target: Target, rewriter
     rc = conns[step.session]
     if rc.closed and step.kind == "send":
         return
-    if not await rc.wait_gate(step.gate, timeout):
+    link = link_timing.current()
+    if not await rc.wait_gate(step.gate, timeout, link.quiet(SOFT_GATE_S)):
         if not rc.closed:
             what = "the handshake" if not rc.handshake_done else step.gate.describe()
             where = f"before {_describe_raw(step.raw)}" if step.raw else "before closing"
@@ -528,7 +535,7 @@ async def _run_step(step: Step, found: CaptureSessions, target: Target, rewriter
             except TimeoutError:
                 timeouts.setdefault(step.session, []).append("target stopped reading")
     elif step.kind == "close":
-        await rc.settle(SETTLE_S if not speed else min(1.0, SETTLE_S * 2))
+        await rc.settle(link.quiet(SETTLE_S if not speed else min(1.0, SETTLE_S * 2)))
         await rc.close()
 
 
