@@ -27,11 +27,12 @@ case that says ``wait_for(..., timeout=1.0)`` waits 1 s on a direct link and lon
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,8 @@ TRANSFER_MARGIN = 1.5
 DRIBBLE_BYTES_PER_S = 40_000.0
 #: While the emulated link still holds bytes, an expired wait goes on in slices of this length.
 BUSY_SLICE_S = 0.25
+#: How often ``busy_meter`` looks at the emulated link.
+BUSY_SAMPLE_S = 0.01
 #: Real TCP through the kernel profile's tbf with nftables loss: losses cost fast retransmits
 #: and, now and then, a 200 ms RTO; bench/impair_throughput.py measured about 80% of the cap.
 KERNEL_GOODPUT = 0.6
@@ -258,6 +261,34 @@ def _throughput(d: DirectionImpairment) -> float:
 
 
 #: The direct link's Timing never accumulates a backlog (no rate caps), so sharing it is safe.
+@contextlib.asynccontextmanager
+async def busy_meter(timing: Timing) -> AsyncIterator[list[float]]:
+    """Measure how long the emulated link held bytes while the body runs: ``[seconds]``, read
+    after the block. A time limit judged on the client's clock adds it (the link, not the target,
+    spent that time); a target that is merely slow leaves the link idle and gets nothing."""
+    spent = [0.0]
+    if timing.backlog.in_flight is None:
+        yield spent
+        return
+
+    async def sample() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(BUSY_SAMPLE_S)
+            now = time.monotonic()
+            if timing.backlog.busy():
+                spent[0] += now - last
+            last = now
+
+    task = asyncio.create_task(sample())
+    try:
+        yield spent
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 _CURRENT: contextvars.ContextVar[Timing] = contextvars.ContextVar("rtmpconf_timing", default=Timing())  # noqa: B039
 
 

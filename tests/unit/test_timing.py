@@ -124,3 +124,48 @@ def test_client_stretches_its_deadlines() -> None:
     assert reported == pytest.approx(0.4)
     assert 0.35 < waited < 2.0  # 0.1 s on a direct link, four times that here
     assert 0.18 < collected < 2.0  # a watch window is stretched too
+
+
+def test_busy_meter_counts_only_while_the_link_holds_bytes() -> None:
+    async def scenario() -> tuple[float, float]:
+        t = Timing(up_bytes_s=1000, name="emulated")
+        queued = [1]
+        t.backlog.in_flight = lambda: queued[0]
+        async with link_timing.busy_meter(t) as busy:
+            await asyncio.sleep(0.2)
+            queued[0] = 0
+            await asyncio.sleep(0.2)
+        async with link_timing.busy_meter(Timing()) as none:
+            await asyncio.sleep(0.05)
+        return busy[0], none[0]
+
+    busy, none = asyncio.run(scenario())
+    assert 0.1 < busy < 0.35
+    assert none == 0.0
+
+
+def test_expired_wait_goes_on_while_the_link_is_busy() -> None:
+    async def scenario() -> float:
+        async def answer_late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(0.6)
+            writer.write(b"x")
+            await writer.drain()
+            await reader.read()
+            writer.close()
+
+        server = await asyncio.start_server(answer_late, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        t = Timing(up_bytes_s=1000, name="emulated")
+        busy_until = time.monotonic() + 1.0
+        t.backlog.in_flight = lambda: 1 if time.monotonic() < busy_until else 0
+        try:
+            c = RtmpClient(Target("127.0.0.1", port), timeout=0.2, timing=t)
+            async with c:
+                t0 = time.monotonic()
+                assert await c.read_until(lambda: c.log.total("s2c") > 0, "late byte")  # 0.2 s, link busy
+                return time.monotonic() - t0
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(scenario()) >= 0.5

@@ -38,20 +38,24 @@ async def open_fresh_session(ctx: Any, label: str = "fresh", timeout: float = FR
     ``ctx`` is the case's ``rtmp`` fixture (anything with ``client(label=..., timeout=...)``).
     Every failure (refused TCP connect, timeout, close) is left for ``check_server_alive`` to judge
     from the log, so the calling case never dies on an exception here. The log carries the time
-    budget for the link in use (two exchanges: handshake, connect) as ``time_budget_s``.
+    budget for the link in use as ``time_budget_s``: two exchanges (handshake, connect), what the
+    link still carried, and the time an emulated link spent holding bytes meanwhile.
     """
     from rtmpconf.harness.client import PeerClosed, StepTimeout  # scenario-only import
+    from rtmpconf.harness.timing import busy_meter
 
     c: RtmpClient = ctx.client(label=label, timeout=timeout)
-    c.log.time_budget_s = c.timing.within(timeout, exchanges=2)
-    try:
-        async with c:
-            await c.handshake()
-            await c.connect()
-    except (StepTimeout, PeerClosed, OSError) as exc:
-        c.log.note(f"fresh session failed: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a protocol error from a broken server is a finding too
-        c.log.note(f"fresh session failed: {type(exc).__name__}: {exc}")
+    budget = c.timing.within(timeout, exchanges=2)
+    async with busy_meter(c.timing) as busy:
+        try:
+            async with c:
+                await c.handshake()
+                await c.connect()
+        except (StepTimeout, PeerClosed, OSError) as exc:
+            c.log.note(f"fresh session failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a protocol error from a broken server is a finding too
+            c.log.note(f"fresh session failed: {type(exc).__name__}: {exc}")
+    c.log.time_budget_s = budget + busy[0]
     return c.log
 
 
