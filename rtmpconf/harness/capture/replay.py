@@ -243,7 +243,11 @@ class ReplayConnection:
     def _write(self, data: bytes) -> None:
         if not data or self.writer is None or self.closed:
             return
-        self.log.add(C2S, data, time.monotonic())
+        now = time.monotonic()
+        self.log.add(C2S, data, now)
+        # Later waits allow for these bytes crossing a rate-limited link (harness.timing).
+        link = link_timing.current()
+        link.backlog.sent(link, len(data), now)
         try:
             self.writer.write(data)
         except (ConnectionError, OSError):
@@ -325,12 +329,18 @@ class ReplayConnection:
         return await self._wait(gate, min(timeout, soft_timeout))
 
     async def _wait(self, gate: Gate, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        link = link_timing.current()
+        # Behind bytes still crossing a rate-limited link the wait starts later (harness.timing).
+        deadline = time.monotonic() + timeout + link_timing.TRANSFER_MARGIN * link.backlog.pending_s()
+        cap = deadline + 4 * timeout  # a link kept busy by other sessions does not stall a gate forever
         while not self.satisfied(gate):
             if self.closed:
                 return False
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 and time.monotonic() < cap and link.backlog.busy():
+                remaining = link_timing.BUSY_SLICE_S  # the emulated link still holds bytes: not the target
+                link.backlog.extend(remaining)
+            elif remaining <= 0:
                 return False
             self._changed.clear()
             try:
@@ -340,13 +350,18 @@ class ReplayConnection:
         return True
 
     async def settle(self, quiet: float) -> None:
-        """Read until the target has been silent for ``quiet`` seconds (or closed)."""
+        """Read until the target has been silent for ``quiet`` seconds (or closed), and the
+        emulated link, if any, holds nothing more (harness.timing)."""
+        link = link_timing.current()
+        cap = time.monotonic() + 5 * quiet + link_timing.TRANSFER_MARGIN * link.backlog.pending_s()
         while not self.closed:
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), quiet)
+                await asyncio.wait_for(self._changed.wait(), quiet + link.backlog.pending_s())
             except TimeoutError:
-                return
+                if not link.backlog.busy() or time.monotonic() > cap:
+                    return
+                link.backlog.extend(quiet)
 
     def send(self, raw: RawMessage) -> None:
         payload = raw.payload
