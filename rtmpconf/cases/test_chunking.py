@@ -34,7 +34,7 @@ from rtmpconf.harness.scenarios import (
     session,
 )
 from rtmpconf.harness.testmedia import TestStream, make_h264_aac
-from rtmpconf.harness.verdict import Verdict
+from rtmpconf.harness.verdict import Verdict, not_run
 from rtmpconf.rtmp import amf0
 from rtmpconf.rtmp.chunk import MessagePlan
 from rtmpconf.rtmp.messages import (
@@ -418,7 +418,12 @@ async def test_server_headers_after_receive_audio_off(rtmp):
                 await player.command("receiveAudio", switch, msid=msid or 1, tid=0.0)
                 await player.probe()
         await attempt(player.wait_for(lambda e: e.raw.payload == items[-1].payload, "audio", timeout=ANSWER_S))
-    rtmp.judge(check_chunk_headers(player.log, sent=items))
+    got = {bytes(e.raw.payload) for e in player.received if e.raw.type_id == 8}
+    skipped = [s for s in items[3:6] if s.payload not in got]
+    gap = [] if skipped else [not_run("CH-7", "the server kept sending audio after receiveAudio(false) (all "
+                                      f"{len(items)} messages reached the player): no header followed a gap in "
+                                      "this player's stream, so the requirement was not exercised")]
+    rtmp.judge(check_chunk_headers(player.log, sent=items), gap)
 
 
 # -- CH-8: fresh chunk stream without fmt 0 ------------------------------------------------------------
@@ -783,6 +788,9 @@ async def test_two_megabyte_keyframe(rtmp):
     Requirement (CH-19): the message length field allows 0xFFFFFF; nginx's 1 MB default
     rejects real 1080p/4K keyframes ("too big message").
     """
+    if rtmp.too_slow(2 * 1024 * 1024):
+        return
+
     async def send(pub: RtmpClient, msid: int) -> list[SentMedia]:
         await pub.send(SetChunkSize(4096))
         big = video_keyframe(7, 2 * 1024 * 1024)

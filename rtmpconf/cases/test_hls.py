@@ -179,6 +179,9 @@ async def test_discontinuity_after_republish(rtmp, http):
     url = http.url("hls", name)
     async with rtmp.client(label="publisher 1") as pub:
         await publish_stream(pub, name, until_ms=6000, stream=st)
+        # On a slow link the media may still be on its way: hang up only once the server has it
+        # all, so the republish below does not meet a publisher that has not left yet.
+        await pub.probe("publisher 1 settled")
         first, resp = await poll_playlist(http, url)
     if first is None:
         absent = http.absent("hls", "HLS-7", resp) if resp is not None else None

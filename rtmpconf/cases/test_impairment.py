@@ -52,6 +52,7 @@ from rtmpconf.harness.impair.scenarios import (
 )
 from rtmpconf.harness.scenarios import end_notice_then_republish, publish_stream
 from rtmpconf.harness.testmedia import make_h264_aac
+from rtmpconf.harness.timing import Timing
 from rtmpconf.harness.verdict import Finding, Verdict, not_run
 from rtmpconf.rtmp.messages import Video
 
@@ -112,22 +113,13 @@ def gated(rtmp: Any, rule: str, profile: str | None = None) -> bool:
     return False
 
 
-def slack_s(profile: Profile | None) -> float:
-    """Extra per-step deadline a profile needs: a few of its round trips, stalls and retransmissions."""
-    if profile is None:
-        return 0.0
-    extra = 0.0
-    for d in (profile.up, profile.down):
-        extra += d.delay_ms + d.jitter_ms + (d.retransmit_ms if d.loss_pct else 0) + d.stall_ms
-    if profile.kernel is not None:
-        extra += 3000  # a lost SYN costs 1 s, lost data 200 ms+ per retransmission
-    return 4 * extra / 1000.0
-
-
 def client_maker(rtmp: Any, profile: Profile | None, tag: str) -> MakeClient:
-    """Clients whose wire logs go into the case report, with deadlines widened for the profile."""
+    """Clients whose wire logs go into the case report, with deadlines stretched for ``profile``
+    (None: a direct connection) and the run's --time-scale (harness.timing)."""
+    timing = Timing.for_profile(profile, scale=rtmp.timing.scale)
+
     def make(target: Target, label: str) -> RtmpClient:
-        c = RtmpClient(target, timeout=rtmp.timeout + slack_s(profile),
+        c = RtmpClient(target, timeout=rtmp.timeout, timing=timing,
                        label=f"{rtmp.info.case_id} [{tag}] {label}")
         c.roles = rtmp.roles
         rtmp.clients.append(c)
@@ -348,7 +340,7 @@ async def test_publisher_link_cut_mid_chunk(rtmp, mode):
             cut_time = time.monotonic()
             with contextlib.suppress(PeerClosed, StepTimeout, ConnectionError):
                 await pub.send_raw(data)
-            republish = await end_notice_then_republish(player, again, name, 3.0 + slack_s(proxy.profile))
+            republish = await end_notice_then_republish(player, again, name, 3.0)
             forwarded = conn.up.stats.bytes_out
     findings = check_publisher_reset(player.log, republish, reset_time=cut_time, republish_log=again.log)
     if forwarded != cut_at:

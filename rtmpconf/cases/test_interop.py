@@ -28,7 +28,8 @@ from rtmpconf.harness.scenarios import start_playing
 
 pytestmark = pytest.mark.interop
 
-#: How long the real publisher runs before players join (it must be past one GOP of 2 s).
+#: How long the real publisher runs before players join (it must be past one GOP of 2 s). Every
+#: duration here is a direct link's; ``rtmp.quiet``/``rtmp.deadline`` stretch it for the link.
 WARMUP_S = 2.5
 
 
@@ -52,7 +53,7 @@ async def test_ffmpeg_publishes(rtmp):
     require_or_skip("ffmpeg")
     name = rtmp.stream_name("ff")
     with FfmpegPublisher(url_of(rtmp, name), seconds=15):
-        await asyncio.sleep(WARMUP_S)
+        await asyncio.sleep(rtmp.quiet(WARMUP_S))
         c = await watch(rtmp, name, 1.5)
     rtmp.judge(check_published_media(c.log))
 
@@ -70,18 +71,19 @@ async def test_real_player_plays(rtmp, player):
     url = url_of(rtmp, name)
     loop = asyncio.get_running_loop()
     with FfmpegPublisher(url, seconds=20):
-        await asyncio.sleep(WARMUP_S)
+        await asyncio.sleep(rtmp.quiet(WARMUP_S))
         if player == "ffprobe":
-            result = await loop.run_in_executor(None, lambda: ffprobe(url, timeout=15))
+            result = await loop.run_in_executor(None, lambda: ffprobe(url, timeout=rtmp.deadline(15)))
             findings = check_probe(result)
         elif player == "pyav":
-            result = await loop.run_in_executor(None, lambda: pyav_play(url, seconds=3.0, max_video_frames=25))
+            seconds = rtmp.quiet(3.0)
+            result = await loop.run_in_executor(None, lambda: pyav_play(url, seconds=seconds, max_video_frames=25))
             findings = check_decoded_play(result)
         elif player == "rtmpdump":
-            result = await loop.run_in_executor(None, lambda: rtmpdump_play(url, 2.5))
+            result = await loop.run_in_executor(None, lambda: rtmpdump_play(url, rtmp.quiet(2.5)))
             findings = check_flv_play(result, "rtmpdump")
         else:
-            result = await loop.run_in_executor(None, lambda: vlc_play(url, 2.5))
+            result = await loop.run_in_executor(None, lambda: vlc_play(url, rtmp.quiet(2.5)))
             findings = check_flv_play(result, "VLC")
     rtmp.judge(findings)
 
@@ -115,11 +117,11 @@ async def test_ffmpeg_duplicate_publish(rtmp):
     name = rtmp.stream_name("dup")
     url = url_of(rtmp, name)
     with FfmpegPublisher(url, seconds=15) as first:
-        await asyncio.sleep(WARMUP_S)
+        await asyncio.sleep(rtmp.quiet(WARMUP_S))
         second = FfmpegPublisher(url, seconds=5).start()
         loop = asyncio.get_running_loop()
         try:
-            rc, err = await loop.run_in_executor(None, lambda: second.wait(12))
+            rc, err = await loop.run_in_executor(None, lambda: second.wait(rtmp.deadline(12)))
         except Exception as exc:  # noqa: BLE001 - a hung second publisher is the finding
             rc, err = None, f"second ffmpeg did not end: {exc}"
         watcher = await watch(rtmp, name, 1.0)

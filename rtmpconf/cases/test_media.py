@@ -224,17 +224,21 @@ async def test_sequence_header_change(rtmp, role):
 async def test_sequence_header_is_not_a_gop_start(rtmp, header):
     """Publishes a keyframe and inter frames; at 600 ms a video sequence header (FrameType 1,
     AVCPacketType 0: the same bytes again, or a new SPS) followed by more inter frames; a player
-    joins at 800 ms; the next keyframe comes at 1000 ms.
+    joins at 800 ms; the header comes once more at 880 ms, inter frames follow, and the next
+    keyframe comes at 1000 ms. The header before the join is inside a GOP cache; the one after it
+    is what a server without a cache, waiting for a keyframe, sees first: either kind of server
+    meets a header it must not take for a GOP start.
 
     Requirement (AV-6): "A sequence header also has FrameType 1 but must not start a GOP" — the
     joiner's first coded frame is the cached keyframe or the next one, never an inter frame that
-    followed the header.
+    followed a header.
     """
     tags = synthetic_stream(start_ms=0, seconds=1.4, audio=False, video_size=300)
     sh = avc_sequence_header() if header.startswith("repeated") else avc_sequence_header(
         sps=bytes.fromhex("6742c00dd9410f9f9e10"))
-    at = index_at(tags, 600)
-    tags.insert(at, MediaTag(9, tags[at].timestamp, sh, False, True))
+    for ms in (880, 600):
+        at = index_at(tags, ms)
+        tags.insert(at, MediaTag(9, tags[at].timestamp, sh, False, True))
     keys = {t.payload for t in tags if t.keyframe}
     player = await relay_tags(rtmp, tags, join_after=index_at(tags, 800))
     rtmp.judge(check_keyframe_start(player.log, rule="AV-6", keyframes=keys))

@@ -11,17 +11,62 @@ case is filed under the catalogue rule its capture exercises.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rtmpconf.harness.capture.replay import replay_capture
+from rtmpconf.harness.capture.replay import SessionReplay, replay_capture
 from rtmpconf.harness.capture.sessions import read_capture
-from rtmpconf.harness.verdict import Finding, Verdict, failed
+from rtmpconf.harness.checks.relay import match_messages, player_media
+from rtmpconf.harness.checks.timestamps import timing_findings
+from rtmpconf.harness.verdict import Finding, Verdict, failed, passed
+from rtmpconf.harness.wirelog import C2S
 
 from rtmpconf.paths import CAPTURES  # noqa: E402 - beside the other module constants
 MANIFEST = CAPTURES / "manifest.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedMedia:
+    """A message a recorded publisher sent (the replay sends the same bytes again)."""
+
+    type_id: int
+    timestamp: int
+    payload: bytes
+
+
+def check_replayed_media(sessions: list[SessionReplay], rule: str) -> list[Finding]:
+    """The capture's own rule, judged on the media the replayed players got: every payload is
+    one the capture's publisher sent (none corrupted), with the publisher's deltas.
+
+    The reply diff alone never looks at the media, so a capture of a stream crossing 0xFFFFFF ms
+    or of interleaved chunks would PASS whatever the target did to them. How many messages a
+    player gets depends on timing (a full-speed replay ends when its client did), so only
+    corruption and changed deltas are judged; a capture without a player that got media judges
+    nothing here (the reply diff and media counts still do).
+    """
+    published = [PublishedMedia(m.raw.type_id, m.raw.timestamp, bytes(m.raw.payload))
+                 for s in sessions for m in s.session.log.decode(C2S).messages if m.raw.type_id in (8, 9)]
+    if not published:
+        return []
+    out: list[Finding] = []
+    for s in sessions:
+        match = match_messages(player_media(s.log), published)
+        if not match.pairs:
+            continue
+        if match.unknown:
+            m = match.unknown[0]
+            out.append(failed(rule, f"{len(match.unknown)} media messages reached the replayed player with a payload "
+                              "the publisher never sent (corrupted)", expected="the published payloads",
+                              actual=f"message #{m.index} type {m.raw.type_id} ts {m.raw.timestamp}",
+                              message_index=m.index))
+        out += timing_findings(match, published, rule=rule, violation=Verdict.FAIL)
+        if not match.unknown:
+            out.append(passed(rule, f"{len(match.pairs)} media messages reached the replayed player as published "
+                              "(payloads intact)"))
+    return out
 
 
 def corpus() -> list[Any]:
@@ -72,6 +117,7 @@ async def test_replay_capture(rtmp, capture):
     for s in result.sessions:
         rtmp.info.logs.append(s.log)
     findings = [f for s in result.sessions for f in s.diff.findings]
+    findings += check_replayed_media(result.sessions, capture["rule"])
     if not findings:
         findings = [failed(capture["rule"], "the capture holds no RTMP session to replay", verdict=Verdict.ERROR)]
     rtmp.judge(findings)

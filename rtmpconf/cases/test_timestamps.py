@@ -14,7 +14,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from rtmpconf.harness.checks.media import avc_sequence_header, check_composition_times, synthetic_stream, video_tag
+from rtmpconf.harness.checks.media import (
+    avc_sequence_header,
+    check_composition_times,
+    filler,
+    synthetic_stream,
+    video_tag,
+)
 from rtmpconf.harness.checks.timestamps import (
     check_aac_cadence,
     check_backward_delta,
@@ -24,6 +30,7 @@ from rtmpconf.harness.checks.timestamps import (
     check_fmt3_ext_dialect,
     check_monotonic,
     check_relayed_timing,
+    check_server_extended_delta,
 )
 from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout
 from rtmpconf.harness.scenarios import (
@@ -36,7 +43,7 @@ from rtmpconf.harness.scenarios import (
     tags_with_headers,
 )
 from rtmpconf.harness.testmedia import MediaTag, make_h264_aac
-from rtmpconf.harness.verdict import Verdict, failed
+from rtmpconf.harness.verdict import Verdict, failed, not_run
 from rtmpconf.rtmp.chunk import MessagePlan
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.messages import Audio, SetChunkSize, UserControl, Video
@@ -185,22 +192,102 @@ async def test_fmt1_extended_delta(rtmp, variant):
     rtmp.judge(check_relayed_timing(player.log, tags, rule="TS-3"))
 
 
+# -- TS-3 (server side) ----------------------------------------------------------------------------
+
+
+def offset_after_headers_stream() -> list[MediaTag]:
+    """Sequence headers at the stream's start (ts 1000), frames from 1000 + 0x01000000: a muxer
+    that applies a timestamp offset to frames but not to headers (FFmpeg stamps headers 0 with
+    -output_ts_offset). A player already there sees a step of >= 0xFFFFFF ms on each chunk
+    stream; the step (0x01000000) differs from the frame's absolute timestamp, so a server that
+    writes the latter shows."""
+    tags = synthetic_stream(start_ms=1000 + 0x01000000, seconds=0.8)
+    return [dataclasses.replace(t, timestamp=1000) if t.sequence_header else t for t in tags]
+
+
+def mid_stream_jump_stream() -> list[MediaTag]:
+    """0.8 s of video and AAC from ts 1000, then both tracks go on 0x01000000 ms later (an encoder
+    whose clock jumped, or a ts offset applied mid-stream)."""
+    first = synthetic_stream(start_ms=1000, seconds=0.8)
+    return first + synthetic_stream(start_ms=1800 + 0x01000000, seconds=0.8, headers=False, seq_base=1000)
+
+
+@pytest.mark.rule("TS-3")
+@pytest.mark.parametrize("step", ["offset-after-headers", "jump-mid-stream"])
+async def test_server_extended_delta(rtmp, step):
+    """A player plays before the first frame; the publisher sends the video and AAC sequence
+    headers at ts 1000 and 0.8 s of frames from 1000 + 0x01000000 (an offset applied to frames
+    only), or 0.8 s from ts 1000 and then 0.8 s more from 1800 + 0x01000000 (a forward jump
+    mid-stream).
+    Either way the player's chunk streams see a step of 0xFFFFFF ms or more: a server that relays
+    it with a fmt 1/2 header must write the delta in the extended field.
+
+    Requirement (§5.3.1.2.2/.3 / TS-3): a fmt 1/2 delta of 0xFFFFFF or more is "16777215,
+    indicating the presence of the Extended Timestamp field to encode the full 32 bit delta" —
+    the delta, never the absolute timestamp. A server that writes fmt 0 there, or re-times the
+    step (rebasing, TS-12), never exercises the rule: NOT-RUN.
+    """
+    tags = offset_after_headers_stream() if step == "offset-after-headers" else mid_stream_jump_stream()
+    player = await relay(rtmp, tags)
+    rtmp.judge(check_server_extended_delta(player.log, tags))
+
+
 # -- TS-4 ------------------------------------------------------------------------------------------
+
+#: Linear PCM, little endian (SoundFormat 3), 44 kHz, 16-bit, stereo: FLV audio tag byte 0x3F. PCM
+#: has no sequence header, so the first audio message any player gets (early or late) is a frame.
+PCM_FLAGS = 0x3F
+#: Above this the server's chunk size would make each message of this case megabytes long.
+MAX_TS4_MESSAGE = 4 * 1024 * 1024
+
+
+def big_ext_stream(start_ms: int, size: int, seconds: float = 1.0) -> list[MediaTag]:
+    """An AVC sequence header, then video (keyframe every 400 ms) and PCM audio every 40 ms, every
+    frame exactly ``size`` bytes (unique through its index): each one spans several chunks."""
+    tags = [avc_sh_tag(start_ms)]
+    for i in range(round(seconds * 25)):
+        ts = start_ms + 40 * i
+        tags.append(video_tag(i, ts, key=i % 10 == 0, size=size))
+        body = i.to_bytes(4, "big") + filler(7000 + i, size - 5)
+        tags.append(MediaTag(8, ts + 20, bytes((PCM_FLAGS,)) + body, False, False))
+    return tags
 
 
 @pytest.mark.rule("TS-4")
-async def test_server_fmt3_extended_dialect(rtmp):
-    """Publishes video around 0x01000000 ms with 9 kB keyframes; a player joins mid-stream, so its
-    first (absolute, extended) header is followed by fmt-3 continuation chunks (any chunk size up to
-    9 kB). Records whether the target repeats the extended timestamp on them.
+@pytest.mark.parametrize("join", ["early-player", "late-joiner"])
+async def test_server_fmt3_extended_dialect(rtmp, join):
+    """Publishes 1 s of video and linear-PCM audio from 0x01000000 ms, every frame twice the chunk
+    size the server announced plus 100 bytes; a player joins before the first frame, or after
+    0.5 s. Whatever a server sends first on a player's chunk stream at these timestamps (a PCM
+    frame on the audio one: PCM has no sequence header) has an absolute header with the extended
+    field and fmt-3 continuation chunks after it — on any server, whatever its chunk size.
 
     Requirement (§5.3.1.3, 2012 text): the extended field "is present in Type 3 chunks when the most
     recent Type 0, 1, or 2 chunk for the same chunk stream ID indicated the presence of an extended
-    timestamp field" — older writers omit it; a mix of both (or other bytes there) is FAIL.
+    timestamp field" — omitting it (the pre-2012 dialect) fails the MUST; a mix of both (or other
+    bytes there) no reader can follow.
     """
-    tags = synthetic_stream(start_ms=0x01000000, seconds=1.2, gop=10, key_size=9000, video_size=5000,
-                            audio=False)
-    player = await relay(rtmp, tags, join_after=index_at(tags, 500))
+    name = rtmp.stream_name()
+    async with contextlib.AsyncExitStack() as stack:
+        pub = await open_publisher(stack, rtmp, name)
+        await pub.probe("publisher settle")  # reads a Set Chunk Size the server sent after publish
+        chunk_size = pub.conn.reader.chunk_size
+        size = 2 * chunk_size + 100
+        if size > MAX_TS4_MESSAGE:
+            rtmp.judge(not_run("TS-4", f"the server's chunk size {chunk_size} would need messages of {size} bytes "
+                               "to produce fmt-3 continuation chunks"))
+            return
+        tags = big_ext_stream(0x01000000, size)
+        if rtmp.too_slow(sum(len(t.payload) for t in tags)):
+            return
+        await send_metadata(pub, METADATA, timestamp=tags[0].timestamp)
+        cut = index_at(tags, 500) if join == "late-joiner" else 0
+        await send_tags(pub, tags[:cut])
+        if cut:
+            await pub.probe("publisher before join", timeout=3.0)
+        player = await open_player(stack, rtmp, name)
+        await send_tags(pub, tags[cut:])
+        await settle_relay(pub, player, last=tags[-1].payload)
     rtmp.judge(check_fmt3_ext_dialect(player.log, tags))
 
 

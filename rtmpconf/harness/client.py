@@ -10,6 +10,13 @@ raw and planned bytes and the automatic replies (acks, ping responses) reach the
 the order they were encoded. ``queue``/``queue_raw`` add to the buffer without writing;
 ``flush`` writes everything queued as one TCP write: that is how a case glues several
 messages (or a trigger of an automatic reply and a command) into one segment.
+
+Every timeout a caller gives (and the default step timeout) is what a direct local link needs;
+the client stretches it for the link it runs over with its :class:`~rtmpconf.harness.timing.Timing`
+(``timing=``, default: the current case's, harness.timing): deadlines (``wait_for``, ``probe``,
+``handshake``, ``read_until``) by ``Timing.deadline``, watch windows (``collect``,
+``wait_closed``, ``handshake(c2_delay=)``) by ``Timing.quiet``, and a write's drain by the time
+its bytes need through the uplink.
 """
 
 from __future__ import annotations
@@ -33,12 +40,16 @@ from rtmpconf.rtmp.messages import (
 from rtmpconf.rtmp.session import (
     CSID_COMMAND, Connection, ConnectionClosed, HandshakeComplete, MessageReceived, NEED_DATA, Role,
 )
+from rtmpconf.harness import timing as link_timing
+from rtmpconf.harness.timing import Timing
 from rtmpconf.harness.wirelog import C2S, S2C, WireLog
 
 T = TypeVar("T")
 
 #: Default per-step deadline (s); cases and the CLI's --timeout override it.
 DEFAULT_STEP_TIMEOUT = 5.0
+#: While the emulated link still holds bytes a wait may go on this many times its own length.
+BUSY_EXTENSION_CAP = 4.0
 #: How long probe() waits for a first PingResponse before deciding a target does not answer pings.
 PING_DISCOVERY_S = 1.0
 #: (host, port) -> whether the target answers PingRequest; learned by probe().
@@ -262,9 +273,11 @@ class RtmpClient:
         auto_pong: bool = True,
         auto_window_reply: bool = True,
         handshake: ClientHandshake | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.target = target
-        self.timeout = timeout
+        self.timeout = timeout  #: the per-step deadline on a direct link (stretched by ``timing``)
+        self.timing = timing if timing is not None else link_timing.current()
         self.log = WireLog(label)
         self.conn = Connection(
             Role.CLIENT,
@@ -303,12 +316,13 @@ class RtmpClient:
 
     async def open(self) -> None:
         """TCP connect (deadline: the step timeout)."""
+        limit = self.timing.deadline(self.timeout)
         try:
             t = self.target
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(t.host, t.port, limit=READ_SIZE, **t.tls_kwargs(self.timeout)), self.timeout)
+                asyncio.open_connection(t.host, t.port, limit=READ_SIZE, **t.tls_kwargs(limit)), limit)
         except asyncio.TimeoutError:
-            raise StepTimeout("tls connect" if self.target.tls else "tcp connect", self.timeout) from None
+            raise StepTimeout("tls connect" if self.target.tls else "tcp connect", limit) from None
         sock = self.writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -372,13 +386,17 @@ class RtmpClient:
         assert self.writer is not None, "open() first"
         if not data:
             return
-        self.log.add(C2S, data, time.monotonic())
+        now = time.monotonic()
+        self.log.add(C2S, data, now)
         self.writer.write(data)
+        # Later waits allow for these bytes crossing a rate-limited link (harness.timing.Backlog).
+        self.timing.backlog.sent(self.timing, len(data), now)
         if drain:
+            limit = self.timing.deadline(self.timeout)
             try:
-                await asyncio.wait_for(self.writer.drain(), self.timeout)
+                await asyncio.wait_for(self.writer.drain(), limit)
             except asyncio.TimeoutError:
-                raise StepTimeout("write", self.timeout, "target stopped reading") from None
+                raise StepTimeout("write", limit, "target stopped reading") from None
             except (ConnectionError, OSError):
                 self.closed = True
                 self.close_reset = True
@@ -402,18 +420,31 @@ class RtmpClient:
             if delay:
                 await asyncio.sleep(delay)
 
-    async def _read_once(self, step: str, deadline: float, auto_send: bool = True) -> bool:
-        """Read what is available (until ``deadline``); False once the peer closed."""
+    async def _read_once(self, step: str, deadline: float, auto_send: bool = True,
+                         allowed: float | None = None) -> bool:
+        """Read what is available (until ``deadline``); False once the peer closed. ``allowed``
+        is the step's whole deadline in seconds (for the StepTimeout message and the cap below).
+
+        Past the deadline the step is over (StepTimeout) unless the emulated link still holds
+        bytes (``Timing.backlog.busy``, an impairment proxy in front of the target): then the wait
+        goes on in short slices, up to BUSY_EXTENSION_CAP times its length, because what the
+        target sent, or what it has to answer, is still on the way. A slow link is no verdict.
+        """
         assert self.reader is not None
         if self.over_budget is not None:
             raise ReceiveBudgetExceeded(step, self.over_budget)
-        remaining = deadline - time.monotonic()
+        allowed = self.timing.deadline(self.timeout) if allowed is None else allowed
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
-            raise StepTimeout(step, self.timeout)
+            if now - deadline > BUSY_EXTENSION_CAP * allowed or not self.timing.backlog.busy():
+                raise StepTimeout(step, allowed)
+            remaining = link_timing.BUSY_SLICE_S
+            self.timing.backlog.extend(remaining)
         try:
             data = await asyncio.wait_for(self.reader.read(READ_SIZE), remaining)
         except asyncio.TimeoutError:
-            raise StepTimeout(step, self.timeout) from None
+            return True  # the next call decides: more time while the link is busy, else StepTimeout
         except (ConnectionResetError, BrokenPipeError):
             self.closed = True
             self.close_reset = True
@@ -476,10 +507,11 @@ class RtmpClient:
             await self.flush()
         else:
             await self.send_split(self.conn.data_to_send(), c0c1_split)
-        deadline = time.monotonic() + (timeout or self.timeout)
+        allowed = self.timing.deadline(timeout or self.timeout)
+        deadline = time.monotonic() + allowed
         sent_c2 = False
         while not hs.done:
-            if not await self._read_once("handshake", deadline, auto_send=False):
+            if not await self._read_once("handshake", deadline, auto_send=False, allowed=allowed):
                 raise PeerClosed("handshake", self.close_reset)
             if self.protocol_error is not None:
                 # A malformed S0/S1 (e.g. S0 != 3) ends the step at once: waiting adds nothing.
@@ -490,7 +522,7 @@ class RtmpClient:
                 sent_c2 = True
                 if c2_delay:
                     # HS-4 probe: hold C2 back and see whether the server sends anything meanwhile.
-                    await self._read_window(c2_delay)
+                    await self._read_window(self.timing.quiet(c2_delay))
                 if c2_with_after_s2 and not hs.done:
                     await self.send_raw(out)
                 else:
@@ -503,10 +535,11 @@ class RtmpClient:
             await self.send_raw(c2_with)
 
     async def _read_window(self, seconds: float) -> None:
+        """Read for ``seconds`` (already stretched by the caller)."""
         deadline = time.monotonic() + seconds
-        while not self.closed and time.monotonic() < deadline:
+        while not self.closed:
             try:
-                await self._read_once("hold", deadline, auto_send=False)
+                await self._read_once("hold", deadline, auto_send=False, allowed=seconds)
             except ReceiveBudgetExceeded:
                 raise
             except StepTimeout:
@@ -537,8 +570,10 @@ class RtmpClient:
 
     async def wait_for(self, predicate: Callable[[MessageReceived], bool], step: str,
                        timeout: float | None = None) -> MessageReceived:
-        """The next received message (after earlier waits) matching ``predicate``."""
-        deadline = time.monotonic() + (timeout or self.timeout)
+        """The next received message (after earlier waits) matching ``predicate``; ``timeout`` (a
+        direct link's, stretched by the client's timing) defaults to the step timeout."""
+        allowed = self.timing.deadline(timeout or self.timeout)
+        deadline = time.monotonic() + allowed
         while True:
             while self._cursor < len(self.received):
                 ev = self.received[self._cursor]
@@ -549,16 +584,33 @@ class RtmpClient:
                 raise self.protocol_error
             if self.closed:
                 raise PeerClosed(step, self.close_reset)
-            if not await self._read_once(step, deadline):
+            if not await self._read_once(step, deadline, allowed=allowed):
                 continue
 
-    async def collect(self, seconds: float) -> list[MessageReceived]:
-        """Read for ``seconds`` (or until closed) and return what arrived in that time."""
-        start = len(self.received)
-        deadline = time.monotonic() + seconds
-        while not self.closed and time.monotonic() < deadline:
+    async def read_until(self, done: Callable[[], bool], step: str, timeout: float | None = None) -> bool:
+        """Read until ``done()`` holds (True), the peer closed or the deadline passed (False)."""
+        allowed = self.timing.deadline(timeout or self.timeout)
+        deadline = time.monotonic() + allowed
+        while not done():
+            if self.closed:
+                return False
             try:
-                await self._read_once("collect", deadline)
+                await self._read_once(step, deadline, allowed=allowed)
+            except ReceiveBudgetExceeded:
+                raise
+            except StepTimeout:
+                return False
+        return True
+
+    async def collect(self, seconds: float) -> list[MessageReceived]:
+        """Read for ``seconds`` (a watch window, stretched by ``Timing.quiet``), or until closed,
+        and return what arrived in that time."""
+        start = len(self.received)
+        window = self.timing.quiet(seconds)
+        deadline = time.monotonic() + window
+        while not self.closed:
+            try:
+                await self._read_once("collect", deadline, allowed=window)
             except ReceiveBudgetExceeded:
                 raise
             except StepTimeout:
@@ -567,11 +619,13 @@ class RtmpClient:
         return self.received[start:]
 
     async def wait_closed(self, timeout: float) -> bool:
-        """True if the target closed within ``timeout`` s."""
-        deadline = time.monotonic() + timeout
+        """True if the target closed within ``timeout`` s (a watch window, stretched by
+        ``Timing.quiet``)."""
+        window = self.timing.quiet(timeout)
+        deadline = time.monotonic() + window
         while not self.closed:
             try:
-                await self._read_once("wait for close", deadline)
+                await self._read_once("wait for close", deadline, allowed=window)
             except ReceiveBudgetExceeded:
                 raise
             except StepTimeout:
@@ -595,6 +649,7 @@ class RtmpClient:
             await self.send(UserControl.ping_request(value))
             want = value.to_bytes(4, "big")
             wait = timeout if answers_pings else min(timeout or self.timeout, PING_DISCOVERY_S)
+            # (wait_for stretches it for the link: a far target's first pong is not mistaken for none)
             try:
                 await self.wait_for(lambda e: isinstance(e.message, UserControl) and e.message.event == 7
                                     and e.message.data[:4] == want, step, wait)

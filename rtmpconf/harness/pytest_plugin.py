@@ -31,6 +31,8 @@ import pytest
 from rtmpconf.harness.client import PeerClosed, RoleUnavailable, RtmpClient, StepTimeout, Target, TargetError
 from rtmpconf.rtmp.errors import RemoteProtocolError
 from rtmpconf.harness.catalogue import CatalogueError, Rule, catalogue
+from rtmpconf.harness import timing as link_timing
+from rtmpconf.harness.timing import Timing
 from rtmpconf.harness.verdict import Finding, Verdict, cap, not_run, worst
 from rtmpconf.harness.wirelog import WireLog
 
@@ -107,7 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rtmp-case-timeout", "--case-timeout", dest="rtmp_case_timeout", type=positive_float,
                 default=CASE_TIMEOUT_S, help="per-case watchdog (s)")
     g.addoption("--rtmp-run-budget", "--run-budget", dest="rtmp_run_budget", type=positive_float,
-                default=RUN_BUDGET_S, help="whole-run budget (s)")
+                default=RUN_BUDGET_S,
+                help="whole-run budget (s) on a direct link; --rtmp-impair/--rtmp-time-scale stretch it per case")
     g.addoption("--rtmp-dry-run", dest="rtmp_dry_run", action="store_true",
                 help="list case IDs, levels and requirements")
     g.addoption("--rtmp-summary", "--summary", dest="rtmp_summary", default=None,
@@ -123,6 +126,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rtmp-drain", dest="rtmp_drain", default=os.environ.get("RTMPCONF_DRAIN"),
                 help="how Reconnect Request cases make the target drain: token:SECRET (the reference server's "
                      "rtmpconf.drain) or a shell command (harness/drain.py); env RTMPCONF_DRAIN")
+    g.addoption("--rtmp-time-scale", "--time-scale", dest="rtmp_time_scale", type=positive_float, default=None,
+                help="stretch every deadline of a case this many times (a slow or far-away target; "
+                     "env RTMPCONF_TIME_SCALE); --rtmp-impair stretches them for its profile on its own")
     g.addoption("--rtmp-manifest", "--manifest", dest="rtmp_manifest", default=None,
                 help="expected-deviation manifest (default with --rtmp-target-server NAME: the bundled one)")
     g.addoption("--rtmp-http-target", "--http-target", dest="rtmp_http_target", default=os.environ.get("HTTP_TARGET"),
@@ -167,6 +173,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config._rtmp_start = time.monotonic()  # type: ignore[attr-defined]
     config._rtmp_cases = []  # type: ignore[attr-defined]
     config._rtmp_manifest = None  # type: ignore[attr-defined]
+    config._rtmp_timing = _run_timing(config)  # type: ignore[attr-defined]
     from rtmpconf.harness.manifest import Manifest
 
     config._rtmp_target_parsed = None  # type: ignore[attr-defined]
@@ -211,6 +218,35 @@ def pytest_configure(config: pytest.Config) -> None:
             config._rtmp_manifest = Manifest.for_server(server)  # type: ignore[attr-defined]
     except (OSError, ValueError) as exc:
         raise pytest.UsageError(f"bad manifest: {exc}") from exc
+
+
+def _run_timing(config: pytest.Config) -> Timing:
+    """The run's Timing (harness.timing): the --rtmp-impair profile's link, times --rtmp-time-scale."""
+    raw = config.getoption("--rtmp-time-scale", None)
+    if raw is None:
+        env = os.environ.get("RTMPCONF_TIME_SCALE", "").strip()
+        try:
+            raw = float(env) if env else 1.0
+        except ValueError:
+            raise pytest.UsageError(f"RTMPCONF_TIME_SCALE={env!r}: a number > 0, e.g. 3") from None
+    if not 0 < raw < float("inf"):  # also refuses NaN
+        raise pytest.UsageError(f"--rtmp-time-scale {raw:g}: a number > 0, e.g. 3")
+    profile = None
+    name = config.getoption("--rtmp-impair", None)
+    if name:
+        from rtmpconf.harness.impair import get_profile
+
+        try:
+            profile = get_profile(name)
+        except KeyError as exc:
+            raise pytest.UsageError(str(exc.args[0])) from None
+    return Timing.for_profile(profile, scale=raw)
+
+
+def run_timing(config: pytest.Config) -> Timing:
+    """The Timing every case of this run waits by (also for code outside a case's ``rtmp``)."""
+    found = getattr(config, "_rtmp_timing", None)
+    return found if found is not None else _run_timing(config)
 
 
 def _slug(name: str) -> str:
@@ -279,6 +315,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+    config._rtmp_case_count = sum(1 for i in items if _CASE_KEY in i.stash)  # type: ignore[attr-defined]
 
 
 def _catalogue_order(items: list[pytest.Item]) -> list[pytest.Item]:
@@ -450,11 +487,9 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
 
 
 def time_scale(config: pytest.Config) -> float:
-    """How much slower than a local link the path to the target is (1.0 = local)."""
-    try:
-        return float(config.getoption("--rtmp-time-scale") or 1.0)
-    except ValueError:  # the option is not registered in this build
-        return 1.0
+    """How much slower than a local link the path to the target is (1.0 = local): --rtmp-time-scale
+    (or RTMPCONF_TIME_SCALE); the preflight runs before any impairment proxy, so only this."""
+    return run_timing(config).scale
 
 
 def _preflight(config: pytest.Config, handle: TargetHandle, *, started: bool) -> None:
@@ -511,6 +546,8 @@ def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHan
     from rtmpconf.harness.impair import start_proxy_for
 
     proxy = start_proxy_for(handle.target, profile)
+    # Waits go on while the emulated link still carries bytes (harness.timing.Backlog.busy).
+    run_timing(config).backlog.in_flight = proxy.queued_bytes
     real_ensure = handle.ensure
 
     def ensure(previous_case: str | None) -> str | None:
@@ -523,6 +560,7 @@ def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHan
     try:
         yield handle
     finally:
+        run_timing(config).backlog.in_flight = None
         proxy.stop()
 
 
@@ -543,7 +581,7 @@ class CaseContext:
     """Handed to every case as the ``rtmp`` fixture."""
 
     def __init__(self, item: pytest.Item, target: Target, timeout: float, info: CaseInfo,
-                 tls_target: Target | None = None) -> None:
+                 tls_target: Target | None = None, timing: Timing | None = None) -> None:
         self.item = item
         self.target = target
         #: The target's RTMPS listener, if it has one the run knows of (TLS cases).
@@ -552,14 +590,44 @@ class CaseContext:
         self.idle_timeout: float | None = None
         #: The target's RTSP output URL template (``{app}``, ``{name}``), when known (RTSP cases).
         self.rtsp_template: str | None = None
-        self.timeout = timeout
+        self.timeout = timeout  #: per-step deadline on a direct link (clients stretch it by ``timing``)
         self.info = info
+        #: How the link stretches this case's waits (--impair, --time-scale): harness.timing.
+        self.timing = timing or Timing()
         self.clients: list[RtmpClient] = []
         self._n = 0
         #: What the target serves (from the preflight's capability probe or --rtmp-role).
         self.roles: dict[str, str | None] | None = None
         #: How to make the target drain (harness/drain.py DrainHook), None when the run was not told.
         self.drain: Any = None
+
+    def deadline(self, seconds: float) -> float:
+        """A wait for something a direct local target does within ``seconds``, on this link."""
+        return self.timing.deadline(seconds)
+
+    def quiet(self, seconds: float) -> float:
+        """A window watched for something that must not happen, on this link."""
+        return self.timing.quiet(seconds)
+
+    def transfer_s(self, nbytes: int, *, up: bool = True, down: bool = True) -> float:
+        """Seconds ``nbytes`` need through this link's rate caps (publisher up, player down)."""
+        return self.timing.transfer_s(nbytes, up=up, down=down)
+
+    def transfer_deadline(self, nbytes: int, seconds: float, *, up: bool = True, down: bool = True) -> float:
+        """A wait behind ``nbytes`` of transfer that takes ``seconds`` on a direct link."""
+        return self.timing.transfer_deadline(nbytes, seconds, up=up, down=down)
+
+    def too_slow(self, nbytes: int, *, up: bool = True, down: bool = True, share: float = 1.0) -> bool:
+        """True (after judging the case NOT-RUN with the reason) when moving ``nbytes`` over this
+        link would take more than ``share`` of the case watchdog: a slow link is no verdict."""
+        budget = share * self.timing.watchdog(self.item.config.getoption("--rtmp-case-timeout"))
+        reason = self.timing.too_slow(nbytes, budget, up=up, down=down)
+        if reason is None:
+            return False
+        from rtmpconf.harness.verdict import not_run
+
+        self.judge(not_run(self.info.rule, reason))
+        return True
 
     @property
     def rule(self) -> str:
@@ -572,6 +640,7 @@ class CaseContext:
         return f"{base}-{hint}{self._n}-{os.getpid()}-{int(time.time() * 1000) % 100000}"
 
     def client(self, label: str = "", *, target: Target | None = None, **kw: Any) -> RtmpClient:
+        kw.setdefault("timing", self.timing)
         c = RtmpClient(target or self.target, timeout=kw.pop("timeout", self.timeout),
                        label=label or f"{self.info.case_id} #{len(self.clients) + 1}", **kw)
         c.roles = self.roles
@@ -620,7 +689,7 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
         if cases and not cases[-1].crashed_target:
             cases[-1].crashed_target = note
     ctx = CaseContext(item, rtmp_target.target, request.config.getoption("--rtmp-timeout"), info,
-                      rtmp_target.tls_target)
+                      rtmp_target.tls_target, run_timing(request.config))
     ctx.roles = rtmp_target.roles
     ctx.drain = rtmp_target.drain
     ctx.idle_timeout = rtmp_target.idle_timeout
@@ -669,19 +738,32 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if info is None or not inspect.iscoroutinefunction(pyfuncitem.obj):
         return None
     config = pyfuncitem.config
-    budget = config.getoption("--rtmp-run-budget")
+    budget = run_timing(config).run_budget(config.getoption("--rtmp-run-budget"),
+                                           getattr(config, "_rtmp_case_count", 1))
     elapsed = time.monotonic() - config._rtmp_start  # type: ignore[attr-defined]
     if elapsed > budget:
-        info.findings.append(Finding(info.rule, Verdict.NOT_RUN, f"the run budget of {budget:g} s was used up"))
+        info.findings.append(Finding(info.rule, Verdict.NOT_RUN, f"the run budget of {budget:.0f} s was used up"))
         conclude(info, config)
         return True
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    watchdog = min(config.getoption("--rtmp-case-timeout"), max(1.0, budget - elapsed))
+    timing = run_timing(config)
+    watchdog = timing.watchdog(config.getoption("--rtmp-case-timeout"))
+    hard_limit = max(1.0, budget - elapsed)
     started = time.monotonic()
     try:
-        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), watchdog))
+        with link_timing.using(timing):
+            asyncio.run(_watched(pyfuncitem.obj(**kwargs), timing, watchdog, hard_limit))
+    except _WatchdogFired as fired:
+        if fired.budget:
+            # The run budget ran out while this case was still going: no verdict on the target.
+            info.findings.append(Finding(info.rule, Verdict.NOT_RUN, f"the run budget ran out during this case "
+                                         f"(after {fired.seconds:.3g} s of it)"))
+            conclude(info, config)
+        else:
+            _fail(info, f"case watchdog: no verdict within {fired.seconds:.3g} s (target too slow or hung)",
+                  config)
     except asyncio.TimeoutError:
-        _fail(info, f"case watchdog: no verdict within {watchdog:g} s (target too slow or hung)", config)
+        _fail(info, "a step of the case timed out (target too slow or hung)", config)
     except StepTimeout as exc:
         _fail(info, f"no answer from the target: {exc}", config)
     except PeerClosed as exc:
@@ -708,6 +790,45 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         info.verdict = Verdict.ERROR
         info.error = info.message = "the case ended without a verdict (no rtmp.judge call)"
     return True
+
+
+class _WatchdogFired(Exception):
+    def __init__(self, seconds: float, budget: bool) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+        self.budget = budget  #: the run budget, not the case's own watchdog, ran out
+
+
+async def _watched(case: Any, timing: Timing, watchdog: float, hard_limit: float) -> None:
+    """Run ``case`` under its watchdog: ``watchdog`` seconds, extended by the transfer time of
+    what the case writes on a rate-limited link and, up to ``watchdog`` more, while the emulated
+    link still holds bytes (harness.timing.Backlog); never past ``hard_limit`` (the rest of the
+    run budget)."""
+    task = asyncio.ensure_future(case)
+    start = time.monotonic()
+    carried0 = timing.backlog.carried_s
+    busy_extra = 0.0
+    while True:
+        own = watchdog + link_timing.TRANSFER_MARGIN * (timing.backlog.carried_s - carried0) + busy_extra
+        limit = min(hard_limit, own)
+        left = start + limit - time.monotonic()
+        if left <= 0 and limit < hard_limit and busy_extra < watchdog and timing.backlog.busy():
+            busy_extra += link_timing.BUSY_SLICE_S
+            timing.backlog.extend(link_timing.BUSY_SLICE_S)
+            continue
+        if left > 0:
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if done:
+                return task.result()
+            continue
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - the case failed while being cancelled: the watchdog is the news
+            pass
+        raise _WatchdogFired(limit, budget=limit >= hard_limit and own > hard_limit)
 
 
 def capped(info: CaseInfo, finding: Finding) -> Finding:
@@ -836,6 +957,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tw.line(f"serves         {handle.roles_line}")
         if handle.handshake_broken:
             tw.line(f"handshake      malformed: only handshake cases ran ({handle.handshake_broken})")
+    timing = run_timing(config)
+    if not timing.is_direct:
+        budget = timing.run_budget(config.getoption("--rtmp-run-budget"), getattr(config, "_rtmp_case_count", 1))
+        tw.line(f"deadlines      stretched for {timing.describe()}; run budget {budget:.0f} s")
     for v in Verdict:
         if counts.get(v.value) and v is not Verdict.NOT_RUN:
             tw.line(f"{v.value:14s} {counts[v.value]}")
@@ -893,6 +1018,7 @@ def _run_facts(config: pytest.Config) -> dict[str, Any]:
         "strict": bool(config.getoption("--rtmp-strict")),
         "options": {k: v for k, v in vars(config.option).items()
                     if k.startswith("rtmp_") and v not in (None, False, [], "") and k != "rtmp_target"},
+        "timing": run_timing(config).describe(),
         "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
     }
 

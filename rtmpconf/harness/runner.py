@@ -67,6 +67,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     w.add_argument("--timeout", type=positive_float, help="per-step deadline in seconds (default 5)")
     w.add_argument("--case-timeout", type=positive_float, help="per-case watchdog in seconds (default 30)")
     w.add_argument("--run-budget", type=positive_float, help="whole-run budget in seconds (default 900)")
+    w.add_argument("--time-scale", type=positive_float, metavar="X",
+                   help="stretch every deadline X times, for a slow or far-away target (default 1; "
+                        "--impair stretches them for its profile on its own)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="output directory (default ./reports): summary.json, junit.xml, "
                                                 "allure-results/")
@@ -170,7 +173,8 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
     if getattr(args, "attach_hex", False):
         cmd.append("--rtmp-attach-hex")
     for flag, value in (("--rtmp-impair", args.impair), ("--rtmp-timeout", args.timeout),
-                        ("--rtmp-case-timeout", args.case_timeout), ("--rtmp-run-budget", args.run_budget)):
+                        ("--rtmp-case-timeout", args.case_timeout), ("--rtmp-run-budget", args.run_budget),
+                        ("--rtmp-time-scale", args.time_scale)):
         if value:
             cmd += [flag, str(value)]
     return cmd + list(args.pytest_args)

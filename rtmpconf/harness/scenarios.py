@@ -288,12 +288,15 @@ def is_end_notice(ev: Any) -> bool:
 async def end_notice_then_republish(player: RtmpClient, again: RtmpClient, name: str,
                                     timeout: float = 3.0) -> dict[str, Any] | None:
     """After a publisher vanished: wait for the player's end notice, then republish ``name`` with
-    ``again``; returns the republish onStatus info (None if the target closed or stayed silent)."""
+    ``again`` (opened here if it is not open yet); returns the republish onStatus info (None if the
+    target closed or stayed silent)."""
     try:
         await player.wait_for(is_end_notice, "end-of-stream notice", timeout=timeout)
     except (PeerClosed, StepTimeout):
         pass
     try:
+        if again.writer is None:
+            await again.open()
         await again.handshake()
         await again.connect()
         return await again.publish(name)

@@ -85,6 +85,9 @@ class WireLog:
         self.reset = False
         self.client_port: int | None = None  #: the client's real TCP port, when known
         self.wall_start: float | None = None  #: wall-clock time of the first event (for pcapng)
+        #: How long the scenario allowed this session for its job on the link in use
+        #: (harness.timing); checkers that judge speed read it instead of a loopback figure.
+        self.time_budget_s: float | None = None
         self._cache: dict[tuple[Direction, str], DirectionDecode] = {}
 
     def add(self, direction: Direction, data: bytes, time: float) -> None:

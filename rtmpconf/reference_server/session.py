@@ -177,8 +177,9 @@ class ServerSession:
         if self.closed:
             return
         self.conn.receive_data(data)
-        # Handshake replies and automatic replies (acks, ping responses, window replies) were
-        # encoded during the read: they go first, ahead of the replies to its commands.
+        # Handshake replies and acknowledgements were encoded during the read: they go first.
+        # Ping responses and window replies are encoded as their events are taken below, so
+        # they follow the replies to the commands that arrived before them.
         self._flush()
         try:
             while True:

@@ -33,9 +33,11 @@ bytes on the wire (the reference server after every send and after every read, t
 client likewise, or after queueing several messages it wants in one TCP write).
 
 Automatic behaviour (each can be turned off for the harness):
-- Acknowledgement once a window's worth of bytes has arrived (§5.4.3, CTRL-1);
-- PingResponse echoing a PingRequest byte for byte (§7.1.7, CTRL-10);
-- Window Acknowledgement Size in answer to a Set Peer Bandwidth that changes the window (CTRL-3/4).
+- Acknowledgement once a window's worth of bytes has arrived (§5.4.3, CTRL-1), while receiving;
+- PingResponse echoing a PingRequest byte for byte (§7.1.7, CTRL-10), and
+- Window Acknowledgement Size in answer to a Set Peer Bandwidth that changes the window (CTRL-3/4):
+  these two when the caller takes the message's event (``next_event``), so they follow the
+  caller's answers to the messages that arrived before them.
 """
 
 from __future__ import annotations
@@ -218,11 +220,18 @@ class Connection:
             self._events.append(MessageReceived(raw, msg))
 
     def _react(self, msg: Message) -> None:
-        if isinstance(msg, (Audio, Video)):
-            return
+        """What a message changes at once, while receiving (acknowledgements count bytes)."""
         if isinstance(msg, WindowAckSize):
             self.ack_window = msg.size or None
-        elif isinstance(msg, UserControl):
+
+    def _answer(self, msg: Message) -> None:
+        """Automatic replies to ``msg``, encoded when its event is delivered (``next_event``):
+        after whatever the caller sent in answer to the messages before it, so a PingResponse
+        never overtakes the replies to commands that arrived ahead of the ping in the same read
+        (a peer takes the PingResponse as proof that everything before it was handled)."""
+        if isinstance(msg, (Audio, Video)):
+            return
+        if isinstance(msg, UserControl):
             if msg.event == UserControlEvent.PING_REQUEST and self.auto_pong:
                 # §7.1.7: PingResponse carries the timestamp received with the request.
                 self._auto_reply(UserControl.ping_response(msg.data[:4]))
@@ -263,9 +272,15 @@ class Connection:
             self._auto_reply(Acknowledgement(self.bytes_received & SEQUENCE_MASK))
 
     def next_event(self) -> Event | _NeedData:
-        """The next event, or NEED_DATA. A protocol error is raised after earlier events."""
+        """The next event, or NEED_DATA. A protocol error is raised after earlier events.
+
+        Delivering a message's event encodes its automatic reply (PingResponse, a window reply)
+        into the outgoing buffer: replies leave in the order their requests arrived."""
         if self._events:
-            return self._events.popleft()
+            ev = self._events.popleft()
+            if isinstance(ev, MessageReceived):
+                self._answer(ev.message)
+            return ev
         if self._error is not None:
             err, self._error = self._error, None
             self.state = State.CLOSED

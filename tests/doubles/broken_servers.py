@@ -130,6 +130,38 @@ def _non_monotonic_video(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(StreamClock, "correct", jumpy)
 
 
+def _absolute_ext_delta(mp: pytest.MonkeyPatch) -> None:
+    from rtmpconf.reference_server import streams
+
+    orig = streams.FanoutGroup.prepare
+
+    def absolute(self: Any, type_id: int, timestamp: int, payload: bytes, keyframe: bool) -> Any:
+        out = orig(self, type_id, timestamp, payload, keyframe)
+        if out.relative_fmt in (1, 2) and out.delta >= 0xFFFFFF:
+            # lal's writer: the extended field of a fmt 1/2 header holds the absolute timestamp.
+            rel = streams.encode_chunks_joined(out.csid, out.relative_fmt, timestamp, type_id, self.msid, payload,
+                                               self.chunk_size, self.ext)
+            out = streams.OutgoingMessage(out.csid, type_id, self.msid, timestamp, payload, self.chunk_size,
+                                          self.ext, rel, out.relative_fmt, out.delta, keyframe)
+        return out
+
+    mp.setattr(streams.FanoutGroup, "prepare", absolute)
+
+
+def _fmt3_ext_omitted(mp: pytest.MonkeyPatch) -> None:
+    from rtmpconf.reference_server import streams
+    from rtmpconf.rtmp import chunk
+
+    orig = chunk.encode_chunks_joined
+
+    def old_dialect(*args: Any) -> bytes:
+        # The pre-2012 writer (old librtmp): fmt-3 chunks never repeat the extended timestamp.
+        return orig(*args[:7], False)
+
+    mp.setattr(chunk, "encode_chunks_joined", old_dialect)
+    mp.setattr(streams, "encode_chunks_joined", old_dialect)
+
+
 FAULTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "s2-not-echoing-c1": _s2_not_echoing_c1,
     "data-before-c2": _data_before_c2,
@@ -138,6 +170,8 @@ FAULTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "two-queue-auto-replies": _two_queue_auto_replies,
     "late-joiner-mid-gop": _late_joiner_mid_gop,
     "non-monotonic-video": _non_monotonic_video,
+    "absolute-ext-delta": _absolute_ext_delta,
+    "fmt3-ext-omitted": _fmt3_ext_omitted,
 }
 
 

@@ -25,6 +25,8 @@ MATRIX = {
     "no-acknowledgement": ("CTRL-1/ack-at-window", "CTRL-1"),
     "non-monotonic-video": ("TS-12/player-timestamps-monotonic*", "TS-12"),
     "two-queue-auto-replies": ("CH-5/*-one-write", "CH-5"),
+    "absolute-ext-delta": ("TS-3/server-extended-delta*", "TS-3"),
+    "fmt3-ext-omitted": ("TS-4/server-fmt3-extended-dialect*", "TS-4"),
 }
 #: Faults every selected case must FAIL on (not just one of them): each glued-write case
 #: provokes the two-queue reordering with a different trigger.

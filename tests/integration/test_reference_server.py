@@ -65,10 +65,10 @@ def test_late_joiner_gets_metadata_headers_then_keyframe_on_the_wire(target: Tar
         # Publish 1.3 GOPs so the player joins mid-GOP.
         tags = [t for t in stream.tags if t.timestamp < 1300]
         await pub.publish_media(tags)
-        await asyncio.sleep(0.2)
+        assert await pub.probe()  # the server has taken in every frame
         player = await connected(target, "player")
         await player.play("gop1")
-        await player.collect(0.5)
+        assert await player.probe()  # the catch-up was written before the PingResponse
         msgs = media_events(player.received)
         assert len(msgs) >= 4
         first = msgs[0].message

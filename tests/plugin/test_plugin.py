@@ -197,3 +197,53 @@ def test_marker_names_a_catalogue_rule_only(pytester: pytest.Pytester, target_ur
     assert res.ret == 4  # pytest usage error
     text = res.stdout.str() + res.stderr.str()
     assert "catalogue" in text
+
+
+TIMING_CASES = '''
+import asyncio
+import pytest
+from rtmpconf.harness import timing
+from rtmpconf.harness.verdict import passed
+
+@pytest.mark.rule("HS-8")
+async def test_reports_timing(rtmp):
+    """Records the deadlines this case would use."""
+    assert timing.current() is rtmp.timing  # helpers without the fixture see the same link
+    c = rtmp.client()
+    rtmp.judge(passed("HS-8", f"scale={rtmp.timing.scale:g} deadline={rtmp.deadline(2.0):g} "
+                              f"client={c.timing.scale:g}"))
+
+@pytest.mark.rule("HS-1")
+async def test_sleeps_past_the_base_watchdog(rtmp):
+    """Takes 1.5 s: past a 1 s watchdog on a direct link, inside it at time scale 2."""
+    await asyncio.sleep(1.5)
+    rtmp.judge(passed("HS-1", "finished"))
+'''
+
+
+def test_time_scale_stretches_deadlines_and_watchdog(pytester: pytest.Pytester, target_url: str) -> None:
+    d = pytester.mkdir("cases")
+    (d / "test_timing.py").write_text(TIMING_CASES)
+    summary = pytester.path / "summary.json"
+    run(pytester, d, "--target", target_url, "--summary", str(summary), "--case-timeout", "1")
+    by_id = {c["id"]: c for c in json.loads(summary.read_text())["cases"]}
+    assert "scale=1 deadline=2 client=1" in by_id["HS-8/reports-timing"]["findings"][0]["message"]
+    assert by_id["HS-1/sleeps-past-the-base-watchdog"]["verdict"] == "FAIL"
+    assert "watchdog" in by_id["HS-1/sleeps-past-the-base-watchdog"]["message"]
+    res = run(pytester, d, "--target", target_url, "--summary", str(summary), "--case-timeout", "1",
+              "--time-scale", "2")
+    data = json.loads(summary.read_text())
+    by_id = {c["id"]: c for c in data["cases"]}
+    assert "scale=2 deadline=4 client=2" in by_id["HS-8/reports-timing"]["findings"][0]["message"]
+    assert by_id["HS-1/sleeps-past-the-base-watchdog"]["verdict"] == "PASS"
+    assert data["timing"].startswith("time scale 2")
+    assert "stretched for time scale 2" in res.stdout.str()
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan"])
+def test_bad_time_scale_is_a_usage_error(pytester: pytest.Pytester, target_url: str, bad: str) -> None:
+    d = pytester.mkdir("cases")
+    (d / "test_timing.py").write_text(TIMING_CASES)
+    res = run(pytester, d, "--target", target_url, "--time-scale", bad)
+    assert res.ret == 4
+    assert "--time-scale" in res.stdout.str() + res.stderr.str()

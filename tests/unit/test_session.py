@@ -291,8 +291,8 @@ def test_two_queue_order_would_be_illegal(role: Role, trigger: str) -> None:
     """Control: writing the command's replies ahead of the automatic reply (two queues) opens
     csid 2 with a compressed header, so the order tested above is the only legal one."""
     conn, out, _ = _glued_read(role, trigger)
+    conn.events()  # delivering the events encodes the ping and window replies
     auto = conn.data_to_send()
-    conn.events()
     for msg in _reaction():
         conn.send(msg)
     replies = conn.data_to_send()
@@ -422,3 +422,24 @@ def test_any_interleaving_decodes_in_encoding_order(role: Role, ops: list[tuple[
             order.append(i)
     assert sent_left == [] and pongs_left == [] and windows_left == []
     assert order == sorted(order), order  # nothing overtook what was encoded before it
+
+
+@pytest.mark.parametrize("role", [Role.SERVER, Role.CLIENT], ids=["server", "client"])
+def test_ping_after_a_command_is_answered_after_the_command(role: Role) -> None:
+    """A command and then a PingRequest in one read: the caller answers the command when it takes
+    its event, the PingResponse is encoded when the ping's event is taken, so the replies leave in
+    the order the requests arrived (a peer takes the PingResponse as proof that everything sent
+    before the ping was handled)."""
+    client, server = pair()
+    conn, peer = (server, client) if role is Role.SERVER else (client, server)
+    peer.send(Command("createStream", 7.0, None))
+    peer.send(UserControl.ping_request(0x0BADF00D))
+    conn.receive_data(peer.data_to_send())
+    assert conn.data_to_send() == b""  # nothing answered yet: the events are not taken
+    while (ev := conn.next_event()) is not NEED_DATA:  # one event at a time, as servers do
+        if isinstance(ev, MessageReceived) and isinstance(ev.message, Command):
+            conn.send(Command("_result", ev.message.transaction_id, None, (1.0,)))
+    peer.receive_data(conn.data_to_send())
+    got = [e.message for e in peer.events() if isinstance(e, MessageReceived)]
+    assert isinstance(got[0], Command) and got[0].transaction_id == 7.0
+    assert got[1] == UserControl.ping_response(b"\x0b\xad\xf0\x0d")

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtmpconf.harness import timing as link_timing
 from rtmpconf.harness.capture.diff import SessionDiff, diff_sessions
 from rtmpconf.harness.capture.sessions import CaptureSessions, RtmpSession
 from rtmpconf.harness.client import ReceiveBudget, Target
@@ -252,7 +253,11 @@ class ReplayConnection:
     def _write(self, data: bytes) -> None:
         if not data or self.writer is None or self.closed:
             return
-        self.log.add(C2S, data, time.monotonic())
+        now = time.monotonic()
+        self.log.add(C2S, data, now)
+        # Later waits allow for these bytes crossing a rate-limited link (harness.timing).
+        link = link_timing.current()
+        link.backlog.sent(link, len(data), now)
         try:
             self.writer.write(data)
         except (ConnectionError, OSError):
@@ -346,12 +351,18 @@ class ReplayConnection:
         return await self._wait(gate, min(timeout, soft_timeout))
 
     async def _wait(self, gate: Gate, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        link = link_timing.current()
+        # Behind bytes still crossing a rate-limited link the wait starts later (harness.timing).
+        deadline = time.monotonic() + timeout + link_timing.TRANSFER_MARGIN * link.backlog.pending_s()
+        cap = deadline + 4 * timeout  # a link kept busy by other sessions does not stall a gate forever
         while not self.satisfied(gate):
             if self.closed:
                 return False
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 and time.monotonic() < cap and link.backlog.busy():
+                remaining = link_timing.BUSY_SLICE_S  # the emulated link still holds bytes: not the target
+                link.backlog.extend(remaining)
+            elif remaining <= 0:
                 return False
             self._changed.clear()
             try:
@@ -361,13 +372,18 @@ class ReplayConnection:
         return True
 
     async def settle(self, quiet: float) -> None:
-        """Read until the target has been silent for ``quiet`` seconds (or closed)."""
+        """Read until the target has been silent for ``quiet`` seconds (or closed), and the
+        emulated link, if any, holds nothing more (harness.timing)."""
+        link = link_timing.current()
+        cap = time.monotonic() + 5 * quiet + link_timing.TRANSFER_MARGIN * link.backlog.pending_s()
         while not self.closed:
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), quiet)
+                await asyncio.wait_for(self._changed.wait(), quiet + link.backlog.pending_s())
             except TimeoutError:
-                return
+                if not link.backlog.busy() or time.monotonic() > cap:
+                    return
+                link.backlog.extend(quiet)
 
     def send(self, raw: RawMessage) -> None:
         payload = raw.payload
@@ -490,7 +506,12 @@ class ReplayResult:
 async def replay_capture(found: CaptureSessions, target: Target, *, speed: float | None = None,
                          only: int | None = None, timeout: float = GATE_TIMEOUT_S,
                          name_prefix: str = "", rule: str = "CMD-4") -> ReplayResult:
-    """Replay every (or only the ``only``-th) RTMP session of ``found`` against ``target``."""
+    """Replay every (or only the ``only``-th) RTMP session of ``found`` against ``target``.
+
+    ``timeout`` and the soft/settle windows are a direct link's; the current Timing (an impaired
+    link, --time-scale: harness.timing) stretches them."""
+    link = link_timing.current()
+    timeout = link.deadline(timeout)
     t_start = time.monotonic()
     steps = build_steps(found, only)
     rewriter = Rewriter(target, name_prefix)
@@ -539,7 +560,8 @@ async def _run_step(step: Step, found: CaptureSessions, target: Target, rewriter
     rc = conns[step.session]
     if rc.closed and step.kind == "send":
         return
-    if not await rc.wait_gate(step.gate, timeout):
+    link = link_timing.current()
+    if not await rc.wait_gate(step.gate, timeout, link.quiet(SOFT_GATE_S)):
         if not rc.closed:
             what = "the handshake" if not rc.handshake_done else step.gate.describe()
             where = f"before {_describe_raw(step.raw)}" if step.raw else "before closing"
@@ -554,7 +576,7 @@ async def _run_step(step: Step, found: CaptureSessions, target: Target, rewriter
             except TimeoutError:
                 timeouts.setdefault(step.session, []).append("target stopped reading")
     elif step.kind == "close":
-        await rc.settle(SETTLE_S if not speed else min(1.0, SETTLE_S * 2))
+        await rc.settle(link.quiet(SETTLE_S if not speed else min(1.0, SETTLE_S * 2)))
         await rc.close()
 
 

@@ -20,7 +20,7 @@ from rtmpconf.harness.checks.session import (
     server_down,
     session_outcome,
 )
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed
+from rtmpconf.harness.verdict import Finding, Verdict, failed, not_run, passed
 from rtmpconf.harness.wirelog import WireLog
 from rtmpconf.rtmp import amf0
 
@@ -75,8 +75,8 @@ def check_metadata_values(pub: WireLog, player: WireLog, expected: dict[str, Any
     The publisher sends the vector under test, then a well-formed onMetaData carrying
     ``control_key``. The vector's keys with the same values PASS; missing keys or different
     values FAIL (the decoder stopped early or misread); the control arriving without the vector
-    FAILs (the server dropped what it could not parse); a server that relays neither (or
-    regenerates metadata) cannot be judged (NON_STRICT / recorded).
+    FAILs (the server dropped what it could not parse); a server that regenerates metadata never
+    shows how it decoded the vector (NOT-RUN); one that relays none at all is NON_STRICT.
     """
     outcome = session_outcome(pub)
     if outcome in (CLOSED, RESET):
@@ -103,7 +103,8 @@ def check_metadata_values(pub: WireLog, player: WireLog, expected: dict[str, Any
                        "after it", expected=f"properties {list(expected)}", actual="only the control metadata",
                        message_index=control[0][0].index)]
     if seen:
-        return [info(rule, "the server relays metadata it generated itself; the vector cannot be judged")]
+        return [not_run(rule, "the server relays metadata it generated itself (neither the vector's nor the "
+                        "control's properties came through): how it decoded the vector is not visible")]
     if outcome != ALIVE:
         return [failed(rule, "publisher session stopped answering after the metadata", expected="session alive",
                        actual=outcome, verdict=Verdict.NON_STRICT)]

@@ -18,7 +18,7 @@ from rtmpconf.harness.checks.session import (
     session_outcome,
     statuses,
 )
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed
+from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import C2S, S2C, DecodedMessage, Direction, WireLog
 from rtmpconf.rtmp.messages import Command, Data, UserControl, UserControlEvent
 
@@ -636,12 +636,17 @@ def check_metadata_rewrite(sent: dict[str, Any], player: WireLog) -> list[Findin
                        verdict=Verdict.NON_STRICT)]
     got = seen[-1][1] if isinstance(seen[-1][1], dict) else {}
     out: list[Finding] = []
-    for key in ("videocodecid", "audiocodecid"):
-        if key in got and (isinstance(got[key], bool) or not isinstance(got[key], (int, float))):
+    ids = [key for key in ("videocodecid", "audiocodecid") if key in got]
+    for key in ids:
+        if isinstance(got[key], bool) or not isinstance(got[key], (int, float)):
             out.append(failed("CMD-26", f"{key} is not a number", expected="number (7/10 or FourCC UI32)",
                               actual=repr(got[key]), verdict=Verdict.NON_STRICT, message_index=seen[-1][0].index))
-    if not out:
-        out.append(passed("CMD-26", "codec ids in relayed metadata are numbers"))
+    if not ids:
+        # Nothing to judge: the relayed metadata has no codec id at all.
+        out.append(not_run("CMD-26", "the relayed onMetaData carries no videocodecid/audiocodecid, so their type "
+                           "could not be judged"))
+    elif not out:
+        out.append(passed("CMD-26", f"codec ids in relayed metadata are numbers ({', '.join(ids)})"))
     removed = sorted(set(sent) - set(got))
     added = sorted(set(got) - set(sent))
     changed = sorted(k for k in set(sent) & set(got) if sent[k] != got[k])

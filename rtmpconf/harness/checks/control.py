@@ -24,7 +24,7 @@ from rtmpconf.harness.checks.session import (
     session_outcome,
     statuses,
 )
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed
+from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import C2S, HANDSHAKE_BYTES, DecodedMessage, WireLog
 from rtmpconf.rtmp import media
 from rtmpconf.rtmp.messages import (
@@ -225,9 +225,13 @@ def check_window_reply_not_required(log: WireLog) -> list[Finding]:
     spb = [m for m in messages(log) if isinstance(m.message, SetPeerBandwidth)]
     started = [m for m, st in statuses(log) if st.get("code") == "NetStream.Publish.Start"]
     sent_spb = ", ".join(f"{m.message.size}/{m.message.limit_type}" for m in spb)  # type: ignore[union-attr]
+    if not spb:
+        # Nothing was left unanswered: the requirement was not exercised.
+        return [not_run("CTRL-3", "the server sent no Set Peer Bandwidth, so the client had nothing to leave "
+                        "unanswered" + (" (publish started)" if started else ""))]
     if started:
         return [passed("CTRL-3", "publish started without a Window Acknowledgement Size from the client "
-                       f"(server's Set Peer Bandwidth: {sent_spb or 'none'})", message_index=started[0].index)]
+                       f"(server's Set Peer Bandwidth: {sent_spb})", message_index=started[0].index)]
     outcome = session_outcome(log)
     return [failed("CTRL-3", "the session did not reach NetStream.Publish.Start when the client "
                    "left Set Peer Bandwidth unanswered (FFmpeg/OBS may not answer)",

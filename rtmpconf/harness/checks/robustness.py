@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtmpconf.harness.checks.session import connect_reply, server_closed
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed
+from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import C2S, S2C, DecodedMessage, WireLog
 from rtmpconf.rtmp.messages import Acknowledgement, Command, UserControl, UserControlEvent, WindowAckSize, status_info
 
@@ -37,19 +37,25 @@ async def open_fresh_session(ctx: Any, label: str = "fresh", timeout: float = FR
 
     ``ctx`` is the case's ``rtmp`` fixture (anything with ``client(label=..., timeout=...)``).
     Every failure (refused TCP connect, timeout, close) is left for ``check_server_alive`` to judge
-    from the log, so the calling case never dies on an exception here.
+    from the log, so the calling case never dies on an exception here. The log carries the time
+    budget for the link in use as ``time_budget_s``: two exchanges (handshake, connect), what the
+    link still carried, and the time an emulated link spent holding bytes meanwhile.
     """
     from rtmpconf.harness.client import PeerClosed, StepTimeout  # scenario-only import
+    from rtmpconf.harness.timing import busy_meter
 
     c: RtmpClient = ctx.client(label=label, timeout=timeout)
-    try:
-        async with c:
-            await c.handshake()
-            await c.connect()
-    except (StepTimeout, PeerClosed, OSError) as exc:
-        c.log.note(f"fresh session failed: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a protocol error from a broken server is a finding too
-        c.log.note(f"fresh session failed: {type(exc).__name__}: {exc}")
+    budget = c.timing.within(timeout, exchanges=2)
+    async with busy_meter(c.timing) as busy:
+        try:
+            async with c:
+                await c.handshake()
+                await c.connect()
+        except (StepTimeout, PeerClosed, OSError) as exc:
+            c.log.note(f"fresh session failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a protocol error from a broken server is a finding too
+            c.log.note(f"fresh session failed: {type(exc).__name__}: {exc}")
+    c.log.time_budget_s = budget + busy[0]
     return c.log
 
 
@@ -103,13 +109,16 @@ def _fmt_s(seconds: float) -> str:
 # -- checkers ------------------------------------------------------------------------------------
 
 
-def check_server_alive(fresh: WireLog, *, rule: str, budget_s: float = FRESH_CONNECT_BUDGET_S,
+def check_server_alive(fresh: WireLog, *, rule: str, budget_s: float | None = None,
                        after: str = "the abuse") -> list[Finding]:
-    """A fresh connection completes S0S1S2 and gets connect ``_result`` within ``budget_s``.
+    """A fresh connection completes S0S1S2 and gets connect ``_result`` within ``budget_s`` (by
+    default the budget the scenario gave the session for its link, else FRESH_CONNECT_BUDGET_S).
 
     Failing this after an abuse means the server crashed, stopped accepting or is busy-looping:
     a MUST-level failure for every robustness rule.
     """
+    if budget_s is None:
+        budget_s = fresh.time_budget_s or FRESH_CONNECT_BUDGET_S
     s2c = fresh.total(S2C)
     start = fresh.first_time(C2S)
     notes = "; ".join(fresh.notes[-2:])
@@ -272,6 +281,10 @@ def check_stray_media_not_relayed(player: WireLog, stray: Sequence[bytes], *, wh
     wanted = {bytes(p) for p in stray}
     leaked = [m for m in player.decode(S2C).messages if m.raw.type_id in (8, 9) and bytes(m.raw.payload) in wanted]
     media = sum(1 for m in player.decode(S2C).messages if m.raw.type_id in (8, 9))
+    if not leaked and not media:
+        # A player that got nothing at all cannot show that stray media was held back.
+        return [not_run("ROB-6", f"the player received no media at all, so media sent {where} had no way to "
+                        "show up; nothing to judge")]
     if leaked:
         m = leaked[0]
         return [failed("ROB-6", f"media sent {where} was relayed to a player",
@@ -343,14 +356,16 @@ def check_player_without_acks(player: WireLog, sent: Sequence[bytes]) -> list[Fi
     got = set(received)
     missing = [i for i, p in enumerate(sent) if bytes(p) not in got]
     s2c = player.total(S2C)
+    # The requirement is exercised only when a player that never acks is owed more than the window.
     if acks:
-        out.append(info("ROB-8", f"the player sent {len(acks)} Acknowledgement(s); the scenario did not "
-                        "exercise a non-acking client"))
+        out.append(not_run("ROB-8", f"the player sent {len(acks)} Acknowledgement(s); the scenario did not "
+                           "exercise a non-acking client"))
     if window is None:
-        out.append(info("ROB-8", "the server announced no Window Acknowledgement Size to the player"))
-    elif s2c <= window:
-        out.append(info("ROB-8", f"only {s2c} bytes were sent, below the announced window of {window}; the "
-                        "window was not exceeded"))
+        out.append(not_run("ROB-8", "the server announced no Window Acknowledgement Size to the player: a "
+                           "client that never acks broke no agreement"))
+    elif s2c <= window and not missing:
+        out.append(not_run("ROB-8", f"only {s2c} bytes were sent, below the announced window of {window}; the "
+                           "window was not exceeded"))
     if missing:
         out.append(failed("ROB-8", "the server stopped sending to a player that never acknowledges",
                           expected=f"all {len(sent)} media messages ({s2c} bytes so far, window {window})",
@@ -370,7 +385,8 @@ def check_publisher_acked(pub: WireLog, *, window: int) -> list[Finding]:
     c2s_bytes = pub.total(C2S)
     acks = [m for m in pub.decode(S2C).messages if isinstance(m.message, Acknowledgement)]
     if c2s_bytes <= window:
-        return [info("ROB-8", f"the publisher sent only {c2s_bytes} bytes, not more than its window {window}")]
+        return [not_run("ROB-8", f"the publisher sent only {c2s_bytes} bytes, not more than its window {window}: "
+                        "no acknowledgement was due")]
     if acks:
         last = acks[-1].message.sequence  # type: ignore[union-attr]
         return [info("ROB-8", f"the server sent {len(acks)} Acknowledgement(s) for a {window}-byte window "

@@ -32,7 +32,7 @@ from rtmpconf.harness.checks.relay import (
     received_media,
     serial_delta,
 )
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed
+from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import S2C, DecodedMessage, DirectionDecode, WireLog
 from rtmpconf.rtmp.chunk import ChunkRecord, ExtTsDialect
 
@@ -220,7 +220,8 @@ def check_extended_form(log: WireLog, *, quiet_if_unobserved: bool = False) -> l
         c = ext[0]
         return [passed("TS-2", f"{len(ext)} headers carry a value >= 0xFFFFFF as 0xFFFFFF + extended field "
                        f"(first: fmt {c.fmt} csid {c.csid} value {c.extended})")]
-    return [] if quiet_if_unobserved else [info("TS-2", "no header sent to the player needed the extended field")]
+    return [] if quiet_if_unobserved else [not_run("TS-2", "no header the server wrote needed the extended "
+                                                   "field; the extended form was not observed")]
 
 
 def _fmt3_after_ext(dec: DirectionDecode) -> list[ChunkRecord]:
@@ -246,6 +247,20 @@ def _wrong_ext_values(dec: DirectionDecode) -> list[tuple[ChunkRecord, int]]:
     return bad
 
 
+def _unobserved_fmt3(dec: DirectionDecode) -> str:
+    """Why no fmt-3 chunk followed an extended header: what the server wrote instead."""
+    ext = [c for c in dec.chunks if c.fmt != 3 and c.ts_field == EXT_MARKER]
+    sizes = [s for _, s in dec.chunk_size_changes]
+    size = f"chunk size {sizes[-1] if sizes else 128}"
+    if not ext:
+        return (f"no fmt-3 chunk followed an extended-timestamp header: the server wrote no header with the "
+                f"extended field at all ({len(dec.chunks)} chunks, {size}); the dialect was not observed")
+    longest = max(c.message_length for c in ext)
+    return (f"no fmt-3 chunk followed an extended-timestamp header: the {len(ext)} extended headers the server "
+            f"wrote opened messages of at most {longest} bytes, each in one chunk ({size}), and the next header "
+            "on their chunk streams was not fmt 3; the dialect was not observed")
+
+
 def _clean(dec: DirectionDecode, sent: Sequence[SentLike] | None) -> bool:
     if dec.error is not None:
         return False
@@ -258,14 +273,16 @@ def check_fmt3_ext_dialect(log: WireLog, sent: Sequence[SentLike] | None = None,
                            quiet_if_unobserved: bool = False) -> list[Finding]:
     """TS-4: does the server repeat the extended timestamp on fmt-3 chunks, and consistently?
 
-    Decision (§5.3.1.3 of the 2012 text vs. the older readers, catalogue TS-4/TS-5):
+    Decision (§5.3.1.3 of the 2012 text, catalogue TS-4, a MUST):
 
     * every fmt-3 chunk after an extended header carries the 4 bytes, equal to the header's extended
-      value (or the message timestamp): INFORMATIONAL, "present" (2012 text, FFmpeg, nginx);
-    * none carries them: INFORMATIONAL, "omitted" (pre-2012 text, old librtmp). Consistent, so a
-      reader configured for it (or peeking, TS-5) decodes it;
+      value (or the message timestamp): PASS (2012 text, FFmpeg, nginx);
+    * none carries them: FAIL at TS-4's level — the pre-2012 dialect (old librtmp): consistent, so
+      a reader configured for it (or peeking, TS-5) decodes it, but §5.3.1.3 requires the field;
     * some do and some do not, or the 4 bytes are there with another value: FAIL. No reader can
-      decode that: it contradicts §5.3.1.3 in either reading.
+      decode that: it contradicts §5.3.1.3 in either reading;
+    * no fmt-3 chunk followed an extended header: NOT-RUN (``quiet_if_unobserved``: nothing), the
+      requirement was never exercised — never a PASS.
 
     The stream is decoded three ways: peek-and-compare (AUTO) says per chunk whether the expected
     value was there; a payload that happens to start with the expected value would look "present",
@@ -281,18 +298,16 @@ def check_fmt3_ext_dialect(log: WireLog, sent: Sequence[SentLike] | None = None,
     where = f"{len(recs)} fmt-3 chunks after an extended header ({cont} continuations, {len(recs) - cont} new messages)"
     if _clean(auto, sent):
         if not recs:
-            return [] if quiet_if_unobserved else [info("TS-4", "no fmt-3 chunk followed an extended-timestamp "
-                                                        "header; the dialect was not observed")]
+            return [] if quiet_if_unobserved else [not_run("TS-4", _unobserved_fmt3(auto))]
         if present and not omitted:
-            return [info("TS-4", f"dialect: extended timestamp repeated on fmt-3 chunks (2012 §5.3.1.3, "
-                         f"FFmpeg/nginx); {where}", first_offset=present[0].offset)]
+            return [passed("TS-4", f"dialect: extended timestamp repeated on fmt-3 chunks (2012 §5.3.1.3, "
+                           f"FFmpeg/nginx); {where}", first_offset=present[0].offset)]
         if omitted and not present:
-            return [info("TS-4", f"dialect: extended timestamp omitted on fmt-3 chunks (pre-2012 text, old "
-                         f"librtmp); {where}", first_offset=omitted[0].offset)]
+            return [_omitted(f"{where}", omitted[0].offset)]
         alt = log.decode(S2C, dialect=ExtTsDialect.OMITTED)
         if _clean(alt, sent) and len(alt.messages) == len(auto.messages):
-            return [info("TS-4", f"dialect: extended timestamp omitted on fmt-3 chunks; {len(present)} "
-                         f"payloads merely began with the timestamp value; {where}")]
+            return [_omitted(f"{len(present)} payloads merely began with the timestamp value; {where}",
+                             omitted[0].offset)]
         p, o = present[0], omitted[0]
         return [failed("TS-4", "the server mixes both fmt-3 extended-timestamp dialects on one connection; "
                        "no reader can follow it (§5.3.1.3)", expected="the 4 bytes on every fmt-3 chunk "
@@ -308,15 +323,90 @@ def check_fmt3_ext_dialect(log: WireLog, sent: Sequence[SentLike] | None = None,
                            f"another value ({len(wrong)} chunks)", expected=f"{want:#010x} (the header's extended "
                            f"timestamp) or the message timestamp {c.timestamp:#010x}",
                            actual=f"{c.extended:#010x} at offset {c.offset} (csid {c.csid})", offset=c.offset)]
-        return [info("TS-4", f"dialect: extended timestamp repeated on fmt-3 chunks; {where}")]
+        return [passed("TS-4", f"dialect: extended timestamp repeated on fmt-3 chunks; {where}")]
     alt = log.decode(S2C, dialect=ExtTsDialect.OMITTED)
     if _clean(alt, sent):
-        return [info("TS-4", "dialect: extended timestamp omitted on fmt-3 chunks (some payloads began with "
-                     "the timestamp value, which only the omitted reading decodes)")]
+        return [_omitted("some payloads began with the timestamp value, which only the omitted reading "
+                         "decodes", None)]
     why = auto.error or "payloads differ from what the publisher sent"
     return [failed("TS-4", "the player's stream decodes in no fmt-3 extended-timestamp dialect",
                    expected="a consistent dialect (present or omitted)", actual=why,
                    offset=auto.error_offset)]
+
+
+def _omitted(detail: str, offset: int | None) -> Finding:
+    return failed("TS-4", "the server omits the extended timestamp on fmt-3 chunks after an extended header "
+                  f"(pre-2012 dialect, old librtmp); {detail}", expected="the 4-byte extended timestamp on "
+                  "every fmt-3 chunk whose chunk stream's last fmt 0/1/2 header carried one (§5.3.1.3)",
+                  actual="absent", **({"offset": offset} if offset is not None else {}))
+
+
+# -- fmt 1/2 extended deltas (server side) ---------------------------------------------------------
+
+
+def check_server_extended_delta(log: WireLog, sent: Sequence[SentLike], *, rule: str = "TS-3",
+                                max_adjust_ms: int = DEFAULT_MAX_ADJUST_MS) -> list[Finding]:
+    """TS-3, server side: a fmt 1/2 header whose delta needs the extended field holds the delta.
+
+    The player's stream is decoded the spec's way (the extended field of a fmt 1/2 header is the
+    delta, §5.3.1.2.2/3); each such header's value is compared with the step the publisher made
+    between the two messages it separates (within ``max_adjust_ms``). A server that writes the
+    message's absolute timestamp there instead (lal's writer) is named as such. No fmt 1/2 header
+    with the extended field: NOT-RUN, with what the server wrote at the publisher's big step.
+    """
+    dec = log.decode(S2C)
+    match = match_relayed(log, sent)
+    out = relay_integrity(match, sent, rule=rule, violation=Verdict.FAIL, expect_all=False,
+                          closed=log.closed_by == S2C)
+    if dec.error:
+        out.append(failed(rule, "the player's byte stream stopped decoding", expected="well-formed chunks",
+                          actual=dec.error, offset=dec.error_offset))
+    sent_of = {m.index: i for i, m in match.pairs}
+    last_on_csid: dict[int, DecodedMessage] = {}
+    judged: list[str] = []
+    bad: list[Finding] = []
+    big_steps: list[str] = []
+    for m in dec.messages:
+        first = dec.chunks[m.first_chunk] if m.first_chunk < len(dec.chunks) else None
+        prev = last_on_csid.get(m.raw.csid)
+        last_on_csid[m.raw.csid] = m
+        if first is None or prev is None:
+            continue
+        i, j = sent_of.get(m.index), sent_of.get(prev.index)
+        want = (serial_delta(sent[i].timestamp & MASK, sent[j].timestamp & MASK)
+                if i is not None and j is not None else None)
+        ext_delta = first.fmt in (1, 2) and first.ts_field == EXT_MARKER and first.extended is not None
+        if want is not None and want >= EXT_MARKER and not ext_delta:
+            big_steps.append(f"the publisher's step of {want} ms reached the player as a fmt-{first.fmt} header, "
+                             f"step {serial_delta(m.raw.timestamp, prev.raw.timestamp)} ms (message #{m.index})")
+        if not ext_delta:
+            continue
+        assert first.extended is not None
+        where = f"message #{m.index} (fmt {first.fmt}, csid {first.csid}, offset {first.offset})"
+        if want is None:
+            judged.append(f"{where}: extended delta {first.extended:#x} (not matched to a published message)")
+            continue
+        if abs(first.extended - want) <= max_adjust_ms:
+            judged.append(f"{where}: extended delta {first.extended:#x} = the publisher's step")
+            continue
+        absolute = (prev.raw.timestamp + want) & MASK
+        if first.extended == absolute or (i is not None and first.extended == sent[i].timestamp & MASK):
+            bad.append(failed(rule, f"{where}: the extended field of a fmt {first.fmt} header holds the message's "
+                              "absolute timestamp, not the delta; a reader adds it to the previous timestamp",
+                              expected=f"delta {want:#x} ({want} ms)", actual=f"{first.extended:#x}",
+                              message_index=m.index, offset=first.offset))
+        else:
+            bad.append(failed(rule, f"{where}: the extended delta is not the publisher's step",
+                              expected=f"delta {want:#x} (+-{max_adjust_ms} ms)", actual=f"{first.extended:#x}",
+                              message_index=m.index, offset=first.offset))
+    if bad:
+        return out + bad
+    if not judged:
+        what = "; ".join(big_steps[:3]) or "no published step of 0xFFFFFF ms or more reached the player"
+        return out + [not_run(rule, "the server wrote no fmt 1/2 header whose delta needed the extended field "
+                              f"(it used fmt 0 or re-timed the step): {what}")]
+    return out + [passed(rule, f"{len(judged)} fmt 1/2 headers carry a delta >= 0xFFFFFF in the extended field, "
+                         f"each the publisher's step; first: {judged[0]}")]
 
 
 # -- monotonic output ----------------------------------------------------------------------------
@@ -406,7 +496,11 @@ def check_backward_delta(log: WireLog, sent: Sequence[SentLike], *, publisher_lo
                           expected="fmt 0 with the absolute timestamp for a step back (§5.3.1.2.1)",
                           actual=f"fmt {c.fmt} csid {c.csid} delta {value:#010x} at offset {c.offset}", offset=c.offset))
     else:
-        out.append(passed(rule, "no fmt 1/2 header to the player carries a delta >= 2**31"))
+        back = any(serial_delta(b.raw.timestamp, a.raw.timestamp) < 0
+                   for a, b in itertools.pairwise([m for m in player_media(log, (9,)) if is_coded(m)]))
+        how = ("the backward step reached the player with an absolute header" if back else
+               "the server took the step as jitter: no backward step reached the player")
+        out.append(passed(rule, f"no fmt 1/2 header to the player carries a delta >= 2**31 ({how})"))
     # Jitter correction may move the odd frame itself by its 16 ms; a 49-day (or any large) jump fails.
     out += check_relayed_timing(log, sent, rule=rule, max_adjust_ms=1000)
     return out

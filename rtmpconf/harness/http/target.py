@@ -102,7 +102,11 @@ def http_case(config: Any, rtmp: Any, handle: Any) -> HttpCase:
     else:
         port = getattr(handle.driver, "http_port", None) if handle.driver is not None else None
         if port:
-            base = f"http://{handle.target.host}:{port}"
+            # --impair puts a proxy (in kernel mode: in a network namespace) in front of the RTMP
+            # port only: the HTTP side is reached on the server's own host.
+            from rtmpconf.harness.impair import upstream_of
+
+            base = f"http://{upstream_of(handle.target).host}:{port}"
         elif handle.driver is not None:
             why = f"the {handle.name or 'started'} server has no HTTP side configured"
     return HttpCase(rtmp, HttpTarget(base or None, templates, why))

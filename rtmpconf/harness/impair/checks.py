@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rtmpconf.harness.checks.timestamps import SentLike, match_relayed
-from rtmpconf.harness.verdict import Finding, Verdict, failed, info, passed, worst
+from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed, worst
 from rtmpconf.harness.wirelog import C2S, S2C, WireLog
 from rtmpconf.rtmp import media
 
@@ -154,9 +154,10 @@ def check_slow_consumer(player: WireLog, sent: Sequence[SentLike], figures: Slow
     PASS needs: the publisher kept its schedule; server memory stayed under ``rss_limit_mib``;
     frames the server dropped were dropped up to a keyframe (the player resumes on a keyframe);
     after the link recovered the player got the frames published from then on. A disconnect is a
-    legal way to bound memory (INFORMATIONAL). Not dropping at all is recorded, and NON-STRICT
-    once the backlog is larger than ``must_drop_after_bytes`` (no buffer explains it). Violations
-    of a convention are NON-STRICT; corrupted frames are FAIL.
+    legal way to bound memory (INFORMATIONAL). Not dropping at all while the backlog fits a
+    bounded queue and the TCP buffers means the server never had to choose: NOT-RUN (the rest is
+    still reported); past ``must_drop_after_bytes`` (no buffer explains it) it is NON-STRICT.
+    Violations of a convention are NON-STRICT; corrupted frames are FAIL.
     """
     ns = Verdict.NON_STRICT
     out: list[Finding] = []
@@ -206,7 +207,8 @@ def check_slow_consumer(player: WireLog, sent: Sequence[SentLike], figures: Slow
             out.append(failed(rule, text + " (more than any bounded queue should hold)",
                               expected="drop to keyframes or disconnect", actual="everything queued", verdict=ns))
         else:
-            out.append(info(rule, text))
+            out.append(not_run(rule, text + ": the server never had to drop, so how it handles a slow "
+                               "reader was not exercised"))
     if not disconnected:
         tail = [i for i in video if i >= figures.recover_from]
         if tail and not any(i in got for i in tail):

@@ -647,6 +647,11 @@ class ProxyThread:
     def connections(self) -> list[Connection]:
         return self.proxy.connections
 
+    def queued_bytes(self) -> int:
+        """Bytes the proxy holds right now, both directions of every open connection: what the
+        emulated link is still carrying (harness.timing waits while it is non-zero)."""
+        return sum(c.up.stats.queued + c.down.stats.queued for c in list(self.proxy.connections) if not c.finished)
+
     @property
     def logs(self) -> list[WireLog]:
         """Recorded wire logs (``record=True``): bytes as each sender wrote them, before impairment."""

@@ -249,7 +249,7 @@ async def publish_play_latency(make: MakeClient, pub_target: Target, play_target
         try:
             await pub.publish_media(tags, realtime=True)
             await settle(pub, last=None)
-            deadline = time.monotonic() + LAST_WAIT_S + 2.0
+            deadline = time.monotonic() + player.timing.deadline(LAST_WAIT_S + 2.0)
             while time.monotonic() < deadline and not player.closed and not any(
                     e.raw.payload == tags[-1].payload for e in player.received):
                 await asyncio.sleep(0.05)
@@ -347,7 +347,7 @@ async def slow_consumer(make: MakeClient, *, publisher_target: Target, player_ta
             await loop.run_in_executor(None, set_link, None)
             recovered_at = time.monotonic()
             lag = max(lag, await publish_paced(pub, fast_part, start, t0_ms))
-            deadline = time.monotonic() + LAST_WAIT_S + 2.0
+            deadline = time.monotonic() + player.timing.deadline(LAST_WAIT_S + 2.0)
             while time.monotonic() < deadline and not player.closed and not any(
                     e.raw.payload == frames[-1].payload for e in player.received):
                 await asyncio.sleep(0.05)

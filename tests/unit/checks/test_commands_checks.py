@@ -382,6 +382,10 @@ def test_metadata_rewrite() -> None:
     b.server_msg(Data(("onMetaData", amf0.EcmaArray(videocodecid="avc1"))), msid=1)  # broken: a string
     assert v(check_metadata_rewrite(sent, b.log)) is Verdict.NON_STRICT
     assert v(check_metadata_rewrite(sent, _play_log("NetStream.Play.Start").log)) is Verdict.NON_STRICT
+    # Regenerated metadata without codec ids: their type cannot be judged (never a PASS).
+    b = _play_log("NetStream.Play.Start", media=False)
+    b.server_msg(Data(("onMetaData", amf0.EcmaArray(width=320.0))), msid=1)
+    assert v(check_metadata_rewrite(sent, b.log)) is Verdict.NOT_RUN
 
 
 def test_fmle_calls() -> None:

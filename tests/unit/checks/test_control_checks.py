@@ -168,6 +168,11 @@ def test_ack_sequence_without_acks_fails() -> None:
 
 def test_window_reply_not_required() -> None:
     assert v(check_window_reply_not_required(publishing().log)) is Verdict.PASS
+    # A server that never sends Set Peer Bandwidth leaves nothing to leave unanswered: no verdict.
+    quiet = LogBuilder().handshake()
+    quiet.client_msg(Command("connect", 1.0, {"app": "live"}))
+    quiet.server_msg(Command("_result", 1.0, {}, ({"code": "NetConnection.Connect.Success"},)), csid=3)
+    assert v(check_window_reply_not_required(quiet.log)) is Verdict.NOT_RUN
     # Broken: the server waits for the client's Window Ack Size and never answers createStream.
     b = connected()
     b.client_msg(Command("createStream", 2.0, None))

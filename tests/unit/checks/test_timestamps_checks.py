@@ -6,6 +6,7 @@ advanced per chunk, a mixed fmt-3 dialect, a backward step written as an unsigne
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Sequence
 
@@ -151,9 +152,9 @@ def test_extended_form_for_small_value_is_non_strict() -> None:
     assert v(ts.check_extended_form(b.log)) is Verdict.NON_STRICT
 
 
-def test_extended_form_unobserved() -> None:
+def test_extended_form_unobserved_is_not_run() -> None:
     log = player_log(STREAM)
-    assert v(ts.check_extended_form(log)) is Verdict.INFORMATIONAL
+    assert v(ts.check_extended_form(log)) is Verdict.NOT_RUN
     assert ts.check_extended_form(log, quiet_if_unobserved=True) == []
 
 
@@ -170,14 +171,15 @@ def fmt0_each(tags: Sequence[MediaTag], ext_flags: Sequence[bool]) -> WireLog:
     return b.log
 
 
-def test_dialect_present_is_recorded() -> None:
+def test_dialect_present_passes() -> None:
     f = ts.check_fmt3_ext_dialect(fmt0_each(BIG, [True] * 3), BIG)
-    assert v(f) is Verdict.INFORMATIONAL and "repeated" in f[0].message
+    assert v(f) is Verdict.PASS and "repeated" in f[0].message
 
 
-def test_dialect_omitted_is_recorded() -> None:
+def test_dialect_omitted_fails() -> None:
+    # §5.3.1.3 (2012): the 4 bytes are required; the old dialect is consistent but breaks the MUST.
     f = ts.check_fmt3_ext_dialect(fmt0_each(BIG, [False] * 3), BIG)
-    assert v(f) is Verdict.INFORMATIONAL and "omitted" in f[0].message
+    assert v(f) is Verdict.FAIL and "omits" in f[0].message
 
 
 def test_dialect_mixed_fails() -> None:
@@ -205,13 +207,63 @@ def test_dialect_coincidence_is_not_mixing() -> None:
     body[4096:4100] = struct.pack(">I", ext)
     tag = MediaTag(9, ext, bytes(body), True, False)
     f = ts.check_fmt3_ext_dialect(fmt0_each([tag], [False]), [tag])
-    assert v(f) is Verdict.INFORMATIONAL and "omitted" in f[0].message
+    assert v(f) is Verdict.FAIL and "omits" in f[0].message and "mix" not in f[0].message
 
 
-def test_dialect_unobserved() -> None:
+def test_dialect_unobserved_is_not_run() -> None:
+    # Never a PASS (nor INFORMATIONAL) for a rule whose trigger did not happen.
     log = player_log(STREAM)
-    assert v(ts.check_fmt3_ext_dialect(log)) is Verdict.INFORMATIONAL
+    f = ts.check_fmt3_ext_dialect(log)
+    assert v(f) is Verdict.NOT_RUN and "no header with the extended field" in f[0].message
     assert ts.check_fmt3_ext_dialect(log, quiet_if_unobserved=True) == []
+
+
+def test_dialect_unobserved_names_the_one_chunk_messages() -> None:
+    # Extended headers, but each opens a message that fits one chunk and the next header is fmt 1.
+    tags = [video_tag(i, 0x01000000 + 40 * i, key=i == 0, size=300 + i) for i in range(3)]
+    f = ts.check_fmt3_ext_dialect(player_log(tags), tags)
+    assert v(f) is Verdict.NOT_RUN and "each in one chunk" in f[0].message
+
+
+# -- check_server_extended_delta ----------------------------------------------------------------------
+
+#: Sequence headers at 1000, frames from 1000 + 0x01000000: each csid sees a step of 0x01000000,
+#: which is not the frame's absolute timestamp.
+FAR = [dataclasses.replace(t, timestamp=1000) if t.sequence_header else t
+       for t in synthetic_stream(start_ms=1000 + 0x01000000, seconds=0.3)]
+
+
+def test_extended_delta_holding_the_step_passes() -> None:
+    f = ts.check_server_extended_delta(player_log(FAR), FAR)
+    assert v(f) is Verdict.PASS and "each the publisher's step" in f[-1].message
+
+
+def absolute_in_extended(tags: Sequence[MediaTag]) -> WireLog:
+    """A server (lal's writer) that puts the absolute timestamp in a fmt 1/2 extended field."""
+    b = player_builder()
+    for t in tags:
+        csid = 4 if t.type_id == 8 else 6
+        fmt, field = b.server.choose(csid, t.type_id, MSID, t.timestamp, len(t.payload))
+        if fmt in (1, 2) and field >= 0xFFFFFF:
+            plan = MessagePlan(fmt=fmt, ts_field=t.timestamp, update_state=False)
+            b.s2c(b"".join(b.server.encode_planned(csid, t.type_id, MSID, t.timestamp, t.payload, plan)))
+            b.server._remember(csid, fmt, field, t.type_id, MSID, len(t.payload))
+        else:
+            send(b, t)
+    return b.log
+
+
+def test_extended_field_holding_the_absolute_timestamp_fails() -> None:
+    f = ts.check_server_extended_delta(absolute_in_extended(FAR), FAR)
+    assert v(f) is Verdict.FAIL
+    assert any("absolute timestamp, not the delta" in x.message for x in f)
+
+
+def test_no_extended_delta_is_not_run() -> None:
+    # A server that rebases the step (or writes fmt 0) never exercises TS-3: no verdict.
+    log = player_log(FAR, ts_map=lambda i, t: t - 0x01000000 + 40 if t >= 0x01000000 else t)
+    f = ts.check_server_extended_delta(log, FAR)
+    assert v(f) is Verdict.NOT_RUN and "reached the player as a fmt-1 header" in f[-1].message
 
 
 # -- check_monotonic --------------------------------------------------------------------------------
