@@ -708,7 +708,7 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
             info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
     # The case info outlives the case (summary, terminal report); its wire logs must not, or the
     # run's memory grows with every byte of every case.
-    heavy = sum(log.total("c2s") + log.total("s2c") for log in info.logs) > GC_AFTER_BYTES
+    heavy = sum(_log_bytes(log) for log in info.logs) > GC_AFTER_BYTES
     info.logs = []
     if heavy:
         # A failed case's exception keeps its frames (clients, logs) in reference cycles (pluggy's
@@ -797,6 +797,14 @@ class _WatchdogFired(Exception):
         super().__init__(seconds)
         self.seconds = seconds
         self.budget = budget  #: the run budget, not the case's own watchdog, ran out
+
+
+def _log_bytes(log: Any) -> int:
+    """Bytes a case's log holds both ways (RTMP and HTTP wire logs; other logs by their events)."""
+    total = getattr(log, "total", None)
+    if total is not None:
+        return int(total("c2s") + total("s2c"))
+    return sum(len(getattr(e, "data", b"")) for e in getattr(log, "events", ()))
 
 
 async def _watched(case: Any, timing: Timing, watchdog: float, hard_limit: float) -> None:

@@ -48,6 +48,10 @@ class HttpWireLog:
         self.events.append(WireEvent(direction, t, self._offsets[direction], data))  # type: ignore[arg-type]
         self._offsets[direction] += len(data)
 
+    def total(self, direction: str) -> int:
+        """Bytes seen so far in ``direction`` (as WireLog.total)."""
+        return self._offsets[direction]
+
     def render(self, limit: int = 200) -> str:
         lines = [f"HTTP wire log {self.label}", f"> {self.request_line}", f"< {self.status_line}"]
         lines += [f"< {k}: {v}" for k, v in self.response_headers]
