@@ -32,6 +32,9 @@ from rtmpconf.harness.catalogue import CatalogueError, Rule, catalogue
 from rtmpconf.harness.verdict import Finding, Verdict, cap, not_run, worst
 from rtmpconf.harness.wirelog import WireLog
 
+#: -j N: concurrent runs over pytest-xdist (harness/parallel.py).
+pytest_plugins = ("rtmpconf.harness.parallel",)
+
 #: Per-step deadline default (s) (--rtmp-timeout).
 STEP_TIMEOUT_S = 5.0
 #: Per-case watchdog default (s) (--case-timeout).
@@ -328,6 +331,8 @@ class TargetHandle:
         self.idle_timeout: float | None = None
         #: The target's RTSP output, ``rtsp://host:port/{app}/{name}``, when known (RTSP cases).
         self.rtsp_template: str | None = None
+        #: A started server that failed its preflight in a -j worker (no pytest.exit there): why.
+        self.unusable: str | None = None
 
     def ensure(self, previous_case: str | None) -> str | None:
         if self.driver is None:
@@ -388,7 +393,10 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
         handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
         handle.drain = hook_from(config.getoption("--rtmp-drain"))
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
-        _preflight(config, handle, started=False)
+        from rtmpconf.harness.parallel import apply_controller_preflight
+
+        if not apply_controller_preflight(config, handle):  # a -j worker: the controller did it once
+            _preflight(config, handle, started=False)
         yield from _impaired(config, handle)
         return
     from rtmpconf.harness.peers.servers import SERVER_NAMES, make_server
@@ -465,6 +473,13 @@ def _preflight(config: pytest.Config, handle: TargetHandle, *, started: bool) ->
         result = asyncio.run(pf.preflight(handle.target, scale=time_scale(config)))
         config._rtmp_preflight = result  # type: ignore[attr-defined]
         if result.outcome in (pf.Outcome.UNREACHABLE, pf.Outcome.NOT_RTMP, pf.Outcome.CONNECT_REFUSED):
+            from rtmpconf.harness.parallel import is_worker
+
+            if is_worker(config):
+                # An xdist worker cannot end the run: its cases end at once and the controller
+                # exits with EXIT_TARGET (harness/parallel.py).
+                handle.unusable = f"target not usable ({result.outcome.value}): {result.line}"
+                return
             handle.stop()
             pytest.exit(f"target not usable ({result.outcome.value}, after {result.seconds:g} s): {result.line}",
                         returncode=EXIT_TARGET)
@@ -598,6 +613,10 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
         info = CaseInfo(item.name, "?", "MUST", "", "")
         item.stash[_CASE_KEY] = info
     cases: list[CaseInfo] = request.config._rtmp_cases  # type: ignore[attr-defined]
+    if rtmp_target.unusable is not None:
+        info.verdict = Verdict.ERROR
+        info.error = info.message = rtmp_target.unusable
+        raise RuntimeError(info.error)
     if rtmp_target.gone_after is not None:
         # A --target that died cannot be restarted: the rest of the run ends at once, each case
         # saying why, instead of each waiting for its own watchdog.
@@ -800,6 +819,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     cases: list[CaseInfo] = config._rtmp_cases  # type: ignore[attr-defined]
+    unusable = getattr(config, "_rtmp_unusable", None)
+    if unusable:
+        terminalreporter.write_line(f"rtmpconf: {unusable}")
     if not cases:
         return
     counts: dict[str, int] = {}
@@ -815,6 +837,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tw.line(f"serves         {handle.roles_line}")
         if handle.handshake_broken:
             tw.line(f"handshake      malformed: only handshake cases ran ({handle.handshake_broken})")
+    from rtmpconf.harness.parallel import jobs_in_use
+
+    if jobs_in_use(config) > 1:
+        tw.line(f"workers        {jobs_in_use(config)} (-j; each with its own server when the run starts one)")
     for v in Verdict:
         if counts.get(v.value) and v is not Verdict.NOT_RUN:
             tw.line(f"{v.value:14s} {counts[v.value]}")
@@ -852,6 +878,7 @@ def _run_facts(config: pytest.Config) -> dict[str, Any]:
     preflight found, the roles, the suite and catalogue versions and the options."""
     from rtmpconf import __version__
     from rtmpconf.harness.catalogue import version as catalogue_version
+    from rtmpconf.harness.parallel import jobs_in_use
 
     handle = getattr(config, "_rtmp_target_handle", None)
     target = getattr(handle, "target", None) or getattr(config, "_rtmp_target_parsed", None)
@@ -873,11 +900,18 @@ def _run_facts(config: pytest.Config) -> dict[str, Any]:
         "options": {k: v for k, v in vars(config.option).items()
                     if k.startswith("rtmp_") and v not in (None, False, [], "") and k != "rtmp_target"},
         "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
+        "jobs": jobs_in_use(config),
+        "worker_targets": getattr(handle, "workers", None),
     }
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    from rtmpconf.harness.parallel import is_worker
+
+    if is_worker(config):
+        return  # the controller writes the one summary and JUnit file (harness/parallel.py)
     cases: list[CaseInfo] = config._rtmp_cases  # type: ignore[attr-defined]
     path = config.getoption("--rtmp-summary")
     junit = config.getoption("--rtmp-junit")
