@@ -135,14 +135,14 @@ def jobs_in_use(config: pytest.Config) -> int:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{EXCLUSIVE}: needs the target to itself (drain, memory, timing): "
-                                       "runs alone after the concurrent cases")
+    config.addinivalue_line("markers", f"{EXCLUSIVE}(scope='machine'): runs alone after the concurrent cases; "
+                                       "'machine' (default): it measures time, memory or CPU; 'target': it acts "
+                                       "on the whole target (a drain), alone only when the workers share one")
     config.addinivalue_line("markers", f"{SLOW}: takes seconds; scheduled first in a concurrent run")
-    if is_worker(config):
+    if is_worker(config) and getattr(config.option, "clean_alluredir", False):
         # Only the controller cleans the Allure results directory: a worker cleaning it could
         # remove what a faster worker already wrote.
-        if getattr(config.option, "clean_alluredir", False):
-            config.option.clean_alluredir = False
+        config.option.clean_alluredir = False
     config._rtmp_worker_outputs = []  # type: ignore[attr-defined]
     _CONFIG["config"] = config
 
@@ -358,13 +358,32 @@ def _schedule_file(config: pytest.Config) -> Path:
     return path
 
 
-def schedule_key(item: pytest.Item) -> tuple[int, int]:
-    """Sort key of a concurrent run: slow cases first, exclusive ones last, else collection order."""
-    if item.get_closest_marker(EXCLUSIVE) is not None:
-        return (2, 0)
+def runs_alone(item: pytest.Item, shared_target: bool) -> bool:
+    """``@pytest.mark.exclusive`` (scope "machine", the default: it measures time, memory or CPU)
+    always runs alone; ``@pytest.mark.exclusive("target")`` (it acts on every connection of the
+    target, e.g. a drain) only when the workers share one target (``--target URL``)."""
+    marker = item.get_closest_marker(EXCLUSIVE)
+    if marker is None:
+        return False
+    scope = marker.args[0] if marker.args else marker.kwargs.get("scope", "machine")
+    if scope not in ("machine", "target"):
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.exclusive scope must be 'machine' or 'target', "
+                                f"not {scope!r}")
+    return scope == "machine" or shared_target
+
+
+def _shared_target(config: pytest.Config) -> bool:
+    return bool(config.getoption("rtmp_target", None))
+
+
+def schedule_key(item: pytest.Item, shared_target: bool = False) -> int:
+    """Sort key of a concurrent run: slow cases first, those that run alone last, else collection
+    order (the sort is stable)."""
+    if runs_alone(item, shared_target):
+        return 2
     if item.get_closest_marker(SLOW) is not None:
-        return (0, 0)
-    return (1, 0)
+        return 0
+    return 1
 
 
 @pytest.hookimpl(trylast=True)
@@ -373,7 +392,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not is_worker(config):
         return
     # Every worker sorts the same way (a stable sort of the same collection), as xdist requires.
-    items.sort(key=schedule_key)
+    shared = _shared_target(config)
+    items.sort(key=lambda item: schedule_key(item, shared))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -386,7 +406,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     path = config.workerinput.get(_SIDECHANNEL_KEY)  # type: ignore[attr-defined]
     if not path:
         return
-    exclusive = [i.nodeid for i in session.items if i.get_closest_marker(EXCLUSIVE) is not None]
+    shared = _shared_target(config)
+    exclusive = [i.nodeid for i in session.items if runs_alone(i, shared)]
     tmp = Path(f"{path}.{os.getpid()}")
     tmp.write_text(json.dumps({"exclusive": exclusive}))
     os.replace(tmp, path)
