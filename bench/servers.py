@@ -9,6 +9,9 @@ from typing import Any
 
 #: Display name -> summary.json key suffix.
 SERVERS = {"reference": "reference", "nginx-rtmp": "nginx_rtmp", "node-media-server": "node_media_server"}
+#: Variants measured on request (``--servers``): the reference server on asyncio's own event loop
+#: (the default is uvloop when installed), to show what the loop is worth.
+VARIANTS = {"reference-asyncio": "reference_asyncio"}
 
 
 @dataclass
@@ -23,8 +26,9 @@ class RunningServer:
 def running(name: str) -> Iterator[RunningServer]:
     """Start ``name`` on a free loopback port; stop it afterwards.
 
-    reference: ``python -m rtmpconf.reference_server`` (stdlib event loop, logging at WARNING so a
-    thousand joins do not measure the logger); nginx-rtmp: one worker, no master process, so
+    reference: ``python -m rtmpconf.reference_server`` (its default event loop: uvloop when installed;
+    ``reference-asyncio``: asyncio's own; logging at WARNING so a thousand joins do not measure the
+    logger); nginx-rtmp: one worker, no master process, so
     its pid is the process doing the work; node-media-server 4.x: one node process.
     """
     from rtmpconf.harness.peers.servers import NginxRtmp, NodeMediaServer
@@ -33,6 +37,8 @@ def running(name: str) -> Iterator[RunningServer]:
     driver: Any
     if name == "reference":
         driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING"))
+    elif name == "reference-asyncio":
+        driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING", "--event-loop", "asyncio"))
     elif name == "nginx-rtmp":
         driver = NginxRtmp()
     elif name == "node-media-server":
@@ -48,4 +54,4 @@ def running(name: str) -> Iterator[RunningServer]:
 
 
 def key(name: str) -> str:
-    return SERVERS[name]
+    return {**SERVERS, **VARIANTS}[name]

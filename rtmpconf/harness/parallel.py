@@ -30,6 +30,7 @@ pytest-xdist is optional at run time: without it ``-j`` falls back to a serial r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -116,10 +117,30 @@ def pytest_cmdline_main(config: pytest.Config) -> Iterator[None]:
                 f"-j {jobs}: pytest-xdist is not installed; running serially"), stacklevel=2)
         elif getattr(config.option, "numprocesses", None):
             pass  # the user drives xdist directly (-n): leave it alone
-        else:
+        elif _target_usable(config):
             config.option.numprocesses = jobs
             config.option.dist = "load"
     return (yield)
+
+
+def _target_usable(config: pytest.Config) -> bool:
+    """With ``--target URL``, the preflight's first part, once, before any worker exists. A target
+    that is unreachable or not RTMP gets no workers: the run stays serial and its session fixture
+    ends it at once with exit status 3 and the usual summary, from this very result."""
+    url = config.getoption("rtmp_target", None)
+    if not url or config.getoption("rtmp_no_preflight", False):
+        return True
+    from rtmpconf.harness import preflight as pf
+    from rtmpconf.harness.client import Target, TargetError
+    from rtmpconf.harness.pytest_plugin import time_scale
+
+    try:
+        target = Target.parse(url, app=config.getoption("rtmp_app", None))
+    except TargetError:
+        return True  # pytest_configure reports the bad URL
+    result = asyncio.run(pf.preflight(target, scale=time_scale(config)))
+    config._rtmp_preflight_result = result  # type: ignore[attr-defined]
+    return result.outcome not in (pf.Outcome.UNREACHABLE, pf.Outcome.NOT_RTMP, pf.Outcome.CONNECT_REFUSED)
 
 
 def jobs_in_use(config: pytest.Config) -> int:
@@ -149,15 +170,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Controller of a run against ``--target URL``: the preflight and the capability probe, once
-    (before the workers start; a wrong target ends the run here with exit status 3)."""
+    """Controller of a run against ``--target URL``: the rest of the preflight (the capability
+    probe), once, before the workers start; they take its result (``apply_controller_preflight``)."""
     config = session.config
     if not is_controller(config) or not config.getoption("rtmp_target", None):
         return
     from rtmpconf.harness.pytest_plugin import TargetHandle, _preflight
 
     handle = TargetHandle(config._rtmp_target_parsed)  # type: ignore[attr-defined]
-    _preflight(config, handle, started=False)
+    _preflight(config, handle, started=False)  # the capability probe; the preflight ran already
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     pre = getattr(config, "_rtmp_preflight", None)
     config._rtmp_controller_preflight = {  # type: ignore[attr-defined]

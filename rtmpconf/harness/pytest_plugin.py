@@ -470,7 +470,9 @@ def _preflight(config: pytest.Config, handle: TargetHandle, *, started: bool) ->
     config._rtmp_preflight = None  # type: ignore[attr-defined]
     role = config.getoption("--rtmp-role")
     if not config.getoption("--rtmp-no-preflight"):
-        result = asyncio.run(pf.preflight(handle.target, scale=time_scale(config)))
+        # A -j controller may have run it already (harness/parallel.py): once is enough.
+        result = getattr(config, "_rtmp_preflight_result", None) or asyncio.run(
+            pf.preflight(handle.target, scale=time_scale(config)))
         config._rtmp_preflight = result  # type: ignore[attr-defined]
         if result.outcome in (pf.Outcome.UNREACHABLE, pf.Outcome.NOT_RTMP, pf.Outcome.CONNECT_REFUSED):
             from rtmpconf.harness.parallel import is_worker
