@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -147,7 +147,7 @@ def test_exclusive_cases_run_alone(pytester: pytest.Pytester, cases_dir: Path, t
 
 def test_target_scope_not_alone_with_own_servers(pytester: pytest.Pytester, cases_dir: Path) -> None:
     """With a server per worker (the embedded reference server), a drain case need not wait."""
-    _, summary, events = run(pytester, cases_dir, "own", "-j", "2")
+    _, summary, _ = run(pytester, cases_dir, "own", "-j", "2")
     assert verdicts(summary)["ERTMP-11/drains"] == "PASS"
     assert len(summary["worker_targets"]) == 2
     assert len({w["target_url"] for w in summary["worker_targets"]}) == 2  # a server each
