@@ -305,8 +305,10 @@ class RtmpClient:
         self.writer.write(data)
         if drain:
             try:
-                await asyncio.wait_for(self.writer.drain(), self.timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: no task per write (a case writes thousands).
+                async with asyncio.timeout(self.timeout):
+                    await self.writer.drain()
+            except TimeoutError:
                 raise StepTimeout("write", self.timeout, "target stopped reading") from None
             except (ConnectionError, OSError):
                 self.closed = True
@@ -338,8 +340,9 @@ class RtmpClient:
         if remaining <= 0:
             raise StepTimeout(step, self.timeout)
         try:
-            data = await asyncio.wait_for(self.reader.read(READ_SIZE), remaining)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(remaining):  # no task per read, unlike wait_for
+                data = await self.reader.read(READ_SIZE)
+        except TimeoutError:
             raise StepTimeout(step, self.timeout) from None
         except (ConnectionResetError, BrokenPipeError):
             self.closed = True
