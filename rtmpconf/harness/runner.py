@@ -179,10 +179,11 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 
 
 def pytest_command(args: argparse.Namespace) -> list[str]:
-    # --assert=plain: cases judge through findings, not assert statements, and rewriting every
-    # module of the package costs each process (each -j worker) a second or more of start-up.
-    cmd = [sys.executable, "-m", "pytest", str(CASES), "-p", "no:cacheprovider", "-p", "no:locust", "-q",
-           "-rfE", "--no-header", "--rootdir", str(CASES), "--assert=plain"]
+    # Start-up of every process (each -j worker): --assert=plain, as cases judge through findings
+    # and rewriting every module of the package costs a second or more; no hypothesis plugin (the
+    # cases do not use it; loading it costs ~0.4 s).
+    cmd = [sys.executable, "-m", "pytest", str(CASES), *CASE_RUN_ARGS, "-q", "-rfE", "--no-header",
+           "--rootdir", str(CASES)]
     selection = [f"--rtmp-case={g}" for g in args.case] + (["-k", args.keyword] if args.keyword else [])
     selection += ["--rtmp-interop"] if args.interop else []
     selection += ["--rtmp-interop-only"] if args.interop_only else []
@@ -232,6 +233,9 @@ def _target_args(args: argparse.Namespace) -> list[str]:
             out += ["--rtmp-" + opt.replace("_", "-"), value]
     return out
 
+
+#: pytest options of every conformance run (`rtmpconf run`, bench/determinism.py, bench/suite_time.py).
+CASE_RUN_ARGS = ("-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:hypothesispytest", "--assert=plain")
 
 #: pytest's exit statuses -> ours (README, "Exit codes"): 0 no FAIL, 1 a FAIL (or ERROR, or
 #: NON-STRICT with --strict), 2 usage or configuration error, 3 target unreachable / not RTMP.
