@@ -83,6 +83,9 @@ def _main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--interop", action="store_true", help="include the interop cases")
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
+    p_matrix.add_argument("-j", "--jobs", type=runner._jobs, default=None, metavar="N",
+                          help="workers per server run, each with its own server (default: the number of cores; "
+                               "1 = serial)")
 
     p_diff = sub.add_parser("diff", help="what changed between two runs (two summary.json files)")
     p_diff.add_argument("old", metavar="OLD", help="the earlier run's summary.json")
@@ -122,7 +125,7 @@ def _main(argv: list[str] | None = None) -> int:
             p_matrix.error(f"argument --targets: unknown target(s) {', '.join(unknown) or '(none given)'}; "
                            f"choose from {', '.join(SERVER_NAMES)}")
         extra = (["--interop"] if args.interop else []) + [f"--case={g}" for g in args.case]
-        return matrix(names, extra, build_html=not args.no_html)
+        return matrix(names, extra, build_html=not args.no_html, jobs=args.jobs)
     parser.error(f"unknown command {args.command}")
     return 2
 
