@@ -128,7 +128,12 @@ class _ConnectionProtocol(asyncio.Protocol):
         finally:
             server.batching = False
             dirty = server.dirty
-            if dirty:
+            if dirty and server.coalesce_s > 0.0:
+                # A coalescing window: writes stay pending (later writes append to them, so the
+                # order holds) until the window ends, and one send may carry several reads.
+                if server.flush_timer is None:
+                    server.flush_timer = asyncio.get_running_loop().call_later(server.coalesce_s, server.flush_dirty)
+            elif dirty:
                 server.dirty = []
                 for conn in dirty:
                     # conn.flush(), inlined: this loop runs once per player per published read.
@@ -210,11 +215,21 @@ class RtmpServer:
         #: True while a read is being handled: connection writes are coalesced (see above).
         self.batching = False
         self.dirty: list[_ConnectionProtocol] = []
+        #: write_coalesce_ms in seconds, and the timer that ends the current window.
+        self.coalesce_s = max(0.0, self.config.write_coalesce_ms / 1000.0)
+        self.flush_timer: asyncio.TimerHandle | None = None
         #: The HTTP outputs (http/server.py) when ``config.http``; shares ``registry``.
         self.http: Any = None
         self.draining = False
         self._drain_timers: list[asyncio.TimerHandle] = []
         self._all_gone: asyncio.Event | None = None  #: set when the last session left (during a drain)
+
+    def flush_dirty(self) -> None:
+        """End of a coalescing window: every held write goes out, one send per connection."""
+        self.flush_timer = None
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn.flush()
 
     @property
     def port(self) -> int:
