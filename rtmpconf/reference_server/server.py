@@ -80,7 +80,11 @@ class _ConnectionProtocol(asyncio.Protocol):
         # Once the transport fails it reports connection_lost (transport = None) right after;
         # a write in between is dropped by the transport itself, so _closed is the only check.
         if transport is not None and not self._closed:
-            transport.write(pending if pending.__class__ is not list else b"".join(pending))  # type: ignore[arg-type]
+            if pending.__class__ is list:
+                # Vectored: uvloop sends the shared bytes objects with one writev, no copy here.
+                transport.writelines(pending)  # type: ignore[arg-type]
+            else:
+                transport.write(pending)  # type: ignore[arg-type]
 
     def fanout_io(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
         """write/backlog for streams.py's fan-out loop (see ``streams._direct_io``).
@@ -142,7 +146,10 @@ class _ConnectionProtocol(asyncio.Protocol):
                     conn._pending_bytes = 0
                     transport = conn.transport
                     if transport is not None and not conn._closed and pending is not None:
-                        transport.write(pending if pending.__class__ is not list else b"".join(pending))  # type: ignore[arg-type]
+                        if pending.__class__ is list:
+                            transport.writelines(pending)  # type: ignore[arg-type]  # one writev (uvloop)
+                        else:
+                            transport.write(pending)  # type: ignore[arg-type]
         if session.handshake_done and not was_done:
             self._arm(self.server.config.idle_timeout_s)
 

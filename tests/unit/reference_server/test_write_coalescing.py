@@ -18,6 +18,9 @@ class FakeTransport:
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
 
+    def writelines(self, data: list[bytes]) -> None:
+        self.writes.append(b"".join(data))  # one vectored send
+
     def get_write_buffer_size(self) -> int:
         return 0
 
