@@ -132,12 +132,15 @@ def _target_usable(config: pytest.Config) -> bool:
         return True
     from rtmpconf.harness import preflight as pf
     from rtmpconf.harness.client import Target, TargetError
-    from rtmpconf.harness.pytest_plugin import time_scale
+    from rtmpconf.harness.pytest_plugin import time_scale, url_target_handle
 
     try:
-        target = Target.parse(url, app=config.getoption("rtmp_app", None))
-    except TargetError:
-        return True  # pytest_configure reports the bad URL
+        parsed = Target.parse(url, app=config.getoption("rtmp_app", None),
+                              publish_name=config.getoption("rtmp_publish_name", None),
+                              play_name=config.getoption("rtmp_play_name", None))
+        target = url_target_handle(config, parsed).target
+    except (TargetError, pytest.UsageError):
+        return True  # the serial path reports a bad URL or TLS option as usual
     result = asyncio.run(pf.preflight(target, scale=time_scale(config)))
     config._rtmp_preflight_result = result  # type: ignore[attr-defined]
     return result.outcome not in (pf.Outcome.UNREACHABLE, pf.Outcome.NOT_RTMP, pf.Outcome.CONNECT_REFUSED)
@@ -175,9 +178,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not is_controller(config) or not config.getoption("rtmp_target", None):
         return
-    from rtmpconf.harness.pytest_plugin import TargetHandle, _preflight
+    from rtmpconf.harness.pytest_plugin import _preflight, url_target_handle
 
-    handle = TargetHandle(config._rtmp_target_parsed)  # type: ignore[attr-defined]
+    handle = url_target_handle(config, config._rtmp_target_parsed)  # type: ignore[attr-defined]
     _preflight(config, handle, started=False)  # the capability probe; the preflight ran already
     config._rtmp_target_handle = handle  # type: ignore[attr-defined]
     pre = getattr(config, "_rtmp_preflight", None)

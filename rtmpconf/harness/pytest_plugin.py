@@ -32,9 +32,6 @@ from rtmpconf.harness.catalogue import CatalogueError, Rule, catalogue
 from rtmpconf.harness.verdict import Finding, Verdict, cap, not_run, worst
 from rtmpconf.harness.wirelog import WireLog
 
-#: -j N: concurrent runs over pytest-xdist (harness/parallel.py).
-pytest_plugins = ("rtmpconf.harness.parallel",)
-
 #: Per-step deadline default (s) (--rtmp-timeout).
 STEP_TIMEOUT_S = 5.0
 #: Per-case watchdog default (s) (--case-timeout).
@@ -48,8 +45,9 @@ EMBEDDED_IDLE_TIMEOUT_S = 10.0
 #: (ngx_rtmp_core_module.c); node-media-server 4 has none for a silent publisher that we know of.
 KNOWN_IDLE_TIMEOUTS: dict[str, float] = {"nginx-rtmp": 60.0}
 
-#: Client mode (the suite plays the server, an agent is judged) lives in its own plugin module.
-pytest_plugins = ["rtmpconf.harness.clients.plugin"]
+#: Client mode (the suite plays the server, an agent is judged) lives in its own plugin module;
+#: -j N (concurrent runs over pytest-xdist) in harness/parallel.py.
+pytest_plugins = ["rtmpconf.harness.clients.plugin", "rtmpconf.harness.parallel"]
 
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
@@ -375,22 +373,7 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
 
     over_tls = bool(config.getoption("--rtmp-tls"))
     if url:
-        tls_url = config.getoption("--rtmp-tls-target")
-        try:
-            target = _with_tls_options(config, parsed)
-            tls_target = target if target.tls else (
-                _with_tls_options(config, Target.parse(tls_url, app=parsed.app)) if tls_url else None)
-        except (TargetError, ValueError) as exc:
-            raise pytest.UsageError(str(exc)) from None
-        if tls_target is not None and not tls_target.tls:
-            raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
-        if over_tls and not target.tls:
-            if tls_target is None:
-                raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
-            target = tls_target
-        handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
-        handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
-        handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
+        handle = url_target_handle(config, parsed)
         handle.drain = hook_from(config.getoption("--rtmp-drain"))
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
         from rtmpconf.harness.parallel import apply_controller_preflight
@@ -537,6 +520,29 @@ def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHan
         yield handle
     finally:
         proxy.stop()
+
+
+def url_target_handle(config: pytest.Config, parsed: Target) -> TargetHandle:
+    """The handle of a ``--target URL`` run (TLS options applied); also built by a -j controller
+    for its one preflight (harness/parallel.py)."""
+    over_tls = bool(config.getoption("--rtmp-tls"))
+    tls_url = config.getoption("--rtmp-tls-target")
+    try:
+        target = _with_tls_options(config, parsed)
+        tls_target = target if target.tls else (
+            _with_tls_options(config, Target.parse(tls_url, app=parsed.app)) if tls_url else None)
+    except (TargetError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if tls_target is not None and not tls_target.tls:
+        raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
+    if over_tls and not target.tls:
+        if tls_target is None:
+            raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
+        target = tls_target
+    handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
+    handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
+    handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
+    return handle
 
 
 def _with_tls_options(config: pytest.Config, target: Target) -> Target:
