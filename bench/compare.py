@@ -15,12 +15,25 @@ spare core, one real-rate H.264/AAC publisher carrying latency markers):
   its cost per player without doing the same work), so each server carries the same load when
   its cost is read; players per core = its inverse.
 
+The headline also names the issue's fixed points, from the same sweep: ``cpu_s_per_player_s_750_players_*``
+and ``players_per_core_ratio_750_reference_vs_*`` (the 750-player step), and
+``latency_p99_ms_100_players_*`` (the 100-player step: latency measured in the same run as the CPU).
+
+Variants of the reference server (bench/servers.py) measure the design choices: ``reference-asyncio``
+(asyncio's own event loop instead of uvloop), ``reference-coalesce-1ms``/``-5ms`` (players' writes held
+that long, so one send carries several publisher reads: the coalescing/latency trade-off).
+
+``python -m bench.compare [--servers a,b,...] [--steps 100,750] [--seconds 6]``.
+
 Server, generator and publisher share this machine's cores: numbers are loopback figures of
-one run on a possibly busy machine (other jobs add noise), not capacity planning.
+one run on a possibly busy machine (other jobs add noise; the load average is recorded), not
+capacity planning.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
 from typing import Any
 
@@ -78,6 +91,10 @@ def idle_memory(url: str, pid: int, conns: int = IDLE_CONNECTIONS) -> dict[str, 
             "kib_per_idle_connection": srv["kib_per_connection_joined"]}
 
 
+#: The fixed points of the issue: CPU compared at 750 players, latency at 100.
+CPU_POINT, LATENCY_POINT = 750, 100
+
+
 def sweep(name: str, steps: tuple[int, ...] = STEPS, seconds: float = STEP_SECONDS,
           log: Any = print) -> dict[str, Any]:
     """Idle memory, then players up to the first unsustained step, for one server."""
@@ -89,7 +106,9 @@ def sweep(name: str, steps: tuple[int, ...] = STEPS, seconds: float = STEP_SECON
         t0 = time.monotonic()
 
         def one(n: int) -> dict[str, Any]:
+            load = os.getloadavg()[0]
             r = load_step(srv.url, srv.pid, n, seconds, f"fan{n}")
+            r["load_average_before"] = round(load, 2)
             results.append(r)
             lat = r.get("latency_ms", {})
             log(f"  {name}: {n:5d} players sustained={r['sustained']} drops={r.get('drop_fraction')} "
@@ -168,10 +187,30 @@ def headline_from(per_server: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 # Players per core of the reference relative to the other server (>1 = cheaper).
                 headline[f"players_per_core_ratio_reference_vs_{key(other)}"] = round(
                     cost[other] / cost["reference"], 3)
+    at_point: dict[str, float] = {}
+    for name, r in per_server.items():
+        k = key(name)
+        for s in r.get("steps", []):
+            if s["players"] == CPU_POINT and s.get("sustained") and s.get("cpu_s_per_player_s"):
+                at_point[name] = s["cpu_s_per_player_s"]
+                headline[f"cpu_s_per_player_s_{CPU_POINT}_players_{k}"] = s["cpu_s_per_player_s"]
+            if s["players"] == LATENCY_POINT and s.get("latency_ms", {}).get("p99") is not None:
+                headline[f"latency_p99_ms_{LATENCY_POINT}_players_{k}"] = s["latency_ms"]["p99"]
+                headline[f"latency_p50_ms_{LATENCY_POINT}_players_{k}"] = s["latency_ms"]["p50"]
+    if "reference" in at_point:
+        for other in ("nginx-rtmp", "node-media-server", "reference-asyncio"):
+            if other in at_point:
+                headline[f"players_per_core_ratio_{CPU_POINT}_reference_vs_{key(other)}"] = round(
+                    at_point[other] / at_point["reference"], 3)
     return headline
 
 
-def main(servers: tuple[str, ...] = tuple(SERVERS), steps: tuple[int, ...] = STEPS,
+#: What ``python -m bench.compare`` (and ``python -m bench``) measures by default: the three servers and
+#: the reference server's event-loop variant.
+DEFAULT_SERVERS = (*SERVERS, "reference-asyncio")
+
+
+def main(servers: tuple[str, ...] = DEFAULT_SERVERS, steps: tuple[int, ...] = STEPS,
          seconds: float = STEP_SECONDS) -> dict[str, Any]:
     raise_fd_limit()
     t0 = time.monotonic()
@@ -186,6 +225,7 @@ def main(servers: tuple[str, ...] = tuple(SERVERS), steps: tuple[int, ...] = STE
 
     headline = headline_from(per_server)
     data = {"stream_bitrate": 2_500_000, "step_seconds": seconds, "idle_connections": IDLE_CONNECTIONS,
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
             "max_drop_fraction": MAX_DROP_FRACTION, "wall_seconds": round(time.monotonic() - t0, 1),
             "servers": per_server}
     write_result("compare", data, headline)
@@ -199,7 +239,27 @@ def main(servers: tuple[str, ...] = tuple(SERVERS), steps: tuple[int, ...] = STE
     return headline
 
 
+def _cli() -> dict[str, Any]:
+    from bench.servers import VARIANTS
+
+    p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
+                   help=f"comma list of {', '.join([*SERVERS, *VARIANTS])}")
+    p.add_argument("--steps", default=",".join(map(str, STEPS)), help="player counts, ascending")
+    p.add_argument("--seconds", type=float, default=STEP_SECONDS, help="publishing time per step")
+    a = p.parse_args()
+    names = tuple(n.strip() for n in a.servers.split(",") if n.strip())
+    unknown = [n for n in names if n not in SERVERS and n not in VARIANTS]
+    if unknown:
+        p.error(f"unknown server(s): {', '.join(unknown)}")
+    try:
+        steps = tuple(int(x) for x in a.steps.split(","))
+    except ValueError:
+        p.error(f"--steps: expected numbers like 100,750, got {a.steps!r}")
+    return main(names, steps, a.seconds)
+
+
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(main(), indent=2))
+    print(json.dumps(_cli(), indent=2))

@@ -3,7 +3,8 @@
 ``python -m bench.determinism`` runs 5 times against the embedded reference server and 3 times
 against nginx-rtmp (the trust issue's goal: identical verdicts); ``--target-server NAME``,
 ``--target URL``, ``--runs N`` and extra suite options after ``--`` (``-- --impair lan``, ``-- -j 2``)
-choose other runs. Writes ``reports/bench/determinism.json``: per target, the verdict counts and wall
+choose other runs; ``--jobs 1,2`` alternates the runs between serial and two workers (run i uses the
+i-th value, cyclically), so a parallel run is compared with a serial one. Writes ``reports/bench/determinism.json``: per target, the verdict counts and wall
 time of every run and each case whose verdict differed between runs, with the verdict of each run
 and the message of the first differing one.
 """
@@ -29,7 +30,9 @@ DEFAULT_PLAN = (("reference", 5), ("nginx-rtmp", 3))
 
 def run_once(target_args: list[str], extra: list[str], out: Path) -> dict[str, Any]:
     """One suite run; returns its summary (or a record of why there is none)."""
-    cmd = [sys.executable, "-m", "pytest", str(CASES), "-q", "-p", "no:cacheprovider", "-p", "no:locust",
+    from rtmpconf.harness.runner import CASE_RUN_ARGS
+
+    cmd = [sys.executable, "-m", "pytest", str(CASES), "-q", *CASE_RUN_ARGS,
            "--summary", str(out), *target_args, *extra]
     t0 = time.monotonic()
     try:
@@ -61,12 +64,16 @@ def compare(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return changed
 
 
-def measure(label: str, target_args: list[str], runs: int, extra: list[str]) -> dict[str, Any]:
+def measure(label: str, target_args: list[str], runs: int, extra: list[str],
+            jobs: list[int] | None = None) -> dict[str, Any]:
     results = []
     with tempfile.TemporaryDirectory(prefix="rtmpconf-determinism-") as tmp:
         for i in range(runs):
-            r = run_once(target_args, extra, Path(tmp) / f"run-{i}.json")
-            print(f"  {label} run {i + 1}/{runs}: {r['wall_s']} s, {r.get('counts') or r.get('error')}", flush=True)
+            j = jobs[i % len(jobs)] if jobs else None
+            r = run_once(target_args, extra + (["-j", str(j)] if j else []), Path(tmp) / f"run-{i}.json")
+            r["jobs"] = j
+            print(f"  {label} run {i + 1}/{runs}{f' (-j {j})' if j else ''}: {r['wall_s']} s, "
+                  f"{r.get('counts') or r.get('error')}", flush=True)
             results.append(r)
     changed = compare(results)
     for c in changed:
@@ -76,11 +83,23 @@ def measure(label: str, target_args: list[str], runs: int, extra: list[str]) -> 
             "cases_per_run": [len(r["cases"]) for r in results]}
 
 
+def _jobs_list(value: str) -> list[int]:
+    try:
+        jobs = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers of workers like 1,2, got {value!r}") from None
+    if not jobs or min(jobs) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers of workers >= 1, got {value!r}")
+    return jobs
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.determinism", description=__doc__.split("\n\n")[0])
     p.add_argument("--target-server", action="append", default=[], help="server to start (repeatable)")
     p.add_argument("--target", help="rtmp:// URL of a running server")
     p.add_argument("--runs", type=int, default=None, help="runs per target (default 5 reference, 3 others)")
+    p.add_argument("--jobs", type=_jobs_list, default=None, metavar="N,M",
+                   help="workers per run, cyclically (e.g. 1,2: serial, two workers, serial ...)")
     p.add_argument("extra", nargs="*", help="suite options after --")
     args = p.parse_args(argv if argv is not None else [])
     if args.runs is not None and args.runs < 2:
@@ -92,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plan.append((name, ["--target-server", name], args.runs or (5 if name == "reference" else 3)))
     if not plan:
         plan = [(n, ["--target-server", n], args.runs or k) for n, k in DEFAULT_PLAN]
-    targets = [measure(label, targs, runs, args.extra) for label, targs, runs in plan]
+    targets = [measure(label, targs, runs, args.extra, args.jobs) for label, targs, runs in plan]
     headline = {f"determinism_identical_{t['target']}": t["identical"] for t in targets}
     headline.update({f"determinism_changed_{t['target']}": len(t["changed"]) for t in targets})
     write_result("determinism", {"targets": targets}, headline)

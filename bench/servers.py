@@ -5,10 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 #: Display name -> summary.json key suffix.
 SERVERS = {"reference": "reference", "nginx-rtmp": "nginx_rtmp", "node-media-server": "node_media_server"}
+#: Variants measured on request (``--servers``): the reference server on asyncio's own event loop
+#: (the default is uvloop when installed), to show what the loop is worth.
+VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": "reference_coalesce_1ms",
+            "reference-coalesce-5ms": "reference_coalesce_5ms"}
 
 
 @dataclass
@@ -23,8 +28,9 @@ class RunningServer:
 def running(name: str) -> Iterator[RunningServer]:
     """Start ``name`` on a free loopback port; stop it afterwards.
 
-    reference: ``python -m rtmpconf.reference_server`` (stdlib event loop, logging at WARNING so a
-    thousand joins do not measure the logger); nginx-rtmp: one worker, no master process, so
+    reference: ``python -m rtmpconf.reference_server`` (its default event loop: uvloop when installed;
+    ``reference-asyncio``: asyncio's own; logging at WARNING so a thousand joins do not measure the
+    logger); nginx-rtmp: one worker, no master process, so
     its pid is the process doing the work; node-media-server 4.x: one node process.
     """
     from rtmpconf.harness.peers.servers import NginxRtmp, NodeMediaServer
@@ -33,6 +39,16 @@ def running(name: str) -> Iterator[RunningServer]:
     driver: Any
     if name == "reference":
         driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING"))
+    elif name == "reference-asyncio":
+        driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING", "--event-loop", "asyncio"))
+    elif name.startswith("reference-coalesce-"):
+        # A write-coalescing window (config write_coalesce_ms): fewer sends, up to that much latency.
+        import tempfile
+
+        ms = float(name.removeprefix("reference-coalesce-").removesuffix("ms"))
+        conf = Path(tempfile.mkdtemp(prefix="rtmpconf-bench-")) / "server.toml"
+        conf.write_text(f"write_coalesce_ms = {ms}\n")
+        driver = ReferenceServerProcess(config=str(conf), extra_args=("--log-level", "WARNING"))
     elif name == "nginx-rtmp":
         driver = NginxRtmp()
     elif name == "node-media-server":
@@ -48,4 +64,4 @@ def running(name: str) -> Iterator[RunningServer]:
 
 
 def key(name: str) -> str:
-    return SERVERS[name]
+    return {**SERVERS, **VARIANTS}[name]

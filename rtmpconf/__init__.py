@@ -6,9 +6,19 @@ Subpackages: ``rtmpconf.rtmp`` (sans-IO core), ``rtmpconf.reference_server``, ``
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from typing import Any
 
-try:
-    __version__ = _version("rtmp-conformance")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # ``__version__`` on first use: importlib.metadata costs ~40 ms of start-up, which a short
+    # command (``rtmpconf analyze``) would otherwise pay for nothing.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("rtmp-conformance")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+            value = "0+unknown"
+        globals()["__version__"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,3 +42,12 @@ def tools_dir() -> Path:
         return root / ".tools"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "rtmpconf" / "tools"
+
+
+def cache_dir() -> Path:
+    """Where derived data that is expensive to make (encoded test media) is kept between runs:
+    ``$RTMPCONF_CACHE``, or ``$XDG_CACHE_HOME/rtmpconf`` (``~/.cache/rtmpconf``)."""
+    env = os.environ.get("RTMPCONF_CACHE")
+    if env:
+        return Path(env).resolve()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rtmpconf"

@@ -18,6 +18,7 @@ from rtmpconf.harness.http.scenarios import fetch_segments, live_pull, media, po
 from rtmpconf.harness.verdict import Finding, Verdict, info
 
 
+@pytest.mark.slow_case
 @pytest.mark.rule("XPROTO-1")
 async def test_same_frames_every_protocol(rtmp, http):
     """Publishes 8 s of H.264 (B-frames) + AAC once; an RTMP player, an HTTP-FLV and an HTTP-TS

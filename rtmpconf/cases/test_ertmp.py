@@ -180,6 +180,7 @@ async def relay(rtmp: Any, tags: Sequence[MediaTag], **kw: Any) -> tuple[RtmpCli
 # -- ERTMP-1 ExHeader layout ---------------------------------------------------------------------
 
 
+@pytest.mark.slow_case
 @pytest.mark.rule("ERTMP-1")
 @pytest.mark.parametrize("codec", ["hevc", "av1"])
 async def test_late_joiner_gets_ex_keyframe(rtmp, codec):
@@ -1001,6 +1002,7 @@ async def _drain(rtmp: Any, tc_url: str | None) -> str | None:
     return None
 
 
+@pytest.mark.exclusive("target")  # a drain reaches every connection of the target
 @pytest.mark.rule("ERTMP-11")
 @pytest.mark.parametrize("variant", ["absolute", "relative", "network-path", "absent"])
 async def test_reconnect_request_on_drain(rtmp, variant):
@@ -1084,6 +1086,7 @@ async def test_reconnect_request_on_drain(rtmp, variant):
     rtmp.judge(findings)
 
 
+@pytest.mark.exclusive("target")  # a drain reaches every connection of the target
 @pytest.mark.rule("ERTMP-23")
 async def test_served_until_the_client_leaves(rtmp):
     """A publisher and a player with capsEx Reconnect and a legacy player on one HEVC stream; the target

@@ -243,6 +243,7 @@ BIG_FRAME = 100_000
 BULK_FRAMES = 120
 
 
+@pytest.mark.exclusive  # 12 MB through one player's buffers as fast as it goes: alone, like a memory case
 @pytest.mark.rule("GOP-8")
 async def test_stalled_player(rtmp):
     """A player plays, then stops reading its socket; the publisher (chunk size 64 kB) sends 12 MB

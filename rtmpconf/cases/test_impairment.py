@@ -101,7 +101,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if unknown:
         raise pytest.UsageError(f"{ENV}/--impair: unknown profile(s) {', '.join(unknown)}; "
                                 f"choose from {', '.join(PROFILES)}")
-    metafunc.parametrize("profile", names or ["gated"])
+    # A kernel-mode profile shapes all of loopback: nothing else may run meanwhile (harness/parallel.py).
+    metafunc.parametrize("profile", [pytest.param(n, marks=pytest.mark.exclusive)
+                                     if n in PROFILES and PROFILES[n].kernel is not None else n
+                                     for n in names or ["gated"]])
 
 
 def gated(rtmp: Any, rule: str, profile: str | None = None) -> bool:
@@ -193,6 +196,7 @@ async def test_handshake_write_patterns_under_profile(rtmp, profile):
 
 
 @impairment
+@pytest.mark.slow_case
 @pytest.mark.rule("CH-5")
 async def test_split_chunk_headers_under_profile(rtmp, profile):
     """Through the profile's proxy, a publisher writes connect, createStream, publish and 1 s of
@@ -206,6 +210,7 @@ async def test_split_chunk_headers_under_profile(rtmp, profile):
 
 
 @impairment
+@pytest.mark.slow_case
 @pytest.mark.rule("GOP-1")
 async def test_gop_start_and_timestamps_under_profile(rtmp, profile):
     """Through the profile's proxy: real H.264/AAC for 1.5 s, a late joiner, 0.9 s more. Checks GOP
@@ -228,6 +233,7 @@ _LATENCY_BASELINE: dict[tuple[str, int], list[float]] = {}
 
 
 @impairment
+@pytest.mark.exclusive  # measures time: alone, so other cases' CPU use is not counted as latency
 @pytest.mark.rule("GOP-1")
 async def test_publish_to_play_latency(rtmp, profile):
     """A player joins, then a publisher sends 3 s of audio/video (~0.6 Mbit/s) in real time, both
@@ -265,6 +271,7 @@ async def test_publish_to_play_latency(rtmp, profile):
 
 
 @impairment
+@pytest.mark.exclusive  # samples the server's RSS: alone, so other cases' streams do not count
 @pytest.mark.rule("GOP-8")
 async def test_slow_consumer_on_500kbit_link(rtmp):
     """A publisher (direct) sends a 2 Mbit/s stream (25 fps, 1 s GOP, AAC) in real time for 18 s; a

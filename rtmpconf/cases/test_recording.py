@@ -264,6 +264,7 @@ async def test_killed_server_file_readable(rtmp, recorder_factory):
 # -- REC-5 -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("REC-5")
 async def test_rotated_files_start_at_keyframes(rtmp, recorder_factory, rec_kind):
     """An instance configured to start a new file every second records 3.2 s of H.264/AAC with a

@@ -118,6 +118,7 @@ async def wait_for_payload(player: Any, payload: bytes, timeout: float) -> None:
 # -- RELAY-1 -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RELAY-1")
 async def test_push_keeps_payloads_and_timing(rtmp, relay_setup):
     """A player waits at the upstream (the harness's reference server, app ``live``); a publisher
@@ -147,6 +148,7 @@ async def test_push_keeps_payloads_and_timing(rtmp, relay_setup):
 # -- RELAY-2 / RELAY-3 -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RELAY-2")
 async def test_edge_pulls_on_demand(rtmp, relay_setup):
     """A publisher sends H.264/AAC in real time to the origin (the harness's reference server, app
@@ -174,6 +176,7 @@ async def test_edge_pulls_on_demand(rtmp, relay_setup):
     rtmp.judge(check_edge_start(player.log, tags_with_headers(stream)))
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RELAY-3")
 async def test_edge_releases_origin(rtmp, relay_setup):
     """As RELAY-2 (publish at the origin, play at app ``edge``) until media flows; then the edge's
@@ -225,6 +228,7 @@ def established(port: int) -> int:
     return n
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RELAY-4")
 async def test_no_pull_from_itself(rtmp, relay_setup):
     """App ``selfpull`` of the server under test pulls from its own address. One player plays a name

@@ -396,6 +396,7 @@ ROB9_DEFAULT_BUDGET_S = 20.0
 ROB9_MARGIN_S = 5.0
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("ROB-9")
 async def test_silent_publisher_frees_name(rtmp):
     """A publisher sends metadata, sequence headers and 0.3 s of H.264/AAC, then neither reads nor

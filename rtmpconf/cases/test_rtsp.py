@@ -251,6 +251,7 @@ async def test_get_parameter_keepalive(rtmp):
 # -- RTSP-6: transports --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RTSP-6")
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 async def test_transport_negotiation(rtmp, transport):
@@ -297,6 +298,7 @@ async def watched(rtmp: Any, transport: str = "tcp") -> Watch | None:
             return None
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RTSP-7")
 async def test_rtp_continuity(rtmp):
     """PLAY (TCP interleaved) of a 25 fps H.264 + 48 kHz AAC publish for 2.5 s.
@@ -311,6 +313,7 @@ async def test_rtp_continuity(rtmp):
     rtmp.judge(check_rtp_continuity(tracks, {"video": {3600}, "audio": {1024}}))
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RTSP-8")
 async def test_marker_bits(rtmp):
     """PLAY (TCP interleaved) for 2.5 s; video packets grouped by RTP timestamp.
@@ -323,6 +326,7 @@ async def test_marker_bits(rtmp):
     rtmp.judge(check_markers(video_packets(w)))
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RTSP-9")
 async def test_starts_at_idr(rtmp):
     """The RTSP player joins 1.3 s into a stream with a keyframe every second (mid-GOP).
@@ -336,6 +340,7 @@ async def test_starts_at_idr(rtmp):
     rtmp.judge(check_idr_start(units, hevc=False))
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RTSP-10")
 async def test_sender_reports(rtmp):
     """PLAY (TCP interleaved) for 2.5 s; RTCP on each track's RTCP channel is recorded.
@@ -348,6 +353,7 @@ async def test_sender_reports(rtmp):
     rtmp.judge(check_sender_reports(w.client.packets, {k: v + 1 for k, v in w.channels.items()}))
 
 
+@pytest.mark.slow_case  # real-time media or a server timeout: scheduled first with -j
 @pytest.mark.rule("RTSP-11")
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 async def test_media_intact(rtmp, transport):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,12 +35,35 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _main(argv: list[str] | None = None) -> int:
-    from rtmpconf import __version__
+class _VersionAction(argparse.Action):
+    """``--version``, with the version looked up only when asked (importlib.metadata is slow to load)."""
 
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from rtmpconf import __version__
+
+        print(f"rtmpconf {__version__}")
+        parser.exit()
+
+
+#: Subcommands owned by other harness packages, which register themselves.
+OWNERS = {"analyze": "rtmpconf.harness.capture.cli", "replay": "rtmpconf.harness.capture.cli",
+          "impair": "rtmpconf.harness.impair.cli", "load": "rtmpconf.harness.load.cli",
+          "clients": "rtmpconf.harness.clients.cli"}
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rtmpconf", description="RTMP conformance suite and reference server")
-    parser.add_argument("--version", action="version", version=f"rtmpconf {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv_list if not a.startswith("-")), None)
+    if first in OWNERS:
+        # A command of another package (``rtmpconf analyze``): only its parser, none of the
+        # server's or the runner's imports (start-up time is most of a short analyze).
+        return _owned(parser, sub, first, argv_list)
 
     from rtmpconf.reference_server.__main__ import build_parser, serve
 
@@ -59,6 +83,9 @@ def _main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--interop", action="store_true", help="include the interop cases")
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
+    p_matrix.add_argument("-j", "--jobs", type=runner._jobs, default=None, metavar="N",
+                          help="workers per server run, each with its own server (default: the number of cores; "
+                               "1 = serial)")
 
     p_diff = sub.add_parser("diff", help="what changed between two runs (two summary.json files)")
     p_diff.add_argument("old", metavar="OLD", help="the earlier run's summary.json")
@@ -74,25 +101,7 @@ def _main(argv: list[str] | None = None) -> int:
     p_cat.add_argument("--bugs", action="store_true", help="list the real interop bugs behind the rules")
 
     # Subcommands owned by other harness packages register themselves (analyze, replay, impair, load).
-    import importlib
-
-    handlers = {}
-    argv_list = list(sys.argv[1:] if argv is None else argv)
-    first = next((a for a in argv_list if not a.startswith("-")), None)
-    # Import only the package a subcommand needs (start-up time matters for `analyze`).
-    owners = {"analyze": "rtmpconf.harness.capture.cli", "replay": "rtmpconf.harness.capture.cli", "impair": "rtmpconf.harness.impair.cli",
-              "load": "rtmpconf.harness.load.cli", "clients": "rtmpconf.harness.clients.cli"}
-    modules = [owners[first]] if first in owners else list(dict.fromkeys(owners.values()))
-    for module in modules:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and module.startswith(exc.name)):
-                raise
-            continue
-        for name, handler in mod.register(sub).items():
-            handlers[name] = handler
-
+    handlers = _register_owned(sub, list(dict.fromkeys(OWNERS.values())))
     args = parser.parse_args(argv_list)
     if args.command in handlers:
         return int(handlers[args.command](args))
@@ -116,7 +125,7 @@ def _main(argv: list[str] | None = None) -> int:
             p_matrix.error(f"argument --targets: unknown target(s) {', '.join(unknown) or '(none given)'}; "
                            f"choose from {', '.join(SERVER_NAMES)}")
         extra = (["--interop"] if args.interop else []) + [f"--case={g}" for g in args.case]
-        return matrix(names, extra, build_html=not args.no_html)
+        return matrix(names, extra, build_html=not args.no_html, jobs=args.jobs)
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -141,6 +150,28 @@ def diff_command(args: argparse.Namespace) -> int:
     else:
         print(render_text(d))
     return 1 if d["new_fail"] else 0
+
+
+def _register_owned(sub: argparse._SubParsersAction, modules: list[str]) -> dict[str, Any]:  # type: ignore[type-arg]
+    import importlib
+
+    handlers: dict[str, Any] = {}
+    for module in modules:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module.startswith(exc.name)):
+                raise
+            continue
+        handlers.update(mod.register(sub))
+    return handlers
+
+
+def _owned(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction, command: str,  # type: ignore[type-arg]
+           argv: list[str]) -> int:
+    handlers = _register_owned(sub, [OWNERS[command]])
+    args = parser.parse_args(argv)
+    return int(handlers[args.command](args))
 
 
 def catalogue_command(args: argparse.Namespace) -> int:

@@ -394,8 +394,10 @@ class RtmpClient:
         if drain:
             limit = self.timing.deadline(self.timeout)
             try:
-                await asyncio.wait_for(self.writer.drain(), limit)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: no task per write (a case writes thousands).
+                async with asyncio.timeout(limit):
+                    await self.writer.drain()
+            except TimeoutError:
                 raise StepTimeout("write", limit, "target stopped reading") from None
             except (ConnectionError, OSError):
                 self.closed = True
@@ -442,8 +444,9 @@ class RtmpClient:
             remaining = link_timing.BUSY_SLICE_S
             self.timing.backlog.extend(remaining)
         try:
-            data = await asyncio.wait_for(self.reader.read(READ_SIZE), remaining)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(remaining):  # no task per read, unlike wait_for
+                data = await self.reader.read(READ_SIZE)
+        except TimeoutError:
             return True  # the next call decides: more time while the link is busy, else StepTimeout
         except (ConnectionResetError, BrokenPipeError):
             self.closed = True

@@ -10,16 +10,17 @@ against its manifest entry and decode every frame with PyAV.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rtmpconf.harness.testmedia import MediaTag
 from rtmpconf.paths import PACKAGE
 from rtmpconf.rtmp import amf0, flv, media
+
+if TYPE_CHECKING:  # testmedia is heavy to import; `rtmpconf analyze` only needs summarize()
+    from rtmpconf.harness.testmedia import MediaTag
 
 VECTORS_DIR = PACKAGE / "vectors" / "eflv"
 MANIFEST = VECTORS_DIR / "manifest.toml"
@@ -173,6 +174,8 @@ def render_summary(summary: dict[str, Any], indent: str = "  ") -> list[str]:
 def manifest() -> dict[str, dict[str, Any]]:
     """Manifest entries by file name."""
     with open(MANIFEST, "rb") as fh:
+        import tomllib
+
         data = tomllib.load(fh)
     return {v["file"]: v for v in data.get("vector", [])}
 
@@ -180,6 +183,8 @@ def manifest() -> dict[str, dict[str, Any]]:
 @functools.lru_cache(maxsize=32)
 def load_vector(name: str) -> tuple[MediaTag, ...]:
     """The tags of ``rtmpconf/vectors/eflv/<name>`` as a publisher sends them (metadata as type 18)."""
+    from rtmpconf.harness.testmedia import MediaTag
+
     parsed = flv.parse_flv((VECTORS_DIR / name).read_bytes())
     out = []
     for t in parsed.tags:

@@ -51,8 +51,9 @@ EMBEDDED_IDLE_TIMEOUT_S = 10.0
 #: (ngx_rtmp_core_module.c); node-media-server 4 has none for a silent publisher that we know of.
 KNOWN_IDLE_TIMEOUTS: dict[str, float] = {"nginx-rtmp": 60.0}
 
-#: Client mode (the suite plays the server, an agent is judged) lives in its own plugin module.
-pytest_plugins = ["rtmpconf.harness.clients.plugin"]
+#: Client mode (the suite plays the server, an agent is judged) lives in its own plugin module;
+#: -j N (concurrent runs over pytest-xdist) in harness/parallel.py.
+pytest_plugins = ["rtmpconf.harness.clients.plugin", "rtmpconf.harness.parallel"]
 
 _CASE_KEY = pytest.StashKey["CaseInfo"]()
 
@@ -369,6 +370,8 @@ class TargetHandle:
         self.idle_timeout: float | None = None
         #: The target's RTSP output, ``rtsp://host:port/{app}/{name}``, when known (RTSP cases).
         self.rtsp_template: str | None = None
+        #: A started server that failed its preflight in a -j worker (no pytest.exit there): why.
+        self.unusable: str | None = None
 
     def ensure(self, previous_case: str | None) -> str | None:
         if self.driver is None:
@@ -411,25 +414,13 @@ def rtmp_target(request: pytest.FixtureRequest) -> Iterator[TargetHandle]:
 
     over_tls = bool(config.getoption("--rtmp-tls"))
     if url:
-        tls_url = config.getoption("--rtmp-tls-target")
-        try:
-            target = _with_tls_options(config, parsed)
-            tls_target = target if target.tls else (
-                _with_tls_options(config, Target.parse(tls_url, app=parsed.app)) if tls_url else None)
-        except (TargetError, ValueError) as exc:
-            raise pytest.UsageError(str(exc)) from None
-        if tls_target is not None and not tls_target.tls:
-            raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
-        if over_tls and not target.tls:
-            if tls_target is None:
-                raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
-            target = tls_target
-        handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
-        handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
-        handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
+        handle = url_target_handle(config, parsed)
         handle.drain = hook_from(config.getoption("--rtmp-drain"))
         config._rtmp_target_handle = handle  # type: ignore[attr-defined]
-        _preflight(config, handle, started=False)
+        from rtmpconf.harness.parallel import apply_controller_preflight
+
+        if not apply_controller_preflight(config, handle):  # a -j worker: the controller did it once
+            _preflight(config, handle, started=False)
         yield from _impaired(config, handle)
         return
     from rtmpconf.harness.peers.servers import SERVER_NAMES, make_server
@@ -501,9 +492,18 @@ def _preflight(config: pytest.Config, handle: TargetHandle, *, started: bool) ->
     config._rtmp_preflight = None  # type: ignore[attr-defined]
     role = config.getoption("--rtmp-role")
     if not config.getoption("--rtmp-no-preflight"):
-        result = asyncio.run(pf.preflight(handle.target, scale=time_scale(config)))
+        # A -j controller may have run it already (harness/parallel.py): once is enough.
+        result = getattr(config, "_rtmp_preflight_result", None) or asyncio.run(
+            pf.preflight(handle.target, scale=time_scale(config)))
         config._rtmp_preflight = result  # type: ignore[attr-defined]
         if result.outcome in (pf.Outcome.UNREACHABLE, pf.Outcome.NOT_RTMP, pf.Outcome.CONNECT_REFUSED):
+            from rtmpconf.harness.parallel import is_worker
+
+            if is_worker(config):
+                # An xdist worker cannot end the run: its cases end at once and the controller
+                # exits with EXIT_TARGET (harness/parallel.py).
+                handle.unusable = f"target not usable ({result.outcome.value}): {result.line}"
+                return
             handle.stop()
             pytest.exit(f"target not usable ({result.outcome.value}, after {result.seconds:g} s): {result.line}",
                         returncode=EXIT_TARGET)
@@ -562,6 +562,29 @@ def _impaired(config: pytest.Config, handle: TargetHandle) -> Iterator[TargetHan
     finally:
         run_timing(config).backlog.in_flight = None
         proxy.stop()
+
+
+def url_target_handle(config: pytest.Config, parsed: Target) -> TargetHandle:
+    """The handle of a ``--target URL`` run (TLS options applied); also built by a -j controller
+    for its one preflight (harness/parallel.py)."""
+    over_tls = bool(config.getoption("--rtmp-tls"))
+    tls_url = config.getoption("--rtmp-tls-target")
+    try:
+        target = _with_tls_options(config, parsed)
+        tls_target = target if target.tls else (
+            _with_tls_options(config, Target.parse(tls_url, app=parsed.app)) if tls_url else None)
+    except (TargetError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if tls_target is not None and not tls_target.tls:
+        raise pytest.UsageError(f"--tls-target must be an rtmps:// URL, got {tls_url!r}")
+    if over_tls and not target.tls:
+        if tls_target is None:
+            raise pytest.UsageError("--tls with a plain rtmp:// target needs --tls-target rtmps://...")
+        target = tls_target
+    handle = TargetHandle(target, tls_target=tls_target, over_tls=over_tls)
+    handle.idle_timeout = config.getoption("--rtmp-idle-timeout")
+    handle.rtsp_template = config.getoption("--rtmp-rtsp-url")
+    return handle
 
 
 def _with_tls_options(config: pytest.Config, target: Target) -> Target:
@@ -671,6 +694,10 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
         info = CaseInfo(item.name, "?", "MUST", "", "")
         item.stash[_CASE_KEY] = info
     cases: list[CaseInfo] = request.config._rtmp_cases  # type: ignore[attr-defined]
+    if rtmp_target.unusable is not None:
+        info.verdict = Verdict.ERROR
+        info.error = info.message = rtmp_target.unusable
+        raise RuntimeError(info.error)
     if rtmp_target.gone_after is not None:
         # A --target that died cannot be restarted: the rest of the run ends at once, each case
         # saying why, instead of each waiting for its own watchdog.
@@ -950,6 +977,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     cases: list[CaseInfo] = config._rtmp_cases  # type: ignore[attr-defined]
+    unusable = getattr(config, "_rtmp_unusable", None)
+    if unusable:
+        terminalreporter.write_line(f"rtmpconf: {unusable}")
     if not cases:
         return
     counts: dict[str, int] = {}
@@ -969,6 +999,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not timing.is_direct:
         budget = timing.run_budget(config.getoption("--rtmp-run-budget"), getattr(config, "_rtmp_case_count", 1))
         tw.line(f"deadlines      stretched for {timing.describe()}; run budget {budget:.0f} s")
+    from rtmpconf.harness.parallel import jobs_in_use
+
+    if jobs_in_use(config) > 1:
+        tw.line(f"workers        {jobs_in_use(config)} (-j; each with its own server when the run starts one)")
     for v in Verdict:
         if counts.get(v.value) and v is not Verdict.NOT_RUN:
             tw.line(f"{v.value:14s} {counts[v.value]}")
@@ -1006,6 +1040,7 @@ def _run_facts(config: pytest.Config) -> dict[str, Any]:
     preflight found, the roles, the suite and catalogue versions and the options."""
     from rtmpconf import __version__
     from rtmpconf.harness.catalogue import version as catalogue_version
+    from rtmpconf.harness.parallel import jobs_in_use
 
     handle = getattr(config, "_rtmp_target_handle", None)
     target = getattr(handle, "target", None) or getattr(config, "_rtmp_target_parsed", None)
@@ -1028,11 +1063,18 @@ def _run_facts(config: pytest.Config) -> dict[str, Any]:
                     if k.startswith("rtmp_") and v not in (None, False, [], "") and k != "rtmp_target"},
         "timing": run_timing(config).describe(),
         "duration_s": round(time.monotonic() - config._rtmp_start, 3),  # type: ignore[attr-defined]
+        "jobs": jobs_in_use(config),
+        "worker_targets": getattr(handle, "workers", None),
     }
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    from rtmpconf.harness.parallel import is_worker
+
+    if is_worker(config):
+        return  # the controller writes the one summary and JUnit file (harness/parallel.py)
     cases: list[CaseInfo] = config._rtmp_cases  # type: ignore[attr-defined]
     path = config.getoption("--rtmp-summary")
     junit = config.getoption("--rtmp-junit")

@@ -61,6 +61,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--interop", action="store_true", help="also run interop cases (real programs, real time)")
     s.add_argument("--interop-only", action="store_true", help="run only the interop cases")
     s.add_argument("--dry-run", action="store_true", help="list case IDs, levels and requirements, run nothing")
+    s.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                   help="run cases on N concurrent workers (default: the number of cores; 1 = serial). Cases "
+                        "that need the whole target run alone at the end (README, 'Parallel runs')")
     w = p.add_argument_group("time")
     w.add_argument("--impair", metavar="PROFILE", help="run the suite through an impairment profile "
                                                       "(rtmpconf impair --list)")
@@ -114,6 +117,29 @@ def _load_baseline(path: str | None, command: str) -> tuple[dict | None, bool]:
         return None, False
 
 
+def _jobs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {n}")
+    return n
+
+
+def jobs_for(args: argparse.Namespace) -> int:
+    """Workers of a run: -j, else the number of cores; 1 for a dry run or without pytest-xdist."""
+    from rtmpconf.harness.parallel import default_jobs, xdist_available
+
+    if args.dry_run:
+        return 1
+    n = args.jobs if getattr(args, "jobs", None) else default_jobs()
+    if n > 1 and not xdist_available():
+        print(f"rtmpconf run: pytest-xdist is not installed: running serially instead of -j {n}", file=sys.stderr)
+        return 1
+    return n
+
+
 def _http_base(value: str) -> str:
     from urllib.parse import urlsplit
 
@@ -156,8 +182,11 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 
 
 def pytest_command(args: argparse.Namespace) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(CASES), "-p", "no:cacheprovider", "-p", "no:locust", "-q",
-           "-rfE", "--no-header", "--rootdir", str(CASES)]
+    # Start-up of every process (each -j worker): --assert=plain, as cases judge through findings
+    # and rewriting every module of the package costs a second or more; no hypothesis plugin (the
+    # cases do not use it; loading it costs ~0.4 s).
+    cmd = [sys.executable, "-m", "pytest", str(CASES), *CASE_RUN_ARGS, "-q", "-rfE", "--no-header",
+           "--rootdir", str(CASES)]
     selection = [f"--rtmp-case={g}" for g in args.case] + (["-k", args.keyword] if args.keyword else [])
     selection += ["--rtmp-interop"] if args.interop else []
     selection += ["--rtmp-interop-only"] if args.interop_only else []
@@ -167,6 +196,7 @@ def pytest_command(args: argparse.Namespace) -> list[str]:
     cmd += ["--rtmp-junit", str(junit), "--alluredir", str(alluredir), "--clean-alluredir",
             "--rtmp-summary", str(summary)]
     cmd += _target_args(args) + selection
+    cmd += ["--rtmp-jobs", str(jobs_for(args))]
     if args.strict:
         cmd.append("--rtmp-strict")
     cmd += ["--rtmp-attach", getattr(args, "attach", None) or "failures"]
@@ -207,6 +237,9 @@ def _target_args(args: argparse.Namespace) -> list[str]:
             out += ["--rtmp-" + opt.replace("_", "-"), value]
     return out
 
+
+#: pytest options of every conformance run (`rtmpconf run`, bench/determinism.py, bench/suite_time.py).
+CASE_RUN_ARGS = ("-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:hypothesispytest", "--assert=plain")
 
 #: pytest's exit statuses -> ours (README, "Exit codes"): 0 no FAIL, 1 a FAIL (or ERROR, or
 #: NON-STRICT with --strict), 2 usage or configuration error, 3 target unreachable / not RTMP.

@@ -32,20 +32,28 @@ Codec layouts:
 * Audio is legacy AAC (SoundFormat 10) unless ``ex_audio=True``, which sends E-RTMP ``mp4a``.
 
 Results are cached per argument set (``functools.lru_cache``); the objects are immutable, share freely.
+They are also kept on disk (``paths.cache_dir()/testmedia``, keyed by the arguments, the PyAV/FFmpeg
+build and this module's source): encoding costs about 0.3 s of CPU per stream, and every process of a
+run (each ``-j`` worker, each run of a CI job) would pay it again. ``RTMPCONF_CACHE=off`` turns the
+disk cache off.
 """
 
 from __future__ import annotations
 
 import array
 import functools
+import hashlib
 import importlib
+import logging
 import math
 import os
+import pickle
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, cast
 
 from rtmpconf.rtmp import media
 
@@ -118,11 +126,71 @@ class TestStream:
 
 
 # --------------------------------------------------------------------------------------------------
+# Disk cache
+# --------------------------------------------------------------------------------------------------
+
+_log = logging.getLogger("rtmp.testmedia")
+_T = TypeVar("_T")
+
+
+@functools.lru_cache(maxsize=1)
+def _cache_root() -> Path | None:
+    """The disk cache directory for this module's source and this PyAV build, None when off."""
+    if os.environ.get("RTMPCONF_CACHE", "").lower() in ("off", "0", "no"):
+        return None
+    from rtmpconf import paths
+    from rtmpconf.rtmp import media as media_module
+
+    digest = hashlib.sha256()
+    for module_file in (__file__, media_module.__file__):
+        digest.update(Path(module_file).read_bytes())
+    try:
+        import av
+
+        digest.update(f"{av.__version__} {av.library_versions}".encode())
+    except ImportError:
+        return None
+    return paths.cache_dir() / "testmedia" / digest.hexdigest()[:16]
+
+
+def _disk_cached(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Keep ``fn``'s results on disk, keyed by its keyword arguments (see the module doc)."""
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> _T:
+        root = _cache_root()
+        if root is None:
+            return fn(**kwargs)
+        key = hashlib.sha256(repr((fn.__name__, sorted(kwargs.items()))).encode()).hexdigest()[:24]
+        path = root / f"{fn.__name__}-{key}.pickle"
+        try:
+            with path.open("rb") as fh:
+                # Our own files, written below by this module (a per-user directory).
+                return cast(_T, pickle.load(fh))
+        except FileNotFoundError:
+            pass
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError) as exc:
+            _log.debug("test media cache entry %s unusable (%s); encoding again", path, exc)
+        result = fn(**kwargs)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(tmp, path)  # atomic: concurrent workers never read half a file
+        except OSError as exc:
+            _log.debug("test media cache not written (%s)", exc)
+        return result
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------------------------------
 # Public generators
 # --------------------------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=32)
+@_disk_cached
 def make_h264_aac(
     *,
     seconds: float = 2.0,
@@ -160,6 +228,7 @@ def make_h264_aac(
 
 
 @functools.lru_cache(maxsize=32)
+@_disk_cached
 def make_hevc(
     *,
     seconds: float = 2.0,
@@ -200,6 +269,7 @@ def make_hevc(
 
 
 @functools.lru_cache(maxsize=32)
+@_disk_cached
 def make_av1(
     *,
     seconds: float = 2.0,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from rtmpconf.cliutil import log_level, port
 from rtmpconf.reference_server.config import ConfigError, ServerConfig
+
+log = logging.getLogger("rtmpconf.rtmp.server")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -25,6 +28,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--tls-cert", default=None, help="PEM certificate chain for --tls-port")
     p.add_argument("--tls-key", default=None, help="PEM private key for --tls-port")
     p.add_argument("--log-level", type=log_level, default="INFO", help="DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    p.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                   help="auto (default): uvloop when installed, else asyncio's own loop")
     p.add_argument("--admin-token", default=None,
                    help="enable the rtmpconf.drain admin command for callers passing this token (README, 'E-RTMP')")
     return p
@@ -86,12 +91,7 @@ def serve(args: argparse.Namespace) -> int:
             await server.close()
 
     try:
-        try:  # optional: uvloop when installed (DESIGN.md); the stdlib loop otherwise
-            import uvloop  # type: ignore[import-not-found]
-            uvloop.install()
-        except ImportError:
-            pass
-        asyncio.run(main())
+        run_loop(main(), getattr(args, "event_loop", "auto"))
     except KeyboardInterrupt:
         pass
     except ValueError as exc:  # e.g. a TLS certificate that cannot be loaded
@@ -104,6 +104,27 @@ def serve(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_loop(coro: Any, choice: str = "auto") -> None:
+    """Run ``coro`` on uvloop when installed ("auto") or asked for, else on asyncio's own loop.
+
+    uvloop (libuv) does the socket work of a read or a write in C; with a thousand players that
+    is most of the server's time (bench/compare.py measures both loops)."""
+    import asyncio
+
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise SystemExit("error: --event-loop uvloop: uvloop is not installed (pip install uvloop)") from None
+        else:
+            log.info("event loop: uvloop %s", uvloop.__version__)
+            uvloop.run(coro)
+            return
+    log.info("event loop: asyncio")
+    asyncio.run(coro)
 
 
 if __name__ == "__main__":

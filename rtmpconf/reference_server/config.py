@@ -108,6 +108,7 @@ class ServerConfig:
     peer_bandwidth: int = limits.PEER_BANDWIDTH
     gop_max_frames: int = limits.GOP_MAX_FRAMES
     gop_max_bytes: int = limits.GOP_MAX_BYTES
+    write_coalesce_ms: float = limits.WRITE_COALESCE_MS
     player_queue_bytes: int = limits.PLAYER_QUEUE_BYTES
     player_resume_bytes: int = limits.PLAYER_RESUME_BYTES
     max_streams_per_connection: int = limits.MAX_STREAMS_PER_CONNECTION

@@ -33,6 +33,10 @@ PEER_BANDWIDTH = 2_500_000
 #: GOP cache bounds (GOP-5): past either, the cache is dropped until the next keyframe.
 GOP_MAX_FRAMES = 1024
 GOP_MAX_BYTES = 32 * 1024 * 1024
+#: Players' writes held after a publisher read before they are sent (ms): 0 sends at the end of
+#: each read (no added latency); a window lets one send carry several reads, at the cost of up to
+#: that much latency (bench/compare.py measures both; the p99 goal at 100 players is 2 ms).
+WRITE_COALESCE_MS = 0.0
 #: A player whose unsent bytes exceed this drops to the next keyframe (GOP-8).
 PLAYER_QUEUE_BYTES = 4 * 1024 * 1024
 #: ... and resumes once its backlog is below this.

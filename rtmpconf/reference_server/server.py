@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from rtmpconf.reference_server.config import DEFAULT_HTTP_PORT, ServerConfig
 from rtmpconf.reference_server.session import ServerSession
@@ -80,7 +80,11 @@ class _ConnectionProtocol(asyncio.Protocol):
         # Once the transport fails it reports connection_lost (transport = None) right after;
         # a write in between is dropped by the transport itself, so _closed is the only check.
         if transport is not None and not self._closed:
-            transport.write(pending if pending.__class__ is not list else b"".join(pending))  # type: ignore[arg-type]
+            if pending.__class__ is list:
+                # Vectored: uvloop sends the shared bytes objects with one writev, no copy here.
+                transport.writelines(pending)  # type: ignore[arg-type]
+            else:
+                transport.write(pending)  # type: ignore[arg-type]
 
     def fanout_io(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
         """write/backlog for streams.py's fan-out loop (see ``streams._direct_io``).
@@ -106,8 +110,8 @@ class _ConnectionProtocol(asyncio.Protocol):
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check.
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         peer = transport.get_extra_info("peername")
         self.session = ServerSession(self.server.config, self.server.registry, self,
@@ -128,7 +132,12 @@ class _ConnectionProtocol(asyncio.Protocol):
         finally:
             server.batching = False
             dirty = server.dirty
-            if dirty:
+            if dirty and server.coalesce_s > 0.0:
+                # A coalescing window: writes stay pending (later writes append to them, so the
+                # order holds) until the window ends, and one send may carry several reads.
+                if server.flush_timer is None:
+                    server.flush_timer = asyncio.get_running_loop().call_later(server.coalesce_s, server.flush_dirty)
+            elif dirty:
                 server.dirty = []
                 for conn in dirty:
                     # conn.flush(), inlined: this loop runs once per player per published read.
@@ -137,7 +146,10 @@ class _ConnectionProtocol(asyncio.Protocol):
                     conn._pending_bytes = 0
                     transport = conn.transport
                     if transport is not None and not conn._closed and pending is not None:
-                        transport.write(pending if pending.__class__ is not list else b"".join(pending))  # type: ignore[arg-type]
+                        if pending.__class__ is list:
+                            transport.writelines(pending)  # type: ignore[arg-type]  # one writev (uvloop)
+                        else:
+                            transport.write(pending)  # type: ignore[arg-type]
         if session.handshake_done and not was_done:
             self._arm(self.server.config.idle_timeout_s)
 
@@ -210,11 +222,21 @@ class RtmpServer:
         #: True while a read is being handled: connection writes are coalesced (see above).
         self.batching = False
         self.dirty: list[_ConnectionProtocol] = []
+        #: write_coalesce_ms in seconds, and the timer that ends the current window.
+        self.coalesce_s = max(0.0, self.config.write_coalesce_ms / 1000.0)
+        self.flush_timer: asyncio.TimerHandle | None = None
         #: The HTTP outputs (http/server.py) when ``config.http``; shares ``registry``.
         self.http: Any = None
         self.draining = False
         self._drain_timers: list[asyncio.TimerHandle] = []
         self._all_gone: asyncio.Event | None = None  #: set when the last session left (during a drain)
+
+    def flush_dirty(self) -> None:
+        """End of a coalescing window: every held write goes out, one send per connection."""
+        self.flush_timer = None
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn.flush()
 
     @property
     def port(self) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import time
+from pathlib import Path
 
 import pytest
 
@@ -181,16 +183,41 @@ def test_start_ms_crosses_the_24_bit_boundary() -> None:
 
 def test_deterministic_and_cached() -> None:
     args = {"seconds": 1.0, "bframes": 2}
-    a = testmedia.make_h264_aac.__wrapped__(**args)
-    b = testmedia.make_h264_aac.__wrapped__(**args)
+    encode = inspect.unwrap(testmedia.make_h264_aac)  # neither the memory nor the disk cache
+    a = encode(**args)
+    b = encode(**args)
     assert stream_bytes(a) == stream_bytes(b)
     assert testmedia.make_h264_aac(**args) is testmedia.make_h264_aac(**args)
     assert stream_bytes(testmedia.make_h264_aac(**args)) == stream_bytes(a)
 
 
+def test_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encoded streams are kept on disk (every -j worker and every run would encode them again); a
+    damaged entry is encoded again, and RTMPCONF_CACHE=off bypasses the cache."""
+    monkeypatch.setenv("RTMPCONF_CACHE", str(tmp_path))
+    testmedia._cache_root.cache_clear()
+    cached = testmedia.make_h264_aac.__wrapped__  # the disk cache, below the in-memory one
+    try:
+        first = cached(seconds=0.4, gop=5)
+        files = list(tmp_path.rglob("make_h264_aac-*.pickle"))
+        assert len(files) == 1
+        again = cached(seconds=0.4, gop=5)
+        assert again is not first and again == first  # read back from the file, equal
+        files[0].write_bytes(b"not a pickle")
+        assert cached(seconds=0.4, gop=5) == first  # encoded again, and the entry rewritten
+        assert files[0].read_bytes() != b"not a pickle"
+        monkeypatch.setenv("RTMPCONF_CACHE", "off")
+        testmedia._cache_root.cache_clear()
+        files[0].unlink()
+        assert cached(seconds=0.4, gop=5) == first
+        assert not list(tmp_path.rglob("*.pickle"))
+    finally:
+        testmedia._cache_root.cache_clear()
+
+
 def test_generation_is_fast() -> None:
     begin = time.monotonic()
-    testmedia.make_h264_aac.__wrapped__(seconds=2.0, width=320, height=180)
+    inspect.unwrap(testmedia.make_h264_aac)(seconds=2.0, width=320, height=180)
     assert time.monotonic() - begin < 2.0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 
@@ -111,6 +110,8 @@ def replay_command(args: argparse.Namespace) -> int:
         print(f"rtmpconf replay: error: --session {args.session}: the capture has sessions 0..{len(found.sessions) - 1}",
               file=sys.stderr)
         return 2
+    import asyncio
+
     result = asyncio.run(replay_capture(found, target, speed=args.speed, only=args.session, timeout=args.timeout))
     print(json.dumps(replay_json(result), indent=2, default=str) if args.json else render_replay(result))
     from rtmpconf.harness.verdict import worst

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -48,6 +48,31 @@ def sent_frames(stream: TestStream, tags: Sequence[MediaTag]) -> list[Frame]:
     return flv_frames([*head, *tags])
 
 
+def flv_body_complete(sent: Sequence[MediaTag]) -> Callable[[bytes], bool] | None:
+    """An ``until`` for a live HTTP-FLV pull: true once the body holds the last published video
+    frame and every message after it, in order, each followed by its PreviousTagSize. An FLV tag
+    body is the RTMP message payload unchanged, so this needs no parsing; a server that rewrites
+    payloads never matches and the pull ends on ``LIVE_IDLE_S`` of silence as before. Waiting for
+    silence costs every pull that long; this ends it as soon as everything is there."""
+    last_video = max((i for i, t in enumerate(sent) if t.type_id == 9), default=None)
+    if last_video is None:
+        return None
+    tail = [t.payload for t in sent[last_video:]]
+
+    def complete(body: bytes) -> bool:
+        pos = body.rfind(tail[0])  # a coded video frame: unique in the stream
+        if pos < 0:
+            return False
+        pos += len(tail[0])
+        for payload in tail[1:]:
+            pos = body.find(payload, pos)
+            if pos < 0:
+                return False
+            pos += len(payload)
+        return len(body) >= pos + 4
+    return complete
+
+
 @dataclass
 class LivePull:
     name: str
@@ -76,8 +101,9 @@ async def live_pull(rtmp: Any, http: Any, kinds: Sequence[str], *, join_after_ms
             url = http.url(kind, name)
             head = asyncio.Event()
             heads.append(head)
+            until = flv_body_complete(published(st, until_ms, join_after_ms)) if kind == "flv" else None
             tasks[kind] = asyncio.create_task(http.get(url, head_seen=head, idle=LIVE_IDLE_S, read_for=LIVE_MAX_S,
-                                                       label=f"{kind} viewer"))
+                                                       until=until, label=f"{kind} viewer"))
         player = None
         if rtmp_player:
             player = await stack.enter_async_context(rtmp.client(label="rtmp player"))
@@ -88,9 +114,10 @@ async def live_pull(rtmp: Any, http: Any, kinds: Sequence[str], *, join_after_ms
             waiter = asyncio.ensure_future(head.wait())
             await asyncio.wait([waiter, tasks[kind]], timeout=rtmp.timeout, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-        await pub.publish_media(published(st, until_ms, join_after_ms))
+        rest = published(st, until_ms, join_after_ms)
+        await pub.publish_media(rest)
         if player is not None:
-            await player.read_for(LIVE_IDLE_S)
+            await _until_last_relayed(player, rest)
         for kind, task in tasks.items():
             pull = LivePull(name, st, sent)
             try:
@@ -106,6 +133,22 @@ async def live_pull(rtmp: Any, http: Any, kinds: Sequence[str], *, join_after_ms
     out["_sent"] = sent
     out["_stream"] = st
     return out
+
+
+async def _until_last_relayed(player: Any, sent: Sequence[MediaTag]) -> None:
+    """Read until the player got the last published message (its payload, unchanged as RTMP relays
+    it), or for ``LIVE_IDLE_S`` when it never comes."""
+    from rtmpconf.harness.client import PeerClosed, StepTimeout
+
+    if not sent:
+        await player.read_for(LIVE_IDLE_S)
+        return
+    last = sent[-1]
+    try:
+        await player.wait_for(lambda e: e.raw.type_id == last.type_id and e.raw.payload == last.payload,
+                              "last published message relayed", timeout=LIVE_IDLE_S)
+    except (StepTimeout, PeerClosed):
+        pass
 
 
 async def poll_playlist(http: Any, url: str, *, newer_than: MediaPlaylist | None = None,

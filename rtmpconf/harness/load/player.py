@@ -14,6 +14,7 @@ import selectors
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from rtmpconf.harness.load.scanner import ChunkScanner, LatencyHistogram
 from rtmpconf.rtmp.chunk import ChunkWriter
@@ -114,8 +115,8 @@ class LightPlayer(asyncio.BufferedProtocol):
                            self.bytes, self.reads, self.closed, self.error)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check.
+        self.transport = transport = cast(asyncio.Transport, transport)
         self.connected_at = time.monotonic()
         sock = transport.get_extra_info("socket")
         if sock is not None:

@@ -182,13 +182,24 @@ rtmp {{
 def node_media_server_app() -> Path:
     """bin/app.js of node-media-server 4.x, installed from npm into .tools/ when missing."""
     app = TOOLS / "node_modules" / "node-media-server" / "bin" / "app.js"
-    if app.exists():
+    #: Written after a complete install: an interrupted one leaves app.js without its dependencies.
+    stamp = TOOLS / ".node-media-server.installed"
+    if app.exists() and stamp.exists():
         return app
     require("node")
     npm = require("npm")
     TOOLS.mkdir(parents=True, exist_ok=True)
-    subprocess.run([npm, "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--loglevel=error", NMS_NPM],
-                   check=True, timeout=600, capture_output=True)
+    import fcntl
+
+    # -j workers each start their own server: one installs, the others wait for it (two npm runs
+    # in one prefix fail each other).
+    with open(TOOLS / ".node-media-server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (app.exists() and stamp.exists()):
+            subprocess.run([npm, "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", "--loglevel=error",
+                            NMS_NPM], check=True, timeout=600, capture_output=True)
+            if app.exists():
+                stamp.write_text(NMS_NPM + "\n")
     if not app.exists():
         raise PeerMissing(f"npm install {NMS_NPM} did not produce {app}")
     return app

@@ -4,7 +4,10 @@ Each target runs in its own pytest process (``--target-server NAME``, with its m
 ``targets/NAME.toml`` exists) and gets its own summary, compliance.md, JUnit and Allure report
 under ``reports/targets/NAME/``. Then ``reports/matrix.json`` and ``reports/matrix.html`` put
 every case in a row and every server in a column: the verdict names and colours of the Allure
-report (verdicts.py), the compliance score per server, sections in catalogue order.
+report (verdicts.py), the compliance score per server, sections in catalogue order. With ``-j N``
+(default: the cores) each run uses N workers, and each worker starts its own server
+(harness/parallel.py): a crash stays with the case that caused it, so the verdicts are those of a
+serial run.
 """
 
 from __future__ import annotations
@@ -25,21 +28,23 @@ REPORTS = reports_dir()
 ABSENT = "absent"
 
 
-def run_target(name: str, extra: list[str], build_html: bool) -> dict[str, Any]:
+def run_target(name: str, extra: list[str], build_html: bool, jobs: int = 1) -> dict[str, Any]:
     out = REPORTS / "targets" / name
     out.mkdir(parents=True, exist_ok=True)
     summary = out / "summary.json"
     if summary.exists():
         summary.unlink()
-    cmd = [sys.executable, "-m", "pytest", str(CASES), "-q", "-p", "no:cacheprovider", "-p", "no:locust",
+    from rtmpconf.harness.runner import CASE_RUN_ARGS
+
+    cmd = [sys.executable, "-m", "pytest", str(CASES), "-q", *CASE_RUN_ARGS,
            "--no-header", "--rootdir", str(CASES), "--target-server", name, "--summary", str(summary),
            "--rtmp-junit", str(out / "junit.xml"), "--alluredir", str(out / "allure-results"), "--clean-alluredir",
-           *extra]
+           "--rtmp-jobs", str(jobs), *extra]
     t0 = time.monotonic()
     print(f"== {name}", flush=True)
     proc = subprocess.run(cmd, check=False)
     result: dict[str, Any] = {"name": name, "returncode": proc.returncode, "seconds": round(time.monotonic() - t0, 1),
-                              "report": None, "compliance_md": None, "cases": []}
+                              "report": None, "compliance_md": None, "cases": [], "jobs": jobs}
     if summary.exists():
         from rtmpconf.harness.report.compliance import write_compliance
 
@@ -96,7 +101,7 @@ def build(results: list[dict[str, Any]]) -> dict[str, Any]:
                                                                    if c["verdict"] == v))},
                         "expected": sum(1 for c in r.get("cases", []) if c.get("expected_deviation")),
                         "score": comp["score"] if comp else None, "manifest": r.get("manifest"),
-                        "server": r.get("server") or {}})
+                        "server": r.get("server") or {}, "jobs": r.get("jobs", 1)})
     return {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "targets": targets,
             "cases": sorted(rows.values(), key=lambda x: _sort_key(x["id"]))}
 
@@ -222,9 +227,16 @@ def write(results: list[dict[str, Any]], reports: Path | None = None) -> dict[st
     return m
 
 
-def matrix(targets: list[str], extra: list[str], build_html: bool = True) -> int:
+def matrix(targets: list[str], extra: list[str], build_html: bool = True, jobs: int | None = None) -> int:
+    """Run every target (one after another, each with ``jobs`` workers and a server per worker)."""
+    from rtmpconf.harness.parallel import default_jobs, xdist_available
+
     REPORTS.mkdir(exist_ok=True)
-    results = [run_target(name, extra, build_html) for name in targets]
+    n = jobs or default_jobs()
+    if n > 1 and not xdist_available():
+        print(f"rtmpconf matrix: pytest-xdist is not installed: serial runs instead of -j {n}", file=sys.stderr)
+        n = 1
+    results = [run_target(name, extra, build_html, n) for name in targets]
     m = write(results)
     for t in m["targets"]:
         score = t["score"]["line"] if t["score"] else "no verdicts"

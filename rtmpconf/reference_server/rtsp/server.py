@@ -21,7 +21,7 @@ import secrets
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rtmpconf.reference_server.mediatime import FlvTimeline, composition_time
 from rtmpconf.reference_server.rtsp.rtp import (
@@ -318,8 +318,8 @@ class RtspConnection(asyncio.Protocol):
     # -- asyncio ---------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check.
+        self.transport = transport = cast(asyncio.Transport, transport)
         self.peer = transport.get_extra_info("peername") or ("?", 0)
         self.server.connections.add(self)
         self._arm()
