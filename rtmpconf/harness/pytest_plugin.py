@@ -334,14 +334,25 @@ def _catalogue_order(items: list[pytest.Item]) -> list[pytest.Item]:
 # -- targets -----------------------------------------------------------------------------------
 
 
-def _accepts(target: Target) -> bool:
+def _accepts(target: Target, timeout: float = 0.5) -> bool:
     import socket
 
     try:
-        with socket.create_connection((target.host, target.port), timeout=0.5):
+        with socket.create_connection((target.host, target.port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def _still_there(target: Target, timing: Timing) -> bool:
+    """Two more looks before a remote target is declared gone, each long enough for the SYN to be
+    sent again twice (Linux retransmits after 1 s and 3 s): a lost packet on a lossy link is not a
+    target gone. A refused connection answers at once, so a target really gone costs ~1 s."""
+    for _ in range(2):
+        time.sleep(0.5)
+        if _accepts(target, timing.deadline(3.5)):
+            return True
+    return False
 
 
 class TargetHandle:
@@ -727,9 +738,8 @@ def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[
         # Found dead right after this case: the crash belongs to this case, not the next one.
         info.crashed_target = f"{rtmp_target.name} stopped accepting connections during this case"
         info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
-    elif rtmp_target.driver is None and not _accepts(rtmp_target.target):
-        time.sleep(0.5)  # one second look before declaring a remote target gone
-        if not _accepts(rtmp_target.target):
+    elif rtmp_target.driver is None and not _accepts(rtmp_target.target) \
+            and not _still_there(rtmp_target.target, run_timing(request.config)):
             rtmp_target.gone_after = info.case_id
             info.crashed_target = "the target stopped accepting connections during this case"
             info.findings.append(Finding(info.rule, Verdict.INFORMATIONAL, info.crashed_target))
