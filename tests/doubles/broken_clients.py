@@ -336,9 +336,10 @@ class _Hooked(RtmpClient):
         self.__dict__.update(inner.__dict__)
         self._owner = owner
 
-    async def _read_once(self, step: str, deadline: float, auto_send: bool = True) -> bool:
+    async def _read_once(self, step: str, deadline: float, auto_send: bool = True,
+                         allowed: float | None = None) -> bool:
         f = self._owner.fault
-        ok = await RtmpClient._read_once(self, step, deadline, auto_send)
+        ok = await RtmpClient._read_once(self, step, deadline, auto_send, allowed)
         if f == "wrong-pong":
             for ev in self.received[getattr(self, "_pong_seen", 0):]:
                 m = ev.message

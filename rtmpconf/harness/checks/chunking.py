@@ -556,7 +556,7 @@ def _timing_against_sent(dec: DirectionDecode, sent: Sequence[SentMedia], fmt3_s
 
 
 def check_glued_trigger(log: WireLog, tids: Sequence[float], *, trigger: str, reply: str,
-                        is_reply: Callable[[DecodedMessage], bool]) -> list[Finding]:
+                        is_reply: Callable[[DecodedMessage], bool], refusal: str | None = None) -> list[Finding]:
     """A trigger of an automatic reply and commands reached the server in one write.
 
     A server that queues its automatic replies (acknowledgements, ping responses, window
@@ -567,7 +567,16 @@ def check_glued_trigger(log: WireLog, tids: Sequence[float], *, trigger: str, re
     stream decodes, CH-20), every transaction in ``tids`` must be answered (CMD-10), and whether
     the automatic reply (``is_reply``) came at all is checked: without it the write exercised
     no reply ordering, and the case is NOT-RUN (unless an answer was illegal).
+
+    ``refusal``: when the glued write holds something the spec leaves undefined (media before
+    connect), a server may refuse it; one that closed the connection without writing a single
+    chunk is then NOT-RUN with this reason (the ordering was not exercised, and refusing is
+    judged by the rule that covers it), not a FAIL of the rules this case exists for.
     """
+    if refusal is not None and log.closed_by == S2C and not log.decode(S2C).chunks:
+        how = "reset" if log.reset else "closed"
+        return [not_run("CH-5", f"the server {how} the connection on {trigger} without writing a chunk: "
+                                f"{refusal}; the order of automatic and command replies was not exercised")]
     out = check_chunk_headers(log)
     out.extend(check_answered(log, tids, rule="CMD-10", what=f"the commands glued to {trigger}"))
     dec = log.decode(S2C)

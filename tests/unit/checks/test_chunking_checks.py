@@ -422,3 +422,27 @@ def test_glued_trigger_fails_when_a_transaction_is_not_answered() -> None:
     b.client_msg(UserControl.ping_request(int.from_bytes(GLUED_PING, "big")))
     b.server_msg(UserControl.ping_response(GLUED_PING))
     assert verdicts(_check_glued(b))["CMD-10"] is Verdict.FAIL
+
+
+def _refused(reset: bool) -> LogBuilder:
+    """The client glues media and connect into one write; the server closes without a chunk."""
+    b = LogBuilder()
+    b.handshake()
+    b.client_msg(Command("connect", 1.0, {"app": "live"}))
+    b.log.mark_closed(S2C, 1.0, reset=reset)
+    return b
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_glued_trigger_refused_undefined_input_is_not_run(reset: bool) -> None:
+    found = check_glued_trigger(_refused(reset).log, [1.0], trigger="audio + connect", reply="Acknowledgement",
+                                is_reply=lambda m: m.raw.type_id == 3, refusal="media before connect")
+    assert [f.verdict for f in found] == [Verdict.NOT_RUN], found
+    assert "media before connect" in found[0].message
+
+
+def test_glued_trigger_refusal_of_a_defined_write_still_fails() -> None:
+    """Without ``refusal`` (every glued write of defined messages) closing unanswered is CMD-10 FAIL."""
+    found = check_glued_trigger(_refused(True).log, [1.0], trigger="ping + connect", reply="PingResponse",
+                                is_reply=lambda m: m.raw.type_id == 4)
+    assert verdicts(found)["CMD-10"] is Verdict.FAIL
