@@ -199,6 +199,11 @@ async def test_edge_releases_origin(rtmp, relay_setup):
             await player.connect()
             await player.play(name)
             await wait_for_payload(player, stream.tags[len(stream.tags) // 2].payload, HOP_WAIT_S)
+            # The edge's connection at the origin is what is judged: leave only once it is there
+            # (a slow edge may still be opening it when its player has seen media from elsewhere).
+            until = time.monotonic() + rtmp.deadline(HOP_WAIT_S)
+            while hub_players(setup, name) == 0 and time.monotonic() < until:
+                await asyncio.sleep(0.1)
         left = time.monotonic()
         while True:
             n = hub_players(setup, name)
