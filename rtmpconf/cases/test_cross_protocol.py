@@ -61,11 +61,14 @@ def rtsp_frames(c: RtspClient, medias: dict[str, SdpMedia], channels: dict[str, 
     def track(kind: str) -> list[Any]:
         return [p for p in c.packets if p.channel == channels.get(kind) and not p.is_rtcp]
 
+    def fmtp(m: SdpMedia, key: str, default: int) -> int:
+        value = m.fmtp.get(key, "")
+        return int(value) if value.isdigit() else default
+
     v, a = medias.get("video"), medias.get("audio")
     units = depacketize_h26x(track("video"), hevc=v.encoding == "H265")[0] \
         if v is not None and v.encoding in ("H264", "H265") else []
-    aac = depacketize_aac(track("audio"), int(a.fmtp.get("sizelength", "13") or 13),
-                          int(a.fmtp.get("indexlength", "3") or 3)) \
+    aac = depacketize_aac(track("audio"), fmtp(a, "sizelength", 13), fmtp(a, "indexlength", 3)) \
         if a is not None and a.encoding == "MPEG4-GENERIC" else []
     return rtp_frames(units, aac, video_rate=(v.clock_rate if v else 0) or 90000,
                       audio_rate=(a.clock_rate if a else 0) or 48000,
