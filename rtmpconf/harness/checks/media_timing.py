@@ -54,34 +54,51 @@ def align(sent: Sequence[Frame], got: Sequence[Frame], track: str) -> tuple[list
 
 
 def check_same_timing(rule: str, protocol: str, sent: Sequence[Frame], got: Sequence[Frame], *,
-                      check_cts: bool = True) -> list[Finding]:
+                      check_cts: bool = True, presentation: bool = False) -> list[Finding]:
     """Every delivered frame keeps its published time up to one constant offset per protocol
-    (both tracks the same offset), and video keeps its CompositionTime."""
+    (both tracks the same offset), and video keeps its CompositionTime.
+
+    ``presentation``: the protocol carries presentation times only, each track on a clock of its
+    own (RTP: RFC 3550 §5.1, a random base per stream): presentation times (decode time +
+    CompositionTime) are compared, one constant offset per track, no CompositionTime to check."""
     out: list[Finding] = []
     offsets: dict[str, float] = {}
+
+    def at(f: Frame) -> float:
+        return f.time_ms + f.cts_ms if presentation else f.time_ms
+
+    def offset(p: Pair) -> float:
+        return at(p.got) - at(p.sent)
+
+    def ms(t: float) -> str:  # an RTP clock keeps its random base: too many digits for :g
+        return f"{t:.1f}" if presentation else f"{t:g}"
+
+    what = "published presentation deltas" if presentation else "published deltas"
     for track in ("video", "audio"):
         pairs, _unknown = align(sent, got, track)
         if not pairs:
             continue
-        off = median(p.offset for p in pairs)
+        off = median(offset(p) for p in pairs)
         offsets[track] = off
-        bad = next((p for p in pairs if abs(p.offset - off) > TOLERANCE_MS), None)
+        scope = f"{track} track" if presentation else "stream"
+        bad = next((p for p in pairs if abs(offset(p) - off) > TOLERANCE_MS), None)
         if bad is not None:
             k = pairs.index(bad)
             prev = pairs[k - 1] if k else None
+            arrived = f"(presentation {at(bad.sent):g} ms) arrived presented at" if presentation else "arrived at"
             out.append(failed(
-                rule, f"{protocol}: {track} frame published at {bad.sent.time_ms:g} ms arrived at "
-                f"{bad.got.time_ms:g} ms: its time moved against the other frames (the offset is "
-                f"{bad.offset:+.1f} ms, the stream's is {off:+.1f} ms)",
-                expected=f"published deltas kept (previous frame {prev.sent.time_ms:g} -> {prev.got.time_ms:g} ms)"
-                if prev else "published deltas kept",
-                actual=f"{bad.got.time_ms - prev.got.time_ms:+.1f} ms after the previous frame instead of "
-                       f"{bad.sent.time_ms - prev.sent.time_ms:+.1f} ms" if prev else f"offset {bad.offset:+.1f} ms",
+                rule, f"{protocol}: {track} frame published at {bad.sent.time_ms:g} ms {arrived} {ms(at(bad.got))} ms: "
+                f"its time moved against the other frames "
+                f"(the offset is {offset(bad):+.1f} ms, the {scope}'s is {off:+.1f} ms)",
+                expected=f"{what} kept (previous frame {at(prev.sent):g} -> {ms(at(prev.got))} ms)"
+                if prev else f"{what} kept",
+                actual=f"{at(bad.got) - at(prev.got):+.1f} ms after the previous frame instead of "
+                       f"{at(bad.sent) - at(prev.sent):+.1f} ms" if prev else f"offset {offset(bad):+.1f} ms",
                 frame_index=bad.got.index))
         else:
-            out.append(passed(rule, f"{protocol}: {len(pairs)} {track} frames keep the published deltas "
+            out.append(passed(rule, f"{protocol}: {len(pairs)} {track} frames keep the {what} "
                                     f"(offset {off:+.1f} ms)"))
-        if track == "video" and check_cts:
+        if track == "video" and check_cts and not presentation:
             cts_bad = next((p for p in pairs if abs(p.got.cts_ms - p.sent.cts_ms) > TOLERANCE_MS), None)
             if cts_bad is not None:
                 out.append(failed(rule, f"{protocol}: video frame published at {cts_bad.sent.time_ms:g} ms has "
@@ -92,7 +109,7 @@ def check_same_timing(rule: str, protocol: str, sent: Sequence[Frame], got: Sequ
                 out.append(passed(rule, f"{protocol}: CompositionTime honoured on {len(pairs)} video frames"))
     if not offsets:
         return [not_run(rule, f"{protocol}: no delivered frame matched a published one")]
-    if len(offsets) == 2 and abs(offsets["audio"] - offsets["video"]) > TOLERANCE_MS:
+    if len(offsets) == 2 and not presentation and abs(offsets["audio"] - offsets["video"]) > TOLERANCE_MS:
         out.append(failed(rule, f"{protocol}: audio and video were shifted by different offsets",
                           expected="one offset for both tracks",
                           actual=f"video {offsets['video']:+.1f} ms, audio {offsets['audio']:+.1f} ms"))

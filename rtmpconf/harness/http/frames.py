@@ -2,9 +2,10 @@
 
 Each output carries the same coded frames in its own framing: FLV tags (AVCC length-prefixed
 NAL units), TS PES (Annex B with an access unit delimiter and repeated parameter sets, AAC in
-ADTS). A :class:`Frame` keeps a track, a time in ms on that protocol's clock, and a *key*: the
-coded payload without the framing (video: the NAL units other than AUD and parameter sets; audio:
-the raw AAC block), so the same frame compares equal across protocols.
+ADTS), RTP (NAL units in RTP payloads, parameter sets in band before IDRs; AAC access units).
+A :class:`Frame` keeps a track, a time in ms on that protocol's clock, and a *key*: the coded
+payload without the framing (video: the NAL units other than AUD and parameter sets; audio: the raw
+AAC block), so the same frame compares equal across protocols.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rtmpconf.harness.http.flv import FlvTag
 from rtmpconf.harness.http.mpegts import VIDEO_TYPES, Pes, TsReader, annexb_nalus, is_irap, nal_type
 from rtmpconf.rtmp import media
+
+if TYPE_CHECKING:
+    from rtmpconf.harness.rtsp import AccessUnit
 
 #: NAL unit types that are framing, not picture data: AUD and parameter sets (H.264, HEVC).
 _SKIP = {"h264": {7, 8, 9}, "hevc": {32, 33, 34, 35}}
@@ -24,8 +29,8 @@ _SKIP = {"h264": {7, 8, 9}, "hevc": {32, 33, 34, 35}}
 @dataclass(frozen=True, slots=True)
 class Frame:
     track: str  #: "video" | "audio"
-    time_ms: float  #: decode time on the protocol's clock (ms)
-    cts_ms: float  #: presentation - decode (ms); 0 for audio
+    time_ms: float  #: decode time on the protocol's clock (ms); RTP has none: its presentation time
+    cts_ms: float  #: presentation - decode (ms); 0 for audio and for RTP
     key: bytes  #: digest of the coded payload
     keyframe: bool
     index: int  #: position in the protocol's own sequence (tag / PES index)
@@ -135,6 +140,33 @@ def ts_frames(reader: TsReader, clock_offset_ms: float = 0.0) -> list[Frame]:
             for raw, rate in adts_frames(pes.data):
                 out.append(Frame("audio", (base / 90.0) + t - clock_offset_ms, 0.0, _digest([raw]), False, i))
                 t += 1024 * 1000.0 / rate if rate else 0.0
+    return out
+
+
+def rtp_frames(units: Sequence[AccessUnit], aac: Sequence[tuple[int, bytes]], *, video_rate: int = 90000,
+               audio_rate: int = 48000, codec: str = "h264") -> list[Frame]:
+    """Coded frames of depacketised RTP (``depacketize_h26x`` access units, ``depacketize_aac``
+    frames). RTP carries presentation times only: ``time_ms`` is the presentation time in ms of
+    each track's clock (32-bit wraps unwrapped, the random base kept), ``cts_ms`` is 0. Video and
+    audio are listed one track after the other, each in arrival order; ``index`` counts per track."""
+    out: list[Frame] = []
+
+    def unwrapped(stamps: Sequence[int]) -> list[int]:
+        ext: list[int] = []
+        for t in stamps:
+            if ext:
+                d = (t - ext[-1]) & 0xFFFFFFFF
+                ext.append(ext[-1] + (d - (1 << 32) if d >= 1 << 31 else d))
+            else:
+                ext.append(t)
+        return ext
+
+    empty = _digest([])
+    keyed = [(u, k) for u, k in ((u, video_key(codec, u.nalus)) for u in units) if k != empty]  # not only SPS/PPS
+    for i, ((u, key), t) in enumerate(zip(keyed, unwrapped([u.timestamp for u, _ in keyed]))):
+        out.append(Frame("video", t * 1000.0 / video_rate, 0.0, key, is_irap(codec, u.nalus), i))
+    for i, ((_, raw), t) in enumerate(zip(aac, unwrapped([ts for ts, _ in aac]))):
+        out.append(Frame("audio", t * 1000.0 / audio_rate, 0.0, _digest([raw]), False, i))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -85,9 +85,15 @@ class LivePull:
 
 async def live_pull(rtmp: Any, http: Any, kinds: Sequence[str], *, join_after_ms: int = 1500,
                     until_ms: int = 4000, rtmp_player: bool = False,
-                    stream: TestStream | None = None) -> dict[str, LivePull | Any]:
+                    stream: TestStream | None = None,
+                    viewers: Mapping[str, Callable[[str], Awaitable[Awaitable[Any]]]] | None = None,
+                    ) -> dict[str, LivePull | Any]:
     """Publish ``join_after_ms`` of media, open one live HTTP pull per kind ("flv", "ts") (and an
-    RTMP player), publish up to ``until_ms``, read until the bodies go quiet."""
+    RTMP player), publish up to ``until_ms``, read until the bodies go quiet.
+
+    ``viewers``: more players (e.g. RTSP), by key: each is called with the stream name once the
+    others joined and returns, when it is watching, an awaitable of what it saw; that is awaited
+    after the publish and stored under its key."""
     st = stream or media()
     name = rtmp.stream_name()
     sent = published(st, until_ms)
@@ -114,10 +120,13 @@ async def live_pull(rtmp: Any, http: Any, kinds: Sequence[str], *, join_after_ms
             waiter = asyncio.ensure_future(head.wait())
             await asyncio.wait([waiter, tasks[kind]], timeout=rtmp.timeout, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
+        watching = {key: await start(name) for key, start in (viewers or {}).items()}
         rest = published(st, until_ms, join_after_ms)
         await pub.publish_media(rest)
         if player is not None:
             await _until_last_relayed(player, rest)
+        for key, seen in watching.items():
+            out[key] = await seen
         for kind, task in tasks.items():
             pull = LivePull(name, st, sent)
             try:

@@ -1,15 +1,17 @@
 """Small HTTP-output doubles: a published stream, and the bytes a correct (or deliberately broken)
-server would send for it over HTTP-FLV, HTTP-TS and HLS."""
+server would send for it over HTTP-FLV, HTTP-TS and HLS (and RTP, for the cross-protocol check)."""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
 
+from rtmpconf.harness.rtsp import RtpPacket
 from rtmpconf.harness.testmedia import MediaTag
 from rtmpconf.reference_server.http.flv import flv_header, flv_tag
 from rtmpconf.reference_server.http.mpegts import AudioConfig, TsMuxer, VideoConfig
 from rtmpconf.reference_server.mediatime import FlvTimeline, composition_time
+from rtmpconf.reference_server.rtsp.rtp import RtpStream, aac_payload, h264_payloads
 from rtmpconf.rtmp import amf0, media
 
 SPS = bytes.fromhex("6742c01e95a0501e80")
@@ -98,3 +100,28 @@ def ts_body(tags: list[MediaTag], *, mux: TsMuxer | None = None, psi: bool = Tru
             pts = tl.dts(t.timestamp + audio_shift_ms)
             out.append(m.audio_frame(pts, bytes(media.parse_audio_tag(t.payload).body)))
     return b"".join(out)
+
+
+def rtp_packets(tags: list[MediaTag], *, mtu: int = 24, video_base: int = (1 << 32) - 135000, audio_base: int = 0x1234,
+                video_shift: Callable[[MediaTag], int] | None = None, drop_cts: bool = False,
+                ) -> tuple[list[RtpPacket], list[RtpPacket]]:
+    """Video and audio RTP of ``tags`` as an RTSP server sends them (the reference packetiser: an
+    AUD and SPS/PPS in band before each IDR, FU-A above ``mtu``, RFC 3640 AAC), each track on its
+    own base (video wraps 32 bits 0.5 s after a start at 1 s); ``video_shift`` moves a frame (90 kHz ticks), ``drop_cts``
+    stamps decode instead of presentation times."""
+    vs = RtpStream(96, 90000, 1, 100, video_base)
+    aus = RtpStream(97, 48000, 2, 200, audio_base)
+    video: list[RtpPacket] = []
+    audio: list[RtpPacket] = []
+    for t in tags:
+        if t.type_id == 9:
+            nalus = [bytes(n) for n in media.split_nalus(media.parse_video_tag(t.payload).body, 4)]
+            if t.keyframe:
+                nalus = [b"\x09\xf0", SPS, PPS, *nalus]
+            pts = (t.timestamp + (0 if drop_cts else composition_time(t.payload))) * 90
+            pts += video_shift(t) if video_shift else 0
+            video += [RtpPacket(0, p, 0.0) for p in vs.packets_for(h264_payloads(nalus, mtu), pts)]
+        else:
+            body = bytes(media.parse_audio_tag(t.payload).body)
+            audio += [RtpPacket(2, p, 0.0) for p in aus.packets_for([aac_payload(body)], len(audio) * 1024)]
+    return video, audio

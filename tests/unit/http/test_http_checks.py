@@ -31,11 +31,12 @@ from rtmpconf.harness.checks.mpegts import (
 )
 from rtmpconf.harness.http.client import HttpResponse
 from rtmpconf.harness.http.flv import parse_flv
-from rtmpconf.harness.http.frames import flv_frames, ts_frames
+from rtmpconf.harness.http.frames import flv_frames, rtp_frames, ts_frames
 from rtmpconf.harness.http.m3u8 import parse_m3u8
 from rtmpconf.harness.http.mpegts import parse_ts
+from rtmpconf.harness.rtsp import depacketize_aac, depacketize_h26x
 from rtmpconf.harness.verdict import Finding, Verdict
-from tests.unit.http.doubles import BrokenMuxer, flv_body, headers, published, ts_body
+from tests.unit.http.doubles import BrokenMuxer, flv_body, headers, published, rtp_packets, ts_body
 
 
 def verdict(findings: list[Finding]) -> Verdict:
@@ -188,6 +189,35 @@ def test_frames_altered_or_missing() -> None:
                if t.type_id == 9 and t.timestamp == 480 else t for t in tags]
     f = check_same_frames("XPROTO-1", "HTTP-FLV", sent(), flv_frames(parse_flv(flv_body(altered)).tags))
     assert verdict(f) is Verdict.FAIL and "altered" in f[0].message
+
+
+def rtsp(tags: list, **kw: object) -> list:
+    video, audio = rtp_packets(tags, **kw)  # type: ignore[arg-type]
+    units, problems = depacketize_h26x(video, hevc=False)
+    assert not problems
+    return rtp_frames(units, depacketize_aac(audio))
+
+
+def test_rtsp_frames_and_presentation_timing() -> None:
+    tags = [t for t in published() if t.timestamp >= 1000]  # joined at a keyframe
+    good = rtsp(tags)
+    assert verdict(check_same_frames("XPROTO-1", "RTSP", sent(), good)) is Verdict.PASS
+    f = check_same_timing("XPROTO-1", "RTSP", sent(), good, presentation=True)
+    assert verdict(f) is Verdict.PASS and len(f) == 2
+    # Random bases differ per track: judged as one stream clock it cannot pass.
+    assert verdict(check_same_timing("XPROTO-1", "RTSP", sent(), good)) is Verdict.FAIL
+    # One video frame missing.
+    dropped = rtsp([t for t in tags if not (t.type_id == 9 and t.timestamp == 1440)])
+    f = check_same_frames("XPROTO-1", "RTSP", sent(), dropped)
+    assert verdict(f) is Verdict.FAIL and "1440" in (f[0].expected or "")
+    # One frame's presentation time moved by one frame duration (3600 ticks).
+    shifted = rtsp(tags, video_shift=lambda t: 3600 if t.timestamp == 1480 else 0)
+    assert verdict(check_same_frames("XPROTO-1", "RTSP", sent(), shifted)) is Verdict.PASS
+    f = check_same_timing("XPROTO-1", "RTSP", sent(), shifted, presentation=True)
+    assert verdict(f) is Verdict.FAIL and "1480" in f[0].message
+    # Decode times stamped where RTP needs presentation times: the reordered frames move.
+    assert verdict(check_same_timing("XPROTO-1", "RTSP", sent(), rtsp(tags, drop_cts=True),
+                                     presentation=True)) is Verdict.FAIL
 
 
 # -- HLS ----------------------------------------------------------------------------------------
