@@ -188,7 +188,7 @@ async def test_edge_releases_origin(rtmp, relay_setup):
     if setup is None:
         return
     name = rtmp.stream_name()
-    stream = make_h264_aac(seconds=2.0, gop=12)
+    stream = make_h264_aac(seconds=6.0, gop=12)
     origin = Target("127.0.0.1", setup.hub.port, "live")
     samples: list[tuple[float, int]] = []
     async with rtmp.client(label="publisher at the origin", target=origin) as pub:

@@ -238,6 +238,13 @@ def test_time_scale_stretches_deadlines_and_watchdog(pytester: pytest.Pytester, 
     assert by_id["HS-1/sleeps-past-the-base-watchdog"]["verdict"] == "PASS"
     assert data["timing"].startswith("time scale 2")
     assert "stretched for time scale 2" in res.stdout.str()
+    # Past even the stretched watchdog (1 s x 1.2 < 1.5 s) on a declared-slow link: no verdict on
+    # the target (NOT-RUN), where a direct link said FAIL above.
+    run(pytester, d, "--target", target_url, "--summary", str(summary), "--case-timeout", "1",
+        "--time-scale", "1.2")
+    case = {c["id"]: c for c in json.loads(summary.read_text())["cases"]}["HS-1/sleeps-past-the-base-watchdog"]
+    assert case["verdict"] == "NOT-RUN", case
+    assert "no verdict on this link" in case["message"]
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "nan"])
