@@ -31,8 +31,12 @@ def measure(profile: str, extra: list[str], tmp: Path) -> dict[str, Any]:
                  tmp / f"{profile}.json")
     bad = [{"id": cid, "verdict": v, "message": msg[:400]} for cid, (v, msg) in sorted(r["cases"].items())
            if v in ("FAIL", "ERROR")]
+    # Every verdict other than PASS/INFORMATIONAL, so profiles can be compared case by case (a
+    # NON-STRICT or NOT-RUN that appears only on a slow link is worth a look).
+    others = {cid: v for cid, (v, _) in sorted(r["cases"].items()) if v not in ("PASS", "INFORMATIONAL")}
     out = {"profile": profile, "wall_s": r["wall_s"], "exit_code": r["exit_code"],
-           "counts": r.get("counts", {}), "cases": len(r["cases"]), "fail_or_error": bad}
+           "counts": r.get("counts", {}), "cases": len(r["cases"]), "fail_or_error": bad,
+           "other_verdicts": others}
     if r.get("error"):
         out["error"] = r["error"]
     print(f"  {profile}: {r['wall_s']} s, {r.get('counts') or r.get('error')}", flush=True)
