@@ -48,8 +48,14 @@ def measure(profile: str, extra: list[str], tmp: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.profiles", description=__doc__.split("\n\n")[0])
     p.add_argument("--profiles", default=",".join(PROFILES), help="comma list (default: all)")
-    p.add_argument("extra", nargs="*", help="suite options after --")
+    p.add_argument("--run-timeout", type=float, default=None,
+                   help="kill one profile's run after this many seconds (default: bench.determinism's, 1800)")
+    p.add_argument("extra", nargs="*", help="suite options after -- (e.g. -- -j 2: two workers)")
     args = p.parse_args(argv if argv is not None else [])
+    if args.run_timeout is not None:
+        import bench.determinism
+
+        bench.determinism.RUN_TIMEOUT_S = args.run_timeout
     chosen = [x.strip() for x in args.profiles.split(",") if x.strip()]
     unknown = [x for x in chosen if x not in PROFILES]
     if unknown:
