@@ -44,6 +44,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def workers(text: str) -> int:
+    """A number of concurrent workers (``-j``), at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {n}")
+    return n
+
+
 def log_level(text: str) -> str:
     """A logging level name, case-insensitive."""
     upper = text.upper()

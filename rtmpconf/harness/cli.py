@@ -71,6 +71,7 @@ def _main(argv: list[str] | None = None) -> int:
     build_parser(p_serve)
 
     p_run = sub.add_parser("run", help="run the conformance suite against a target")
+    from rtmpconf import cliutil
     from rtmpconf.harness import runner
 
     runner.add_run_arguments(p_run)
@@ -83,7 +84,7 @@ def _main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--interop", action="store_true", help="include the interop cases")
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
-    p_matrix.add_argument("-j", "--jobs", type=runner._jobs, default=None, metavar="N",
+    p_matrix.add_argument("-j", "--jobs", type=cliutil.workers, default=None, metavar="N",
                           help="workers per server run, each with its own server (default: the number of cores; "
                                "1 = serial)")
 

@@ -40,6 +40,8 @@ from typing import Any
 
 import pytest
 
+from rtmpconf.cliutil import workers
+
 log = logging.getLogger("rtmp.parallel")
 
 #: Marker of a case that needs the target to itself.
@@ -87,21 +89,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("rtmp-conformance")
     # A lowercase short option needs the private spelling (pytest reserves the public one for
     # itself; pytest-xdist registers -n the same way).
-    g._addoption("-j", "--rtmp-jobs", dest="rtmp_jobs", default=None, type=_jobs,
+    g._addoption("-j", "--rtmp-jobs", dest="rtmp_jobs", default=None, type=workers,
                  help="run cases on N concurrent workers (pytest-xdist); 1 = serial (the default for a bare "
                       "pytest run; `rtmpconf run` defaults to the number of cores)")
-
-
-def _jobs(value: str) -> int:
-    import argparse
-
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {n}")
-    return n
 
 
 @pytest.hookimpl(wrapper=True)

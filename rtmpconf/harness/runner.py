@@ -19,7 +19,7 @@ ALLURE_NPM = "allure@3.18.0"
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    from rtmpconf.cliutil import positive_float
+    from rtmpconf.cliutil import positive_float, workers
 
     t = p.add_argument_group("target")
     t.add_argument("--target", help="rtmp://[user:pass@]host[:port]/app[?query] of the server under test "
@@ -61,7 +61,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--interop", action="store_true", help="also run interop cases (real programs, real time)")
     s.add_argument("--interop-only", action="store_true", help="run only the interop cases")
     s.add_argument("--dry-run", action="store_true", help="list case IDs, levels and requirements, run nothing")
-    s.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+    s.add_argument("-j", "--jobs", type=workers, default=None, metavar="N",
                    help="run cases on N concurrent workers (default: the number of cores; 1 = serial). Cases "
                         "that need the whole target run alone at the end (README, 'Parallel runs')")
     w = p.add_argument_group("time")
@@ -115,16 +115,6 @@ def _load_baseline(path: str | None, command: str) -> tuple[dict | None, bool]:
     except SummaryError as exc:
         print(f"rtmpconf {command}: error: --baseline {exc}", file=sys.stderr)
         return None, False
-
-
-def _jobs(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 worker, got {n}")
-    return n
 
 
 def jobs_for(args: argparse.Namespace) -> int:
