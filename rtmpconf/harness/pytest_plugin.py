@@ -697,13 +697,20 @@ class CaseContext:
         return conclude(self.info, self.item.config)
 
 
-@pytest.fixture
-def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[CaseContext]:
-    item = request.node
+def case_info(item: pytest.Item) -> CaseInfo:
+    """The case's CaseInfo from the item's stash (made at collection; a placeholder if it is not a
+    catalogued case), shared by the server-side and client-side case fixtures."""
     info = item.stash.get(_CASE_KEY, None)
     if info is None:
         info = CaseInfo(item.name, "?", "MUST", "", "")
         item.stash[_CASE_KEY] = info
+    return info
+
+
+@pytest.fixture
+def rtmp(request: pytest.FixtureRequest, rtmp_target: TargetHandle) -> Iterator[CaseContext]:
+    item = request.node
+    info = case_info(item)
     cases: list[CaseInfo] = request.config._rtmp_cases  # type: ignore[attr-defined]
     if rtmp_target.unusable is not None:
         info.verdict = Verdict.ERROR

@@ -240,13 +240,10 @@ def rtmp_agent_spec(request: pytest.FixtureRequest) -> AgentSpec:
 @pytest.fixture
 def client_case(request: pytest.FixtureRequest, rtmp_agent_spec: AgentSpec) -> Iterator[ClientCase]:
     from rtmpconf.harness.peers import in_ci
-    from rtmpconf.harness.pytest_plugin import _CASE_KEY, CaseInfo
+    from rtmpconf.harness.pytest_plugin import case_info
 
     item = request.node
-    info = item.stash.get(_CASE_KEY, None)
-    if info is None:
-        info = CaseInfo(item.name, "?", "MUST", "", "")
-        item.stash[_CASE_KEY] = info
+    info = case_info(item)
     missing = missing_program(rtmp_agent_spec)
     if missing:
         if in_ci():
