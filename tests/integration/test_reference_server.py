@@ -298,11 +298,10 @@ def test_slow_player_is_dropped_to_keyframes_with_bounded_queue(server_factory: 
         pub, stream = await start_publisher(target, "slow")
         sleeper = await connected(target, "sleeper")
         await sleeper.play("slow")
-        # Shrink the sleeper's receive buffer so backpressure reaches the server quickly.
-        big = [MediaTag(9, 40 * i, media.build_avc_video(1 if i % 25 == 0 else 2, 1, 0, bytes(40_000)),
-                        i % 25 == 0, False) for i in range(250)]
-        await pub.publish_media(big)
-        await asyncio.sleep(0.5)
+        assert sleeper.writer is not None
+        # Stop reading at the socket: what the kernel buffers absorb (autotuned, several MB on
+        # loopback) varies, so publish 2 MB batches until the server has dropped, within a deadline.
+        sleeper.writer.transport.pause_reading()  # type: ignore[attr-defined]
 
         def inspect() -> tuple[int, int]:
             stream_obj = srv.server.registry.get("live", "slow")
@@ -310,10 +309,17 @@ def test_slow_player_is_dropped_to_keyframes_with_bounded_queue(server_factory: 
             p = next(iter(stream_obj.players.values()))
             return p.drops, p.sink.backlog()
 
-        drops, backlog = srv.call(inspect)
+        drops, backlog, ts, deadline = 0, 0, 0, time.monotonic() + 40
+        while drops < 1 and time.monotonic() < deadline:
+            batch = [MediaTag(9, ts + 40 * i, media.build_avc_video(1 if i % 25 == 0 else 2, 1, 0, bytes(40_000)),
+                              i % 25 == 0, False) for i in range(50)]
+            ts += 40 * 50
+            await pub.publish_media(batch)
+            await pub.probe("publisher during stall", timeout=10.0)  # the server has read the batch
+            drops, backlog = srv.call(inspect)
+        sleeper.writer.transport.resume_reading()  # type: ignore[attr-defined]
         assert drops >= 1
         assert backlog <= 256 * 1024 + 200_000
-        # The publisher was never slowed: all 250 frames were accepted.
         await sleeper.collect(1.0)
         got = [e for e in sleeper.received if e.raw.type_id == 9 and not media.is_video_sequence_header(e.raw.payload)]
         # After the drop the player restarts cleanly at a keyframe.
