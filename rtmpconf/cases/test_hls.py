@@ -38,6 +38,9 @@ async def run_hls(rtmp, http, rule: str, **kw):
     run = await hls_run(rtmp, http, **kw)
     if not run.playlists:
         resp = run.first
+        if not run.settled and not rtmp.timing.is_direct:
+            return None, Finding(rule, Verdict.NOT_RUN, f"the media had not reached the server over "
+                                                        f"{rtmp.timing.describe()} when the playlist was read")
         if resp is not None:
             absent = http.absent("hls", rule, resp)
             if absent is not None:

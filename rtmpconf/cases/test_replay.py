@@ -113,7 +113,8 @@ async def test_replay_capture(rtmp, capture):
                            f"the target does not serve {missing[0]}: {rtmp.roles[missing[0]]}"))
         return
     result = await replay_capture(found, rtmp.target, speed=None, timeout=rtmp.timeout,
-                                  name_prefix=rtmp.stream_name("r") + "-", rule=capture["rule"])
+                                  name_prefix=rtmp.stream_name("r") + "-", rule=capture["rule"],
+                                  idle_timeout=rtmp.idle_timeout)
     for s in result.sessions:
         rtmp.info.logs.append(s.log)
     findings = [f for s in result.sessions for f in s.diff.findings]

@@ -52,7 +52,8 @@ def server_msgs(tids: tuple[float, float, float] = (1.0, 2.0, 3.0), *, play: str
     return out
 
 
-def make_log(c2s: list[tuple[object, int]], s2c: list[tuple[object, int]], *, server_closes: bool = False) -> WireLog:
+def make_log(c2s: list[tuple[object, int]], s2c: list[tuple[object, int]], *, server_closes: bool = False,
+             close_after: float = 1.0) -> WireLog:
     log = WireLog("test")
     t = 100.0
     log.add("c2s", b"\x03" + bytes(1536), t)
@@ -69,9 +70,9 @@ def make_log(c2s: list[tuple[object, int]], s2c: list[tuple[object, int]], *, se
         if isinstance(m, SetChunkSize):
             sw.set_chunk_size(m.size)
     if server_closes:
-        log.mark_closed("s2c", t + 1)
+        log.mark_closed("s2c", t + close_after)
     else:
-        log.mark_closed("c2s", t + 1)
+        log.mark_closed("c2s", t + close_after)
     return log
 
 
@@ -136,6 +137,18 @@ def test_inter_frame_first_fails():
 def test_target_closing_fails():
     d = diff_sessions(RECORDED, make_log(client_msgs(), server_msgs(), server_closes=True))
     assert verdicts(d)["CMD-20"] is Verdict.NON_STRICT
+
+
+def test_target_closing_an_idle_replay_is_its_idle_limit():
+    """A replay held open (a slow link stretches it) past the target's idle timeout: the close is
+    the limit at work (INFORMATIONAL); a close well before the limit is still CMD-20."""
+    idle = make_log(client_msgs(), server_msgs(), server_closes=True, close_after=12.0)
+    d = diff_sessions(RECORDED, idle, idle_timeout=10.0)
+    assert "CMD-20" not in verdicts(d)
+    assert any(f.rule == "CMD-20" and f.verdict is Verdict.INFORMATIONAL and "idle" in f.message for f in d.findings)
+    early = make_log(client_msgs(), server_msgs(), server_closes=True, close_after=3.0)
+    assert verdicts(diff_sessions(RECORDED, early, idle_timeout=10.0))["CMD-20"] is Verdict.NON_STRICT
+    assert verdicts(diff_sessions(RECORDED, idle))["CMD-20"] is Verdict.NON_STRICT  # limit unknown
 
 
 def test_missing_stream_begin_is_non_strict():

@@ -328,7 +328,26 @@ def _compare_media(a: MediaSummary, b: MediaSummary) -> list[Finding]:
     return out
 
 
-def _compare_close(recorded: WireLog, replayed: WireLog) -> list[Finding]:
+#: A target's idle timer may fire this much before the client-side silence reaches it (timer and
+#: clock slack; the target hears the last byte later than the client sent it, so never earlier).
+IDLE_SLACK = 0.9
+
+
+def _client_silence(log: WireLog) -> float | None:
+    """Seconds between the client's last byte and the target's close, on the client's clock."""
+    last = max((e.time for e in log.events if e.direction == C2S), default=None)
+    if last is None or log.close_time is None:
+        return None
+    return log.close_time - last
+
+
+def _compare_close(recorded: WireLog, replayed: WireLog, idle_timeout: float | None = None) -> list[Finding]:
+    silence = _client_silence(replayed) if replayed.closed_by == S2C else None
+    if silence is not None and idle_timeout and silence >= IDLE_SLACK * idle_timeout and not replayed.reset:
+        # The replayed client was held open longer than the recording (a slow link stretches the
+        # replay) and the target closed it as idle: its own limit (ROB-4), not a refused command.
+        return [info("CMD-20", f"the target closed the connection after the replayed client had been silent "
+                     f"{silence:.1f} s (its idle timeout is {idle_timeout:g} s, ROB-4)")]
     if replayed.closed_by == S2C and recorded.closed_by != S2C:
         # CMD-20 (SHOULD): commands a server does not handle get an error, not a disconnect.
         return [failed("CMD-20", "the target closed the connection; the recorded server did not",
@@ -339,10 +358,13 @@ def _compare_close(recorded: WireLog, replayed: WireLog) -> list[Finding]:
     return []
 
 
-def diff_sessions(recorded: WireLog, replayed: WireLog, *, rule: str = "CMD-4") -> SessionDiff:
+def diff_sessions(recorded: WireLog, replayed: WireLog, *, rule: str = "CMD-4",
+                  idle_timeout: float | None = None) -> SessionDiff:
     """Compare what the target said in ``replayed`` with what the server said in ``recorded``.
 
     ``rule``: the catalogue rule the PASS finding is filed under (the rule the capture exercises).
+    ``idle_timeout``: the target's known idle limit in seconds (a close after that much client
+    silence is the limit at work, not CMD-20).
     """
     rec, rep = reply_items(recorded), reply_items(replayed)
     d = SessionDiff(rec, rep, media_summary(recorded), media_summary(replayed))
@@ -356,7 +378,7 @@ def diff_sessions(recorded: WireLog, replayed: WireLog, *, rule: str = "CMD-4") 
     order, d.lines = _compare_order(rec, rep)
     d.findings += order
     d.findings += _compare_media(d.recorded_media, d.replayed_media)
-    d.findings += _compare_close(recorded, replayed)
+    d.findings += _compare_close(recorded, replayed, idle_timeout)
     dec = replayed.decode(S2C)
     if dec.error:
         d.findings.append(failed(dec.error_rule or "CH-10", f"the target's replies stop decoding: {dec.error}",

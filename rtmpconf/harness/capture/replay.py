@@ -505,11 +505,13 @@ class ReplayResult:
 
 async def replay_capture(found: CaptureSessions, target: Target, *, speed: float | None = None,
                          only: int | None = None, timeout: float = GATE_TIMEOUT_S,
-                         name_prefix: str = "", rule: str = "CMD-4") -> ReplayResult:
+                         name_prefix: str = "", rule: str = "CMD-4",
+                         idle_timeout: float | None = None) -> ReplayResult:
     """Replay every (or only the ``only``-th) RTMP session of ``found`` against ``target``.
 
     ``timeout`` and the soft/settle windows are a direct link's; the current Timing (an impaired
-    link, --time-scale: harness.timing) stretches them."""
+    link, --time-scale: harness.timing) stretches them. ``idle_timeout``: the target's known idle
+    limit (a stretched replay may outlast it; see ``diff_sessions``)."""
     link = link_timing.current()
     timeout = link.deadline(timeout)
     t_start = time.monotonic()
@@ -533,7 +535,7 @@ async def replay_capture(found: CaptureSessions, target: Target, *, speed: float
         rc = conns.get(s.index)
         if rc is None:
             continue
-        d = diff_sessions(s.log, rc.log, rule=rule)
+        d = diff_sessions(s.log, rc.log, rule=rule, idle_timeout=idle_timeout)
         for t in timeouts.get(s.index, []):
             d.lines.append(f"  ! gave up waiting ({t})")
         from rtmpconf.harness.verdict import Verdict, failed

@@ -199,6 +199,7 @@ class HlsRun:
     playlists: list[MediaPlaylist] = field(default_factory=list)
     segments: list[FetchedSegment] = field(default_factory=list)
     first: HttpResponse | None = None  #: the first playlist response
+    settled: bool = True  #: the server answered the probe after the last step published
     sent: list[MediaTag] = field(default_factory=list)
     stream: TestStream | None = None
 
@@ -219,6 +220,9 @@ async def hls_run(rtmp: Any, http: Any, *, steps: Sequence[int] = (6000, 10000, 
             if i:
                 await pub.publish_media(published(st, step, prev))
             prev = step
+            # The playlist is read once the server holds the step's media (a ping round trip,
+            # CTRL-10): on a slow link the bytes may still be on their way.
+            run.settled = await pub.probe(f"media to {step} ms processed")
             pl, resp = await poll_playlist(http, url, newer_than=run.playlists[-1] if run.playlists else None)
             if run.first is None:
                 run.first = resp
