@@ -47,6 +47,8 @@ GC_AFTER_BYTES = 4 * 1024 * 1024
 
 #: Idle timeout of the embedded reference server (its default is 60 s; ROB-9 waits for it).
 EMBEDDED_IDLE_TIMEOUT_S = 10.0
+#: Longest wait before a case for the emulated link to carry what earlier cases left in it.
+LINK_SETTLE_LIMIT_S = 60.0
 #: Idle timeouts of the servers --target-server starts, from their defaults: nginx-rtmp `timeout 60s`
 #: (ngx_rtmp_core_module.c); node-media-server 4 has none for a silent publisher that we know of.
 KNOWN_IDLE_TIMEOUTS: dict[str, float] = {"nginx-rtmp": 60.0}
@@ -791,6 +793,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return True
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     timing = run_timing(config)
+    # Each case starts on an empty link: bytes earlier cases left in the impairment proxy would
+    # otherwise stretch this case's waits (bounded: a link that never drains is the proxy's affair).
+    elapsed += timing.backlog.settle(min(LINK_SETTLE_LIMIT_S, max(0.0, budget - elapsed)))
     watchdog = timing.watchdog(config.getoption("--rtmp-case-timeout"))
     hard_limit = max(1.0, budget - elapsed)
     started = time.monotonic()

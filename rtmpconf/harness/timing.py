@@ -113,6 +113,23 @@ class Backlog:
         if timing.down_bytes_s:
             self.down_free_at = max(now, self.down_free_at) + timing.scale * nbytes / timing.down_bytes_s
 
+    def settle(self, limit_s: float, poll_s: float = 0.05) -> float:
+        """Before a case: wait, at most ``limit_s``, until the emulated link has carried what
+        earlier cases wrote, then forget their estimate. Returns the seconds waited.
+
+        Without it a case's own pauses (a C2 held back, a quiet window) would be stretched by an
+        earlier case's bytes, past what the target tolerates (a handshake or idle timeout).
+        """
+        if self.in_flight is None:
+            return 0.0
+        t0 = time.monotonic()
+        deadline = t0 + limit_s
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(poll_s)
+        if not self.busy():
+            self.up_free_at = self.down_free_at = 0.0
+        return time.monotonic() - t0
+
     def pending_s(self, now: float | None = None) -> float:
         """Seconds of transfer still ahead of a message written now (up plus down)."""
         now = time.monotonic() if now is None else now

@@ -77,6 +77,32 @@ def test_backlog_extends_waits_while_bytes_are_in_flight() -> None:
     assert unlimited.backlog.carried_s == 0.0 and unlimited.deadline(1.0) == 1.0
 
 
+def test_settle_waits_for_the_link_then_forgets_earlier_cases() -> None:
+    """Before a case: an earlier case's bytes must not stretch this case's pauses (HS-4 held C2
+    back for 10 s behind them and the server's handshake timeout closed the connection)."""
+    t = Timing(up_bytes_s=1000, down_bytes_s=1000, name="slow")
+    t.backlog.sent(t, 20_000)  # an earlier case: 40 s of estimated transfer
+    assert t.quiet(0.3) > 30
+    queued = [3]
+
+    def in_flight() -> int:
+        queued[0] = max(0, queued[0] - 1)  # the proxy drains over three looks
+        return queued[0]
+
+    t.backlog.in_flight = in_flight
+    waited = t.backlog.settle(5.0, poll_s=0.01)
+    assert waited < 1.0 and t.quiet(0.3) == pytest.approx(0.3)
+    # A link that never drains: the wait is bounded and the estimate kept.
+    t.backlog.sent(t, 20_000)
+    t.backlog.in_flight = lambda: 1
+    assert 0.2 <= t.backlog.settle(0.2, poll_s=0.01) < 1.0
+    assert t.quiet(0.3) > 30
+    # No proxy (a declared-slow link, --time-scale): nothing to wait for, nothing forgotten.
+    d = Timing(up_bytes_s=1000, name="declared")
+    d.backlog.sent(d, 20_000)
+    assert d.backlog.settle(5.0) == 0.0 and d.quiet(0.3) > 10
+
+
 def test_backlog_is_shared_by_copies() -> None:
     t = Timing(up_bytes_s=1000, name="x")
     s = t.stretched(2.0)
