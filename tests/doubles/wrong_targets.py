@@ -147,7 +147,7 @@ def publish_only(mp: pytest.MonkeyPatch) -> Iterator[int]:
         self.close("play refused: publish-only endpoint")
 
     mp.setattr(ServerSession, "_play", refuse_play)
-    server = ServerThread(ServerConfig(port=0)).start()
+    server = ServerThread(ServerConfig(port=0, http_port=0)).start()
     try:
         yield server.port
     finally:

@@ -15,7 +15,8 @@ def server_factory() -> Iterator[Callable[..., ServerThread]]:
     started: list[ServerThread] = []
 
     def make(**overrides: Any) -> ServerThread:
-        cfg = ServerConfig.from_mapping({"port": 0, **overrides})
+        # Any free ports: the HTTP side's default 8080 may be taken on the machine (or by another run).
+        cfg = ServerConfig.from_mapping({"port": 0, "http_port": 0, **overrides})
         srv = ServerThread(cfg).start()
         started.append(srv)
         return srv

@@ -68,7 +68,7 @@ def test_reference_server_passes_the_same_cases(tmp_path: Path) -> None:
     """Control: the unpatched server passes every case the matrix uses."""
     from rtmpconf.reference_server.config import ServerConfig
     from rtmpconf.reference_server.server import ServerThread
-    srv = ServerThread(ServerConfig(port=0)).start()
+    srv = ServerThread(ServerConfig(port=0, http_port=0)).start()
     try:
         for case_glob, _rule in MATRIX.values():
             data = run_cases(f"rtmp://127.0.0.1:{srv.port}/live", case_glob, tmp_path)

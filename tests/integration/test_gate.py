@@ -104,7 +104,7 @@ def test_target_gone_mid_run_ends_quickly(tmp_path: Path, monkeypatch: pytest.Mo
         original(self, *a, **kw)
 
     monkeypatch.setattr(ServerSession, "__init__", counting)
-    server = ServerThread(ServerConfig(port=0)).start()
+    server = ServerThread(ServerConfig(port=0, http_port=0)).start()
     proc = subprocess.Popen([*RUN, "--out", str(tmp_path / "r"), "--target",
                              f"rtmp://127.0.0.1:{server.port}/live", "--case", "CH-*", "--case", "TS-*"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -70,7 +70,7 @@ def test_reference_server_passes_the_subset(tmp_path: Path) -> None:
     args: list[str] = []
     for glob in CASES:
         args += ["--case", glob]
-    srv = ServerThread(ServerConfig(port=0)).start()
+    srv = ServerThread(ServerConfig(port=0, http_port=0)).start()
     try:
         run = run_suite(f"rtmp://127.0.0.1:{srv.port}/live", tmp_path / "summary.json", *args, deadline_s=300)
     finally:

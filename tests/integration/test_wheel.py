@@ -78,7 +78,7 @@ def test_wheel_recipe_as_unprivileged_user(sandbox: Path) -> None:
                    "rtmp-conformance"]))
     server = subprocess.Popen(_as_user(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()],
                                         str(work / "server-venv" / "bin" / "rtmpconf"), "serve", "--port", "0",
-                                        "--log-level", "WARNING"]),
+                                        "--http-port", "0", "--log-level", "WARNING"]),
                               stderr=subprocess.PIPE, text=True, cwd=work)
     try:
         assert server.stderr is not None

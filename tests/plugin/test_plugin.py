@@ -52,7 +52,7 @@ async def test_param(rtmp, dialect):
 
 @pytest.fixture(scope="module")
 def target_url() -> Iterator[str]:
-    srv = ServerThread(ServerConfig(port=0)).start()
+    srv = ServerThread(ServerConfig(port=0, http_port=0)).start()
     yield f"rtmp://127.0.0.1:{srv.port}/live"
     srv.stop()
 
