@@ -128,6 +128,12 @@ class WireLog:
                 return e.time
         return None
 
+    def last_time(self, direction: Direction) -> float | None:
+        for e in reversed(self.events):
+            if e.direction == direction:
+                return e.time
+        return None
+
     def decode(self, direction: Direction, *, dialect: ExtTsDialect = ExtTsDialect.AUTO,
                skip_handshake: bool = True) -> DirectionDecode:
         """Decode one direction with the rtmp core (cached until the log changes)."""

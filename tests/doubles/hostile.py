@@ -226,7 +226,7 @@ async def _one_byte_chunks(conn: _Conn, index: int) -> None:
         def close(self) -> None:
             await_writes.append(b"")
 
-    config = ServerConfig(port=0, http_port=0, out_chunk_size=1)
+    config = ServerConfig(port=0, out_chunk_size=1)
     session = ServerSession(config, StreamRegistry(config), _Transport(), "hostile")
     # The handshake through the session itself, fed exactly C0 C1 C2 (3073 bytes) so that nothing
     # after C2 is answered before Set Chunk Size 1 is out; from then on the session's writer uses

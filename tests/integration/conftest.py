@@ -64,3 +64,10 @@ def wait_published(srv: ServerThread, name: str, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{name} was not published within {timeout} s")
+
+
+def http_get_sync(url: str, **kw: Any) -> Any:
+    """One HTTP GET (harness.http.client) from synchronous test code, with a 30 s deadline."""
+    from rtmpconf.harness.http.client import http_get
+
+    return asyncio.run(asyncio.wait_for(http_get(url, **kw), 30))

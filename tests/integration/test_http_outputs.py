@@ -17,11 +17,8 @@ from rtmpconf.harness.peers import require_or_skip
 from rtmpconf.harness.peers.ffmpeg import FfmpegPublisher, ffprobe
 from rtmpconf.reference_server.server import ServerThread
 from rtmpconf.rtmp import media
+from tests.integration.conftest import http_get_sync as get
 from tests.integration.conftest import wait_published
-
-
-def get(url: str, **kw: object) -> object:
-    return asyncio.run(asyncio.wait_for(http_get(url, **kw), 30))  # type: ignore[arg-type]
 
 
 def raw(port: int, request: bytes, timeout: float = 5.0) -> bytes:

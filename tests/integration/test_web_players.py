@@ -10,11 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from rtmpconf.harness.http.m3u8 import parse_m3u8
 from rtmpconf.harness.peers import PeerMissing, in_ci, require_or_skip
 from rtmpconf.harness.peers.ffmpeg import FfmpegPublisher
 from rtmpconf.reference_server.config import ServerConfig
 from rtmpconf.reference_server.server import ServerThread
-from tests.integration.conftest import wait_published
+from tests.integration.conftest import http_get_sync, wait_published
 
 log = logging.getLogger("rtmp.tests.web")
 
@@ -33,23 +34,12 @@ def live() -> Iterator[str]:
         srv.stop()
 
 
-def _fetch(url: str) -> str:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - a loopback test server
-            return f"{resp.status} {resp.read(4000).decode(errors='replace')}"
-    except OSError as exc:
-        return f"fetch failed: {exc}"
-
-
 def playlist_segments(url: str, *, want: int, timeout: float) -> int:
     """Poll an HLS playlist until it lists ``want`` segments (or ``timeout``); the count seen last."""
     deadline = time.monotonic() + timeout
-    count = 0
     while True:
-        text = _fetch(url)
-        count = sum(1 for line in text.splitlines() if line.startswith("#EXTINF")) if text.startswith("200") else 0
+        resp = http_get_sync(url, timeout=5.0)
+        count = len(parse_m3u8(resp.body).segments) if resp.status == 200 else 0
         if count >= want or time.monotonic() >= deadline:
             return count
         time.sleep(0.25)
@@ -95,6 +85,6 @@ def test_vlc_plays_http_outputs(live: str, path: str) -> None:
         # before, so one more start tells a start-up hiccup from an output it cannot play.
         log.warning("VLC quit after %.2f s without output on %s; starting it once more", r.elapsed, url)
         r = vlc_play(url, seconds=4.0, timeout=40.0)
-    assert r.flv.ok, (r.returncode, r.elapsed, r.stderr[-800:], _fetch(url)[:400])
+    assert r.flv.ok, (r.returncode, r.elapsed, r.stderr[-800:], http_get_sync(url, timeout=5.0).body[:400])
     assert r.flv.video >= 25 and r.flv.audio > 0, r.flv
     assert r.flv.first_video_keyframe is True, r.flv

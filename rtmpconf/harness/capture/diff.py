@@ -335,7 +335,7 @@ IDLE_SLACK = 0.9
 
 def _client_silence(log: WireLog) -> float | None:
     """Seconds between the client's last byte and the target's close, on the client's clock."""
-    last = max((e.time for e in log.events if e.direction == C2S), default=None)
+    last = log.last_time(C2S)
     if last is None or log.close_time is None:
         return None
     return log.close_time - last
