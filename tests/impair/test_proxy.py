@@ -94,15 +94,19 @@ def test_rate_cap(peer: TcpPeer) -> None:
 
 
 def test_one_byte_segments_arrive_as_separate_reads(peer: TcpPeer) -> None:
-    with ProxyThread(peer.address, profile(D(segment_bytes=1, segment_gap_ms=3))) as proxy:
+    with ProxyThread(peer.address, profile(D(segment_bytes=1, segment_gap_ms=10))) as proxy:
         s = connect(proxy)
         s.sendall(b"0123456789" * 4)
         assert recv_exactly(s, 40) == b"0123456789" * 4
         conn = peer.wait_conn()
+        writes = proxy.connections[0].up.stats.writes
         s.close()
+    # The proxy's own behaviour: one send per byte. What the receiver reads also depends on how
+    # soon its thread runs after each send (a busy machine merges a few): most reads stay 1 byte.
+    assert writes == 40
     sizes = [len(c) for _, c in conn.chunks]
     assert sum(sizes) == 40
-    assert sizes.count(1) >= 30, sizes
+    assert sizes.count(1) >= 20, sizes
 
 
 def test_segmentation_keeps_every_byte(peer: TcpPeer) -> None:

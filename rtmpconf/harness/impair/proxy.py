@@ -71,6 +71,7 @@ class DirectionStats:
 
     bytes_in: int = 0  #: read from the sender
     bytes_out: int = 0  #: written to the receiver
+    writes: int = 0  #: sends to the receiver (one per segment when the profile segments)
     bytes_dropped: int = 0  #: discarded (after a half-close or cut)
     queued: int = 0  #: bytes held right now
     loss_events: int = 0  #: emulated retransmissions
@@ -243,11 +244,13 @@ class _Pump:
                 if paced:
                     await self._gate(loop, end - pos)
                     await loop.sock_sendall(dst, view[pos:end])
+                    self.stats.writes += 1
                     if imp.segment_gap_ms:
                         await asyncio.sleep(imp.segment_gap_ms / 1000.0)
                 else:
                     await _send_now(loop, dst, view[pos:end])
                     sends += 1
+                    self.stats.writes += 1
                     if sends % SENDS_PER_YIELD == 0:
                         await asyncio.sleep(0)
                 self.stats.bytes_out += end - pos
