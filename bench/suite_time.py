@@ -2,7 +2,7 @@
 
 Runs ``rtmpconf run`` exactly as a user or CI would (the embedded reference server, the default
 attachment policy: ``--alluredir`` into a temporary directory), once with ``-j 1`` and once with the
-default number of workers (the cores), ``REPEAT`` times each, alternating, and keeps the median of
+default number of workers (three per core, at most eight), ``REPEAT`` times each, alternating, and keeps the median of
 each. The verdicts of every run are compared: a parallel run must say what a serial one says.
 
 Headline keys: ``suite_wall_s_serial``, ``suite_wall_s_parallel`` (medians), ``suite_jobs_parallel``,

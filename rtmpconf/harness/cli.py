@@ -85,8 +85,8 @@ def _main(argv: list[str] | None = None) -> int:
     p_matrix.add_argument("--case", action="append", default=[], help="only case IDs matching this glob")
     p_matrix.add_argument("--no-html", action="store_true", help="skip the per-server Allure reports")
     p_matrix.add_argument("-j", "--jobs", type=cliutil.workers, default=None, metavar="N",
-                          help="workers per server run, each with its own server (default: the number of cores; "
-                               "1 = serial)")
+                          help="workers per server run, each with its own server (default: three per core, at "
+                               "most eight; one per core with --interop; 1 = serial)")
 
     p_diff = sub.add_parser("diff", help="what changed between two runs (two summary.json files)")
     p_diff.add_argument("old", metavar="OLD", help="the earlier run's summary.json")

@@ -62,7 +62,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--interop-only", action="store_true", help="run only the interop cases")
     s.add_argument("--dry-run", action="store_true", help="list case IDs, levels and requirements, run nothing")
     s.add_argument("-j", "--jobs", type=workers, default=None, metavar="N",
-                   help="run cases on N concurrent workers (default: the number of cores; 1 = serial). Cases "
+                   help="run cases on N concurrent workers (default: three per core, at most eight; one per core "
+                        "with --interop, --impair or --time-scale; 1 = serial). Cases "
                         "that need the whole target run alone at the end (README, 'Parallel runs')")
     w = p.add_argument_group("time")
     w.add_argument("--impair", metavar="PROFILE", help="run the suite through an impairment profile "
@@ -118,12 +119,15 @@ def _load_baseline(path: str | None, command: str) -> tuple[dict | None, bool]:
 
 
 def jobs_for(args: argparse.Namespace) -> int:
-    """Workers of a run: -j, else the number of cores; 1 for a dry run or without pytest-xdist."""
+    """Workers of a run: -j, else three per core (one per core with interop cases or on a slow
+    link); 1 for a dry run or without pytest-xdist."""
     from rtmpconf.harness.parallel import default_jobs, xdist_available
 
     if args.dry_run:
         return 1
-    n = args.jobs if getattr(args, "jobs", None) else default_jobs()
+    computes = (bool(getattr(args, "impair", None)) or (getattr(args, "time_scale", None) or 1.0) != 1.0
+                or bool(getattr(args, "interop", False)) or bool(getattr(args, "interop_only", False)))
+    n = args.jobs if getattr(args, "jobs", None) else default_jobs(waiting=not computes)
     if n > 1 and not xdist_available():
         print(f"rtmpconf run: pytest-xdist is not installed: running serially instead of -j {n}", file=sys.stderr)
         return 1

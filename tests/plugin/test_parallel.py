@@ -171,3 +171,30 @@ def test_bad_jobs_value_is_a_usage_error(pytester: pytest.Pytester, cases_dir: P
     res = pytester.runpytest_subprocess(str(cases_dir), "-p", "no:cacheprovider", "-j", "0", timeout=60)
     assert res.ret == 4
     assert "at least 1 worker" in res.stderr.str()
+
+
+def test_default_workers_follow_what_the_run_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three workers per core (at most eight) for cases that wait; one per core for interop cases and
+    slow links; -j always wins."""
+    import argparse
+
+    from rtmpconf.harness import parallel, runner
+
+    def args(**kw: object) -> argparse.Namespace:
+        base = {"dry_run": False, "jobs": None, "impair": None, "time_scale": None, "interop": False,
+                "interop_only": False}
+        return argparse.Namespace(**(base | kw))
+
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    assert runner.jobs_for(args()) == 6
+    assert runner.jobs_for(args(interop=True)) == 2
+    assert runner.jobs_for(args(interop_only=True)) == 2
+    assert runner.jobs_for(args(impair="4g")) == 2
+    assert runner.jobs_for(args(time_scale=3.0)) == 2
+    assert runner.jobs_for(args(time_scale=1.0)) == 6
+    assert runner.jobs_for(args(jobs=1)) == 1
+    assert runner.jobs_for(args(impair="4g", jobs=5)) == 5
+    assert runner.jobs_for(args(dry_run=True)) == 1
+    monkeypatch.setattr(parallel, "cores", lambda: 16)
+    assert runner.jobs_for(args()) == parallel.MAX_DEFAULT_JOBS == 8
+    assert runner.jobs_for(args(interop=True)) == 16

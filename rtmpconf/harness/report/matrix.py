@@ -5,7 +5,7 @@ Each target runs in its own pytest process (``--target-server NAME``, with its m
 under ``reports/targets/NAME/``. Then ``reports/matrix.json`` and ``reports/matrix.html`` put
 every case in a row and every server in a column: the verdict names and colours of the Allure
 report (verdicts.py), the compliance score per server, sections in catalogue order. With ``-j N``
-(default: the cores) each run uses N workers, and each worker starts its own server
+(default: three per core, at most eight; one per core with the interop cases) each run uses N workers, and each worker starts its own server
 (harness/parallel.py): a crash stays with the case that caused it, so the verdicts are those of a
 serial run.
 """
@@ -232,7 +232,7 @@ def matrix(targets: list[str], extra: list[str], build_html: bool = True, jobs: 
     from rtmpconf.harness.parallel import default_jobs, xdist_available
 
     REPORTS.mkdir(exist_ok=True)
-    n = jobs or default_jobs()
+    n = jobs or default_jobs(waiting="--interop" not in extra)
     if n > 1 and not xdist_available():
         print(f"rtmpconf matrix: pytest-xdist is not installed: serial runs instead of -j {n}", file=sys.stderr)
         n = 1
