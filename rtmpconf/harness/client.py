@@ -319,9 +319,12 @@ class RtmpClient:
         limit = self.timing.deadline(self.timeout)
         try:
             t = self.target
-            self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(t.host, t.port, limit=READ_SIZE, **t.tls_kwargs(limit)), limit)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+            # arrives as the connection completes (a SIGINT to a simulated client then went unheard).
+            async with asyncio.timeout(limit):
+                self.reader, self.writer = await asyncio.open_connection(t.host, t.port, limit=READ_SIZE,
+                                                                         **t.tls_kwargs(limit))
+        except TimeoutError:
             raise StepTimeout("tls connect" if self.target.tls else "tcp connect", limit) from None
         sock = self.writer.get_extra_info("socket")
         if sock is not None:

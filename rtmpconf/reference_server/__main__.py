@@ -50,6 +50,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 def serve(args: argparse.Namespace) -> int:
     import asyncio
 
+    from rtmpconf.cliutil import stop_on_sigint
+
+    stop_on_sigint()  # SIGINT stops at once, also when started from a background job
+
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

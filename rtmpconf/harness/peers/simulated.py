@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rtmpconf.cliutil import stop_on_sigint
 from rtmpconf.harness.client import PeerClosed, RtmpClient, StepTimeout, Target
 from rtmpconf.harness.profiles import PROFILES, ClientProfile
 from rtmpconf.rtmp import amf0, media
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None, client_class: type[SimulatedClient] = Si
     p.add_argument("--ts-offset-ms", type=int, default=0, help="publisher: first timestamp")
     p.add_argument("url")
     args = p.parse_args(argv)
+    stop_on_sigint()  # the harness stops an agent with SIGINT, also from a background job
     try:
         sim = client_class(PROFILES[args.profile], args.url, seconds=args.seconds, ts_offset_ms=args.ts_offset_ms)
     except ValueError as exc:
