@@ -204,6 +204,7 @@ async def test_edge_releases_origin(rtmp, relay_setup):
             until = time.monotonic() + rtmp.deadline(HOP_WAIT_S)
             while hub_players(setup, name) == 0 and time.monotonic() < until:
                 await asyncio.sleep(0.1)
+            connected_before = hub_players(setup, name) > 0
         left = time.monotonic()
         while True:
             n = hub_players(setup, name)
@@ -212,7 +213,7 @@ async def test_edge_releases_origin(rtmp, relay_setup):
                 break
             await asyncio.sleep(0.2)
         feeder.cancel()
-    rtmp.judge(check_origin_released(samples, bound_s=RELEASE_BOUND_S))
+    rtmp.judge(check_origin_released(samples, bound_s=RELEASE_BOUND_S, connected_before=connected_before))
 
 
 # -- RELAY-4 -----------------------------------------------------------------------------------------

@@ -57,12 +57,17 @@ def check_relayed_unchanged(log: WireLog, sent: Sequence[SentLike], *, rule: str
 
 
 def check_origin_released(players_after: Sequence[tuple[float, int]], *, bound_s: float,
-                          rule: str = "RELAY-3") -> list[Finding]:
+                          connected_before: bool = False, rule: str = "RELAY-3") -> list[Finding]:
     """``(seconds after the edge's last player left, the origin's player count for the name)``: the
-    edge's connection to the origin must be gone within ``bound_s``."""
+    edge's connection to the origin must be gone within ``bound_s``. ``connected_before``: the
+    origin counted the edge's connection just before the player left, so a first look that finds
+    none means it was released at once (not that there was nothing to release)."""
     if not players_after:
         return [not_run(rule, "no observation of the origin was made")]
     if players_after[0][1] == 0 and len(players_after) == 1:
+        if connected_before:
+            return [passed(rule, f"the edge released its origin connection at once: gone at the first look, "
+                                 f"{players_after[0][0]:.1f} s after its last player left")]
         return [not_run(rule, "the edge had no connection at the origin to release")]
     gone = next((t for t, n in players_after if n == 0), None)
     if gone is None:

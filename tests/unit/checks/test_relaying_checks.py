@@ -42,6 +42,10 @@ def test_origin_released() -> None:
     assert v(check_origin_released([(0.0, 1), (0.2, 1), (2.1, 0)], bound_s=10)) is Verdict.PASS
     assert v(check_origin_released([(0.0, 1), (10.2, 1)], bound_s=10)) is Verdict.FAIL
     assert v(check_origin_released([(0.0, 0)], bound_s=10)) is Verdict.NOT_RUN
+    # Seen connected just before the player left, gone at the first look: released at once.
+    assert v(check_origin_released([(0.3, 0)], bound_s=10, connected_before=True)) is Verdict.PASS
+    # Seen connected and still there past the bound: FAIL whatever was seen before.
+    assert v(check_origin_released([(0.0, 1), (10.2, 1)], bound_s=10, connected_before=True)) is Verdict.FAIL
 
 
 def test_no_relay_loop() -> None:
