@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 
 import pytest
 
+from rtmpconf import records
 from rtmpconf.harness.checks.gop import (
     check_audio_only_join,
     check_cache_from_latest_keyframe,
@@ -168,7 +168,7 @@ async def test_cached_header_timestamps(rtmp, headers):
     tags = tags_with_headers(make_h264_aac(seconds=2.0, start_ms=60_000))
     if headers == "resent-mid-gop":
         at = index_at(tags, 1200)
-        tags = tags[:at] + [dataclasses.replace(t, timestamp=tags[at].timestamp) for t in tags[:2]] + tags[at:]
+        tags = tags[:at] + [records.replace(t, timestamp=tags[at].timestamp) for t in tags[:2]] + tags[at:]
     player = await relay_tags(rtmp, tags[:index_at(tags, 1700)], join_after=index_at(tags, 1400))
     rtmp.judge(check_cached_timestamps(player.log))
 

@@ -7,10 +7,9 @@ read, and compares what arrived with what was sent (``harness.checks.media``).
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
+from rtmpconf import records
 from rtmpconf.harness.checks.gop import check_keyframe_start
 from rtmpconf.harness.checks.media import (
     aac_ms,
@@ -90,7 +89,7 @@ def two_byte_nalu_stream(seconds: float = 2.0) -> list[MediaTag]:
     tags = [MediaTag(9, 0, sh, False, True), MediaTag(8, 0, s.audio_sequence_header or b"", False, True)]
     for t in s.tags:
         if t.type_id == 9:
-            t = dataclasses.replace(t, payload=t.payload[:5] + relength_nalus(t.payload[5:], 4, 2))
+            t = records.replace(t, payload=t.payload[:5] + relength_nalus(t.payload[5:], 4, 2))
         tags.append(t)
     return tags
 
@@ -191,7 +190,7 @@ def resolution_change(b_ms: int = 600) -> tuple[list[MediaTag], list[MediaTag], 
     part_a = tags_with_headers(a)
     part_a = part_a[:index_at(part_a, 600)]
     part_b = [MediaTag(9, 600, b.video_sequence_header, False, True)]
-    part_b += [dataclasses.replace(t, timestamp=t.timestamp + 600) for t in b.tags if t.timestamp < b_ms]
+    part_b += [records.replace(t, timestamp=t.timestamp + 600) for t in b.tags if t.timestamp < b_ms]
     return part_a, part_b, a.video_sequence_header, b.video_sequence_header
 
 

@@ -9,11 +9,11 @@ PingResponse arrives behind whatever the target had queued for it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Sequence
 
 import pytest
 
+from rtmpconf import records
 from rtmpconf.harness.checks.media import (
     avc_sequence_header,
     check_composition_times,
@@ -72,7 +72,7 @@ async def send_tags(pub: RtmpClient, tags: Sequence[MediaTag], *, fmt0: bool = F
 
 
 def shifted(tags: Sequence[MediaTag], offset: int) -> list[MediaTag]:
-    return [dataclasses.replace(t, timestamp=t.timestamp + offset) for t in tags]
+    return [records.replace(t, timestamp=t.timestamp + offset) for t in tags]
 
 
 def avc_sh_tag(ts: int, **kw) -> MediaTag:
@@ -202,7 +202,7 @@ def offset_after_headers_stream() -> list[MediaTag]:
     stream; the step (0x01000000) differs from the frame's absolute timestamp, so a server that
     writes the latter shows."""
     tags = synthetic_stream(start_ms=1000 + 0x01000000, seconds=0.8)
-    return [dataclasses.replace(t, timestamp=1000) if t.sequence_header else t for t in tags]
+    return [records.replace(t, timestamp=1000) if t.sequence_header else t for t in tags]
 
 
 def mid_stream_jump_stream() -> list[MediaTag]:
@@ -362,7 +362,7 @@ def wrap_stream(before: int, after: int) -> list[MediaTag]:
     """Video every 40 ms and AAC (48 kHz cadence) up to ``before``, then from ``after`` on."""
     first = synthetic_stream(start_ms=before - 400, seconds=0.44)
     second = synthetic_stream(start_ms=after, seconds=0.44, headers=False, seq_base=1000)
-    return [dataclasses.replace(t, timestamp=t.timestamp & MASK) for t in first + second]
+    return [records.replace(t, timestamp=t.timestamp & MASK) for t in first + second]
 
 
 @pytest.mark.rule("TS-7")
@@ -494,7 +494,7 @@ async def test_per_csid_timestamp_state(rtmp, interleave):
     tags = synthetic_stream(start_ms=20_000, seconds=1.2, audio_size=300 if chunks else 150,
                             video_size=600 if chunks else 120)
     # Vary video lengths so every video header is fmt 1 (new length + delta).
-    tags = [dataclasses.replace(t, payload=t.payload + bytes(i % 5)) if t.type_id == 9 and not t.sequence_header
+    tags = [records.replace(t, payload=t.payload + bytes(i % 5)) if t.type_id == 9 and not t.sequence_header
             else t for i, t in enumerate(tags)]
     name = rtmp.stream_name()
     async with contextlib.AsyncExitStack() as stack:
@@ -522,7 +522,7 @@ def jumping_stream(kind: str) -> list[MediaTag]:
     tags = synthetic_stream(start_ms=10_000, seconds=0.8)
     vids = [i for i, t in enumerate(tags) if t.type_id == 9 and not t.sequence_header]
     k = vids[10]
-    tags[k] = dataclasses.replace(tags[k], timestamp=tags[vids[9]].timestamp - 20)
+    tags[k] = records.replace(tags[k], timestamp=tags[vids[9]].timestamp - 20)
     return tags
 
 
@@ -594,11 +594,11 @@ def cadence_stream(rate: int, mode: str, gaps: Sequence[tuple[int, int]] = ()) -
     for t in tags:
         if t.type_id == 8 and not t.sequence_header:
             if mode == "jitter":
-                t = dataclasses.replace(t, timestamp=t.timestamp + (n * 7919) % 9 - 4)
+                t = records.replace(t, timestamp=t.timestamp + (n * 7919) % 9 - 4)
             elif mode == "drifting":
-                t = dataclasses.replace(t, timestamp=50_000 + n * (1024000 // rate))
+                t = records.replace(t, timestamp=50_000 + n * (1024000 // rate))
             shift = sum(ms for at, ms in gaps if n >= at)
-            t = dataclasses.replace(t, timestamp=t.timestamp + shift)
+            t = records.replace(t, timestamp=t.timestamp + shift)
             n += 1
         out.append(t)
     return out

@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtmpconf.paths import PACKAGE
+from rtmpconf.records import record
 from rtmpconf.rtmp import amf0, flv, media
 
 if TYPE_CHECKING:  # testmedia is heavy to import; `rtmpconf analyze` only needs summarize()
@@ -43,7 +43,7 @@ def _fourcc_text(value: Any) -> Any:
     return value
 
 
-@dataclass
+@record
 class _TrackStats:
     codecs: Counter[str]
     packet_types: Counter[str]

@@ -8,8 +8,9 @@ checker says *that* a rule was violated; the rule's level in the catalogue says 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from rtmpconf.records import field, record
 
 
 class Verdict(enum.Enum):
@@ -55,7 +56,7 @@ class Level(enum.Enum):
         return Verdict.INFORMATIONAL
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Finding:
     """One judgement by a checker."""
 

@@ -8,9 +8,9 @@ serves live cases, replayed captures and real clients' sessions.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rtmpconf.records import field, record
 from rtmpconf.rtmp.chunk import ChunkReader, ChunkRecord, ExtTsDialect, RawMessage, ReaderNotice
 from rtmpconf.rtmp.errors import ProtocolError
 from rtmpconf.rtmp.handshake import HANDSHAKE_SIZE
@@ -23,7 +23,7 @@ S2C: Direction = "s2c"
 HANDSHAKE_BYTES = 1 + 2 * HANDSHAKE_SIZE
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class WireEvent:
     """One read or write: bytes moving in one direction at one time."""
 
@@ -33,7 +33,7 @@ class WireEvent:
     data: bytes  #: the bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DecodedMessage:
     """A message with where and when it completed on the wire."""
 
@@ -47,7 +47,7 @@ class DecodedMessage:
     last_chunk: int  #: index of its last chunk record
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class DirectionDecode:
     """One direction of a wire log, decoded."""
 

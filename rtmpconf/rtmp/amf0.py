@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 from typing import Any, Final
 
+from rtmpconf.records import record
 from rtmpconf.rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -136,7 +136,7 @@ class XmlDocument(str):
         return f"XmlDocument({str.__repr__(self)})"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Date:
     """An ActionScript Date (AMF0 §2.13, AMF3 §3.10)."""
 
@@ -146,7 +146,7 @@ class Date:
     """AMF0 time-zone field, S16; the spec reserves it and says it should be 0. AMF3 has no such field."""
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class TypedObject:
     """An object whose class has a registered alias (AMF0 §2.18)."""
 
@@ -156,7 +156,7 @@ class TypedObject:
     """Property name -> value, in wire order."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Amf3Value:
     """One value that followed the avmplus-object marker 0x11 and is therefore AMF3-encoded (AMF0 §3.1)."""
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 import struct
 from collections import deque
-from dataclasses import dataclass
 from typing import NamedTuple
 
+from rtmpconf.records import record
 from rtmpconf.rtmp.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 
 # -- constants ---------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ class ExtTsDialect(enum.Enum):
 # -- data --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RawMessage:
     """One complete RTMP message as the chunk layer sees it (header fields + payload bytes)."""
 
@@ -82,7 +82,7 @@ class RawMessage:
     payload: bytes  #: the whole message payload
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ChunkRecord:
     """One decoded chunk, kept for wire-log checkers when the reader records chunks."""
 
@@ -104,7 +104,7 @@ class ChunkRecord:
     completes_message: bool  #: last chunk of a message
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReaderNotice:
     """Something the reader tolerated instead of failing; reported so checkers can see it."""
 
@@ -629,7 +629,7 @@ def encode_chunks_joined(
     return b"".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MessagePlan:
     """An explicit encoding for one message, for the harness (may produce illegal bytes).
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
 
+from rtmpconf.records import record
 from rtmpconf.rtmp.errors import RemoteProtocolError
 
 __all__ = ["FlvFile", "FlvTag", "build_flv", "is_flv", "parse_flv"]
@@ -27,7 +27,7 @@ _FLAG_VIDEO: Final = 0x01
 _U32: Final = struct.Struct(">I")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FlvTag:
     """One FLV tag: the RTMP message it carries."""
 
@@ -36,7 +36,7 @@ class FlvTag:
     payload: bytes  # the tag body (= RTMP message payload)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FlvFile:
     """A parsed FLV file."""
 

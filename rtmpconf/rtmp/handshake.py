@@ -23,8 +23,8 @@ import hmac
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from rtmpconf.records import record
 from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -135,7 +135,7 @@ _SCHEMES_IN_TRIAL_ORDER = (DigestScheme.SCHEME0, DigestScheme.SCHEME1)
 """nginx, SRS, lal and FFmpeg all try the 772 base first, then 8 (HS-12)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class HandshakeInfo:
     """What one side learned from its peer's C0/C1 (server) or S0/S1 (client), for logs and checkers."""
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final, TypeAlias
 
+from rtmpconf.records import record
 from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -485,7 +485,7 @@ def audio_codec(payload: BytesLike) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class VideoTrack:
     """One track of an E-RTMP multitrack video message (ERTMP-8)."""
 
@@ -496,7 +496,7 @@ class VideoTrack:
     known: bool  # the FourCC is one the parser understands
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class VideoTag:
     """A decoded video message payload (FLV v10.1 E.4.3, ERTMPv2 "Enhanced Video")."""
 
@@ -546,7 +546,7 @@ class VideoTag:
         return ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AudioTrack:
     """One track of an E-RTMP multitrack audio message (ERTMP-8)."""
 
@@ -556,7 +556,7 @@ class AudioTrack:
     known: bool  # the FourCC is one the parser understands
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AudioTag:
     """A decoded audio message payload (FLV v10.1 E.4.2, ERTMPv2 "Enhanced Audio")."""
 
@@ -956,7 +956,7 @@ def split_nalus(body: BytesLike, length_size: int) -> list[memoryview]:
 _HIGH_PROFILES_WITH_EXT: Final = frozenset({100, 110, 122, 144})
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AvcDecoderConfig:
     """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.2.4.1), the AVC sequence header body (AV-2)."""
 
@@ -1080,7 +1080,7 @@ _SBR_OBJECT_TYPE: Final = 5
 _PS_OBJECT_TYPE: Final = 29
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AudioSpecificConfig:
     """AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1), the AAC sequence header body (AV-3).
 
@@ -1343,7 +1343,7 @@ class AudioChannelOrder(enum.IntEnum):
     CUSTOM = 2
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MultichannelConfig:
     """Body of an AudioPacketType.MultichannelConfig packet (after the FourCC)."""
 
@@ -1390,7 +1390,7 @@ class MultichannelConfig:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ExTrackData:
     """One track of an E-RTMP message: its id, FourCC and raw data (composition time included)."""
 
@@ -1399,7 +1399,7 @@ class ExTrackData:
     data: bytes  # everything after the trackId/size fields (or after the FourCC when single-track)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ExLayout:
     """The parts of an E-RTMP audio or video message with a FourCC (not a command frame)."""
 

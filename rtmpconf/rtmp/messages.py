@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, field
 from typing import Any, Union
 
+from rtmpconf.records import field, record
 from rtmpconf.rtmp import amf0
 from rtmpconf.rtmp.chunk import RawMessage
 from rtmpconf.rtmp.errors import LocalProtocolError, RemoteProtocolError
@@ -70,35 +70,35 @@ class UserControlEvent(enum.IntEnum):
     BUFFER_READY = 32
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SetChunkSize:
     """Protocol control 1: the sender's new maximum chunk size (§5.4.1)."""
 
     size: int  #: new chunk size, 1..0x7FFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Abort:
     """Protocol control 2: discard the partial message on a chunk stream (§5.4.2)."""
 
     csid: int  #: chunk stream whose partial message is dropped
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Acknowledgement:
     """Protocol control 3: bytes received so far (§5.4.3)."""
 
     sequence: int  #: total bytes received, modulo 2**32
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class WindowAckSize:
     """Protocol control 5: ack after this many bytes (§5.4.4)."""
 
     size: int  #: window in bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SetPeerBandwidth:
     """Protocol control 6: limit the peer's output bandwidth (§5.4.5)."""
 
@@ -106,7 +106,7 @@ class SetPeerBandwidth:
     limit_type: int  #: LimitType value (kept as int so unknown values survive)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class UserControl:
     """User control message (type 4): event type + event data (§6.2, §7.1.7)."""
 
@@ -160,7 +160,7 @@ class UserControl:
         return cls(UserControlEvent.PING_RESPONSE, bytes(data))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Command:
     """Command message, type 20 (AMF0) or 17 (AMF3 with a 0x00 selector) (§7.1.1, §7.2)."""
 
@@ -171,7 +171,7 @@ class Command:
     amf3: bool = False  #: sent as type 17
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Data:
     """Data message, type 18 (AMF0) or 15 (AMF3): metadata, @setDataFrame, |RtmpSampleAccess."""
 
@@ -184,21 +184,21 @@ class Data:
         return self.values[0] if self.values and isinstance(self.values[0], str) else None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Audio:
     """Audio message (type 8): an FLV audio tag body (FLV E.4.2); see rtmp.media."""
 
     payload: bytes  #: tag body
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Video:
     """Video message (type 9): an FLV video tag body (FLV E.4.3); see rtmp.media."""
 
     payload: bytes  #: tag body
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SharedObject:
     """Shared object message (19 AMF0 / 16 AMF3): kept opaque, we implement none (CTRL-12)."""
 
@@ -206,7 +206,7 @@ class SharedObject:
     amf3: bool = False  #: sent as type 16
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Aggregate:
     """Aggregate message (type 22): sub-messages with FLV-like headers (§7.1.6, CTRL-13)."""
 
@@ -249,7 +249,7 @@ class Aggregate:
         return cls(b"".join(parts))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class UnknownMessage:
     """A message type we do not implement; kept so it can be ignored, logged or relayed."""
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtmpconf import records
 from rtmpconf.rtmp import amf0, amf3
 from rtmpconf.rtmp.amf0 import (
     UNDEFINED,
@@ -45,9 +46,12 @@ def assert_same(actual: Any, expected: Any) -> None:
         assert len(actual) == len(expected)
         for left, right in zip(actual, expected):
             assert_same(left, right)
-    elif dataclasses.is_dataclass(actual):
-        for field in dataclasses.fields(actual):
-            assert_same(getattr(actual, field.name), getattr(expected, field.name))
+    elif dataclasses.is_dataclass(actual) or hasattr(actual, "__record_fields__"):
+        assert type(actual) is type(expected)
+        names = records.fields(actual) if hasattr(actual, "__record_fields__") else [
+            f.name for f in dataclasses.fields(actual)]
+        for name in names:
+            assert_same(getattr(actual, name), getattr(expected, name))
     else:
         assert actual == expected
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rtmpconf.harness.capture.sessions import CaptureSessions, RtmpSession, read_capture
 from rtmpconf.harness.verdict import Finding, Verdict, failed, worst
 from rtmpconf.harness.wirelog import C2S, HANDSHAKE_BYTES, S2C, Direction, DirectionDecode, WireLog
+from rtmpconf.records import field, record
 from rtmpconf.rtmp import media
 from rtmpconf.rtmp.messages import Command, Data, status_info
 
@@ -26,7 +26,7 @@ EXT_MARKER = 0xFFFFFF
 SCHEMA_VERSION = 1
 
 
-@dataclass
+@record
 class DirectionReport:
     """One direction of one session."""
 
@@ -77,7 +77,7 @@ class DirectionReport:
         }
 
 
-@dataclass
+@record
 class ConnectionReport:
     """One RTMP session."""
 
@@ -106,7 +106,7 @@ class ConnectionReport:
         }
 
 
-@dataclass
+@record
 class CaptureReport:
     """A whole capture file."""
 

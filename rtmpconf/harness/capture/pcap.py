@@ -8,12 +8,12 @@ frame would cost far more than the RTMP decoding itself.
 
 from __future__ import annotations
 
-import socket
 import struct
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from rtmpconf.records import field, record
 
 # Link-layer header types (tcpdump.org/linktypes.html).
 LINKTYPE_NULL = 0  #: BSD loopback: 4-byte address family in host byte order
@@ -51,7 +51,7 @@ class CaptureFormatError(ValueError):
     """The file is not a pcap or pcapng capture."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Frame:
     """One captured frame."""
 
@@ -62,7 +62,7 @@ class Frame:
     wirelen: int  #: length on the wire
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TcpSegment:
     """The TCP part of one frame."""
 
@@ -91,7 +91,7 @@ class TcpSegment:
         return bool(self.flags & TCP_RST)
 
 
-@dataclass
+@record
 class FrameStats:
     """What the frame parser skipped and why (reported, never silent)."""
 
@@ -290,13 +290,15 @@ def parse_tcp(frame: Frame, stats: FrameStats | None = None) -> TcpSegment | Non
             return None
         ip_end = off + total  # Ethernet pads short frames: trust the IP length, not the frame
         tcp_off = off + ihl
-        src, dst = socket.inet_ntop(socket.AF_INET, src_b), socket.inet_ntop(socket.AF_INET, dst_b)
+        src, dst = "%d.%d.%d.%d" % tuple(src_b), "%d.%d.%d.%d" % tuple(dst_b)  # no socket import: start-up
     elif etype == ETHERTYPE_IPV6:
         if len(data) < off + 40:
             stats.skip("truncated IPv6 header")
             return None
         plen = (data[off + 4] << 8) | data[off + 5]
         nxt = data[off + 6]
+        import socket
+
         src = socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24])
         dst = socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40])
         ip_end = off + 40 + plen

@@ -12,9 +12,9 @@ chunk stream for good.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from rtmpconf.harness.capture.pcap import TCP_ACK, TcpSegment
+from rtmpconf.records import field, record
 
 SEQ_MOD = 1 << 32
 HALF = 1 << 31
@@ -26,7 +26,7 @@ def format_endpoint(ep: Endpoint) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Gap:
     """Bytes of one direction that are not in the capture."""
 
@@ -36,7 +36,7 @@ class Gap:
     reason: str  #: "hole" (segments missing) or "snaplen" (frame cut by the capture)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StreamPiece:
     """Contiguous new bytes of a direction, with the time they became readable."""
 
@@ -46,7 +46,7 @@ class StreamPiece:
     data: bytes
 
 
-@dataclass
+@record
 class HalfStream:
     """One direction of a TCP connection, reassembled."""
 
@@ -163,7 +163,7 @@ def _unique_bytes(rest: list[tuple[int, int, TcpSegment]], start: int) -> int:
     return covered
 
 
-@dataclass
+@record
 class TcpConnection:
     """One TCP connection: who opened it and both directions."""
 

@@ -8,19 +8,19 @@ reported as skipped with the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtmpconf.harness.capture.pcap import FrameStats, detect_format, read_segments
 from rtmpconf.harness.capture.reassembly import HalfStream, TcpConnection, format_endpoint, reassemble
 from rtmpconf.harness.wirelog import C2S, S2C, Direction, WireLog
+from rtmpconf.records import field, record
 from rtmpconf.rtmp.handshake import HANDSHAKE_SIZE, RTMP_VERSION, RTMPE_VERSION
 
 #: C0 + C1: what a client must have sent before we call a connection RTMP.
 C0C1 = 1 + HANDSHAKE_SIZE
 
 
-@dataclass
+@record
 class RtmpSession:
     """One RTMP session of a capture, decoded into the wire log type the checkers read."""
 
@@ -41,7 +41,7 @@ class RtmpSession:
         return self.connection.c2s if direction == C2S else self.connection.s2c
 
 
-@dataclass
+@record
 class SkippedConnection:
     """A TCP connection that is not (decodable) RTMP, and why."""
 
@@ -53,7 +53,7 @@ class SkippedConnection:
     bytes_s2c: int
 
 
-@dataclass
+@record
 class CaptureSessions:
     """Everything found in one capture file."""
 

@@ -19,13 +19,27 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 from rtmpconf.harness.checks.relay import serial_delta
-from rtmpconf.harness.checks.session import check_still_serving, close_state, finding_with, replies, server_closed
+from rtmpconf.harness.checks.session import (
+    check_still_serving,
+    close_state,
+    finding_with,
+    replies,
+    server_closed,
+)
 from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
-from rtmpconf.harness.wirelog import C2S, HANDSHAKE_BYTES, S2C, DecodedMessage, Direction, DirectionDecode, WireLog
+from rtmpconf.harness.wirelog import (
+    C2S,
+    HANDSHAKE_BYTES,
+    S2C,
+    DecodedMessage,
+    Direction,
+    DirectionDecode,
+    WireLog,
+)
+from rtmpconf.records import record
 from rtmpconf.rtmp.chunk import (
     DEFAULT_CHUNK_SIZE,
     EXTENDED_TIMESTAMP_MARKER,
@@ -59,7 +73,7 @@ MAX_EXAMPLES = 3
 COMMON_CHUNK_SIZES = (128, 4096, 60000, 65536)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SentMedia:
     """One media message a case published, to compare with what a player receives."""
 
@@ -380,7 +394,7 @@ def _diagnose_chunk_size(log: WireLog, direction: Direction) -> Finding | None:
     return None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _CsidState:
     partial: bool = False  #: a message is half sent on this chunk stream
     last_type: int = 0

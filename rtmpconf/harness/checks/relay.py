@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from rtmpconf.harness.wirelog import S2C, DecodedMessage, DirectionDecode, WireLog
+from rtmpconf.records import record
 from rtmpconf.rtmp import media
 from rtmpconf.rtmp.messages import status_info
 
@@ -76,7 +76,7 @@ def player_media(log: WireLog, types: Collection[int] = (8, 9)) -> list[DecodedM
 # -- matching ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class RelayMatch:
     """The publisher's messages found again at a player."""
 

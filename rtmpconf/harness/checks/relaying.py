@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rtmpconf import records
 from rtmpconf.harness.checks.relay import KIND, SentLike, is_sequence_header, match_relayed, serial_delta
 from rtmpconf.harness.verdict import Finding, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import WireLog
@@ -100,4 +101,4 @@ def check_edge_start(log: WireLog, sent: Sequence[SentLike], *, rule: str = "REL
     from rtmpconf.harness.checks.media import check_payloads_intact
 
     found = check_gop_start(log, expect_metadata=expect_metadata) + check_payloads_intact(log, sent, rule=rule, expect_all=False)
-    return [dataclasses.replace(f, rule=rule, message=f"at the edge: {f.message}") for f in found]
+    return [records.replace(f, rule=rule, message=f"at the edge: {f.message}") for f in found]

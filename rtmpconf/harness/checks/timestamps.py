@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 
 from rtmpconf.harness.checks.relay import (
     HALF,
@@ -34,6 +33,7 @@ from rtmpconf.harness.checks.relay import (
 )
 from rtmpconf.harness.verdict import Finding, Verdict, failed, info, not_run, passed
 from rtmpconf.harness.wirelog import S2C, DecodedMessage, DirectionDecode, WireLog
+from rtmpconf.records import record
 from rtmpconf.rtmp.chunk import ChunkRecord, ExtTsDialect
 
 #: A 24-bit timestamp/delta field holding this value announces the 4-byte extended field (§5.3.1.3).
@@ -509,7 +509,7 @@ def check_backward_delta(log: WireLog, sent: Sequence[SentLike], *, publisher_lo
 # -- AAC cadence -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CadenceReport:
     """A player's AAC timestamps against the exact ``n * 1024 * 1000 / rate`` clock."""
 

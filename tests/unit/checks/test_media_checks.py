@@ -3,9 +3,9 @@ deliberately broken servers' traffic."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
+from rtmpconf import records
 from rtmpconf.harness.checks import media as mc
 from rtmpconf.harness.testmedia import MediaTag
 from rtmpconf.harness.verdict import Verdict
@@ -56,7 +56,7 @@ def test_intact_passes() -> None:
 
 def test_rewritten_tag_header_fails() -> None:
     # A server that "normalises" byte 0 (e.g. disposable inter 0x37 -> 0x27) corrupts the tag.
-    tags = [dataclasses.replace(t, payload=b"\x37" + t.payload[1:]) if i == 5 else t for i, t in enumerate(STREAM)]
+    tags = [records.replace(t, payload=b"\x37" + t.payload[1:]) if i == 5 else t for i, t in enumerate(STREAM)]
     b = player_builder()
     for i, t in enumerate(tags):
         send(b, t, payload=(b"\x27" + t.payload[1:]) if i == 5 else None)
