@@ -217,5 +217,35 @@ def catalogue_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Commands after which the interpreter's shutdown has nothing to do (no threads, child processes,
+#: temporary files or atexit work): the program ends as soon as their output is flushed. Freeing
+#: every module and object one by one took 6 ms of a 70 ms ``rtmpconf analyze``.
+QUICK_EXIT = frozenset({"analyze"})
+
+
+def entry() -> None:
+    """The ``rtmpconf`` program (console script and ``python -m rtmpconf.harness.cli``)."""
+    argv = sys.argv[1:]
+    quick = next((a for a in argv if not a.startswith("-")), None) in QUICK_EXIT
+    if quick:
+        import gc
+
+        # A short command allocates a few hundred thousand objects and frees them by reference
+        # counting: the cyclic collector's young-generation passes (one per 700 allocations by
+        # default) find nothing there. Fewer of them: 3 ms of the 70.
+        gc.set_threshold(100_000, 20, 20)
+    status = main(argv)
+    if quick:
+        import os
+
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:  # the reader went away after main() flushed: nothing more to say
+            pass
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

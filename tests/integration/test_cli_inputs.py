@@ -137,3 +137,18 @@ def test_broken_pipe_is_quiet() -> None:
                           shell=True, capture_output=True, text=True, timeout=120)
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_analyze_output_is_whole_after_the_quick_exit() -> None:
+    """``rtmpconf analyze`` ends without interpreter shutdown (cli.QUICK_EXIT): everything it printed
+    still reaches a pipe, the whole JSON document of the largest capture."""
+    import json
+
+    from rtmpconf.harness.capture.analyze import analyze_file, render_json
+
+    largest = str(ROOT / "captures" / "reference-large-interleaved.pcapng")
+    proc = subprocess.run([sys.executable, "-m", "rtmpconf.harness.cli", "analyze", largest, "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(render_json(analyze_file(largest)))
+    # Exit statuses other than 0 through the same path: test_bad_inputs (analyze rows, status 2).
