@@ -234,7 +234,11 @@ def entry() -> None:
         # counting: the cyclic collector's young-generation passes (one per 700 allocations by
         # default) find nothing there. Fewer of them: 3 ms of the 70.
         gc.set_threshold(100_000, 20, 20)
-    status = main(argv)
+    finish(main(argv), quick=quick)
+
+
+def finish(status: int, *, quick: bool) -> None:
+    """End the program with ``status``; ``quick``: without interpreter shutdown (see QUICK_EXIT)."""
     if quick:
         import os
 

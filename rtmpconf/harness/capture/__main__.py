@@ -17,4 +17,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from rtmpconf.harness.cli import QUICK_EXIT, finish
+
+    finish(main(), quick=len(sys.argv) > 1 and sys.argv[1] in QUICK_EXIT)
