@@ -5,9 +5,9 @@ Each target runs in its own pytest process (``--target-server NAME``, with its m
 under ``reports/targets/NAME/``. Then ``reports/matrix.json`` and ``reports/matrix.html`` put
 every case in a row and every server in a column: the verdict names and colours of the Allure
 report (verdicts.py), the compliance score per server, sections in catalogue order. With ``-j N``
-(default: three per core, at most eight; one per core with the interop cases) each run uses N workers, and each worker starts its own server
-(harness/parallel.py): a crash stays with the case that caused it, so the verdicts are those of a
-serial run.
+(default: three per core, at most eight; one per core with the interop cases) each run uses N
+workers, and each worker starts its own server (harness/parallel.py): a crash stays with the case
+that caused it, so the verdicts are those of a serial run.
 """
 
 from __future__ import annotations
