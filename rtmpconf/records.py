@@ -18,7 +18,8 @@ class's field names. Runtime behaviour matches ``@dataclass`` for what the proje
   ``AttributeError`` as in ``dataclasses``; copy and pickle work (``__reduce__``);
 * slots: the class is rebuilt with ``__slots__`` (as ``dataclass(slots=True)``: no zero-argument
   ``super()`` in its methods);
-* a method the class body defines itself (``__repr__``, ``__eq__``, ...) is kept.
+* a method the class body defines itself (``__repr__``, ``__eq__``, ...) is kept; ``__post_init__``,
+  if defined, is called at the end of ``__init__``.
 
 :func:`replace` and :func:`fields` stand in for ``dataclasses.replace`` / ``dataclasses.fields``
 (records are not dataclasses: ``dataclasses.replace`` refuses them; :func:`replace` takes both).
@@ -173,7 +174,8 @@ def _build(cls: type, frozen: bool, slots: bool) -> type:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         owner = holder[0]
-        init = _make_init(owner.__qualname__, names, defaults, factories, frozen)
+        init = _make_init(owner.__qualname__, names, defaults, factories, frozen,
+                          post_init=hasattr(owner, "__post_init__"))
         type.__setattr__(owner, "__init__", init)
         init(self, *args, **kwargs)
 
@@ -221,7 +223,7 @@ def _build(cls: type, frozen: bool, slots: bool) -> type:
 
 
 def _make_init(qualname: str, names: list[str], defaults: dict[str, Any], factories: dict[str, Any],
-               frozen: bool) -> Callable[..., None]:
+               frozen: bool, *, post_init: bool = False) -> Callable[..., None]:
     params: list[str] = []
     lines: list[str] = []
     env: dict[str, Any] = {"__set": object.__setattr__, "__MISSING": _MISSING}
@@ -238,9 +240,11 @@ def _make_init(qualname: str, names: list[str], defaults: dict[str, Any], factor
             params.append(name)
             value = name
         lines.append(f"__set(self, {name!r}, {value})" if frozen else f"self.{name} = {value}")
+    if post_init:
+        lines.append("self.__post_init__()")
     source = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(lines) or "pass") + "\n"
     if not names:
-        source = "def __init__(self):\n    pass\n"
+        source = "def __init__(self):\n    " + ("self.__post_init__()" if post_init else "pass") + "\n"
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<record {qualname}>", "exec"), env, namespace)  # noqa: S102
     init: Callable[..., None] = namespace["__init__"]

@@ -161,3 +161,25 @@ def test_analyzer_path_imports_no_dataclasses() -> None:
             "print(sorted(m for m in ('dataclasses', 'inspect', 'socket') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_post_init_runs_after_the_fields_are_set() -> None:
+    @record(frozen=True, slots=True)
+    class Window:
+        size: int
+        scale: int = 1
+
+        def __post_init__(self) -> None:
+            if self.size * self.scale <= 0:
+                raise ValueError("window must be positive")
+
+    assert Window(3).size == 3
+    with pytest.raises(ValueError, match="positive"):
+        Window(0)
+
+    @record
+    class Empty:
+        def __post_init__(self) -> None:
+            self.seen = True  # type: ignore[attr-defined]
+
+    assert Empty().seen  # type: ignore[attr-defined]
