@@ -179,10 +179,9 @@ def _build(cls: type, frozen: bool, slots: bool) -> type:
         type.__setattr__(owner, "__init__", init)
         init(self, *args, **kwargs)
 
-    init = __init__
     fields_tuple = tuple(names)
     attrs: dict[str, Any] = {
-        "__init__": init, "__repr__": _repr, "__eq__": _eq, "__reduce__": _reduce,
+        "__init__": __init__, "__repr__": _repr, "__eq__": _eq, "__reduce__": _reduce,
         "__match_args__": fields_tuple,
     }
     if frozen:
@@ -243,8 +242,6 @@ def _make_init(qualname: str, names: list[str], defaults: dict[str, Any], factor
     if post_init:
         lines.append("self.__post_init__()")
     source = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(lines) or "pass") + "\n"
-    if not names:
-        source = "def __init__(self):\n    " + ("self.__post_init__()" if post_init else "pass") + "\n"
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<record {qualname}>", "exec"), env, namespace)  # noqa: S102
     init: Callable[..., None] = namespace["__init__"]

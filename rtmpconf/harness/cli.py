@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -225,7 +226,12 @@ QUICK_EXIT = frozenset({"analyze"})
 
 def entry() -> None:
     """The ``rtmpconf`` program (console script and ``python -m rtmpconf.harness.cli``)."""
-    argv = sys.argv[1:]
+    run_program(main, sys.argv[1:])
+
+
+def run_program(main_fn: Callable[[list[str]], int], argv: list[str]) -> None:
+    """Run a command-line ``main_fn(argv)`` and end the process with its status; the commands in
+    QUICK_EXIT end without interpreter shutdown (this entry and ``python -m rtmpconf.harness.capture``)."""
     quick = next((a for a in argv if not a.startswith("-")), None) in QUICK_EXIT
     if quick:
         import gc
@@ -234,18 +240,14 @@ def entry() -> None:
         # counting: the cyclic collector's young-generation passes (one per 700 allocations by
         # default) find nothing there. Fewer of them: 3 ms of the 70.
         gc.set_threshold(100_000, 20, 20)
-    finish(main(argv), quick=quick)
-
-
-def finish(status: int, *, quick: bool) -> None:
-    """End the program with ``status``; ``quick``: without interpreter shutdown (see QUICK_EXIT)."""
+    status = main_fn(argv)
     if quick:
         import os
 
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-        except OSError:  # the reader went away after main() flushed: nothing more to say
+        except OSError:  # the reader went away after main_fn flushed: nothing more to say
             pass
         os._exit(status)
     sys.exit(status)

@@ -17,6 +17,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from rtmpconf.harness.cli import QUICK_EXIT, finish
+    from rtmpconf.harness.cli import run_program
 
-    finish(main(), quick=len(sys.argv) > 1 and sys.argv[1] in QUICK_EXIT)
+    run_program(main, sys.argv[1:])
