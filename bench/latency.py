@@ -1,10 +1,11 @@
 """Publish→play latency added by each server at 1, 10 and 100 players, one run, same generator.
 
 The load publisher stamps every video frame with its ``time.time_ns()`` right before the write
-(an SEI NAL, harness/load/media.py); a player takes the time the OS reported its socket readable
-for the read that completes the frame (harness/load/player.py, ArrivalSelector). On loopback the
-network adds microseconds, so the difference is the latency the server adds, plus scheduling
-noise of this shared 2-core machine. Figures: p50 and p99 over every frame of every player.
+(an SEI NAL, harness/load/media.py); a player takes the kernel's receive time of the read that
+completes the frame (SO_TIMESTAMPNS, harness/load/player.py StampedSocket; the poll's return time
+where the kernel gives none). On loopback the network adds microseconds, so the difference is the
+latency the server adds, plus scheduling noise of this shared 2-core machine, and none of the
+generator's own time reading a hundred sockets. Figures: p50 and p99 over every frame of every player.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A player decodes nothing but chunk headers (:class:`harness.load.scanner.ChunkScanner`), so one
 process carries hundreds of them. It is an ``asyncio.BufferedProtocol``: the event loop receives
 straight into one buffer shared by every player of the process (the scanner consumes a read
-before the next ``recv_into``), so a read allocates nothing.
+before the next ``recv_into``), so a read allocates nothing. On Linux each read also carries the
+kernel's receive time of its data (:class:`StampedSocket`), which latency figures use.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import asyncio
 import os
 import selectors
 import socket
+import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import cast
@@ -41,6 +44,51 @@ class ArrivalSelector(selectors.EpollSelector if hasattr(selectors, "EpollSelect
         ready = super().select(timeout)
         self.arrival_ns = time.time_ns()
         return ready
+
+
+#: SO_TIMESTAMPNS / SCM_TIMESTAMPNS (Linux asm-generic/socket.h; Python's socket module lacks the name).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
+class StampedSocket(socket.socket):
+    """A TCP socket whose reads carry the kernel's receive time of their data (``SO_TIMESTAMPNS``).
+
+    The event loop's transport reads through ``recv_into``; here that is a ``recvmsg_into`` whose
+    ancillary data holds the time (``CLOCK_REALTIME``, the clock of ``time.time_ns()``) the last
+    segment of the read reached the socket. On loopback that is the instant the server's send
+    returned, so a player's latency no longer includes the generator's own scheduling: with a
+    hundred sockets readable at once, the generator reaches the last of them a millisecond or more
+    after its data arrived. When a read spans several segments the stamp is the latest one, so a
+    frame that arrived earlier in the same read is charged more, never less. ``stamp_ns`` is 0
+    when the kernel gave no stamp (the caller then falls back to the poll's return time).
+    """
+
+    stamp_ns = 0
+
+    def enable(self) -> bool:
+        """Ask the kernel for receive timestamps; False where the option does not exist."""
+        if not sys.platform.startswith("linux"):
+            return False
+        try:
+            self.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            return False
+        return True
+
+    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:  # type: ignore[no-untyped-def, override]
+        view = memoryview(buffer)
+        if nbytes:
+            view = view[:nbytes]
+        n, ancdata, _flags, _addr = self.recvmsg_into([view], _ANC_SIZE, flags)
+        stamp = 0
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(data)
+                stamp = sec * 1_000_000_000 + nsec
+        self.stamp_ns = stamp
+        return n
 
 
 def arrival_loop() -> tuple[asyncio.AbstractEventLoop, ArrivalSelector]:
@@ -99,6 +147,7 @@ class LightPlayer(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._hs: bytearray | None = bytearray()  # S0+S1+S2 while handshaking; None after
         self._k = 0  # carry bytes at the start of the shared buffer for the current read
+        self._stamped: StampedSocket | None = None  # set when reads carry kernel receive times
         self.connected_at = 0.0
         self.play_sent_ns = 0
         self.first_byte_ns = 0
@@ -121,6 +170,9 @@ class LightPlayer(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # The transport reads through the socket object it was given (see PlayerPool.open).
+        raw = getattr(transport, "_sock", None)
+        self._stamped = raw if isinstance(raw, StampedSocket) else None
         # C0 (version 3) + C1: time 0, zero field 0 (simple handshake, §5.2.3), random bytes.
         transport.write(b"\x03" + bytes(8) + os.urandom(HANDSHAKE - 8))
 
@@ -132,8 +184,11 @@ class LightPlayer(asyncio.BufferedProtocol):
         return _SHARED_MV[k:] if k else _SHARED_MV
 
     def buffer_updated(self, nbytes: int) -> None:
-        arrival = self._arrival
-        now = arrival.arrival_ns if arrival is not None else time.time_ns()
+        sock = self._stamped
+        now = sock.stamp_ns if sock is not None else 0
+        if not now:
+            arrival = self._arrival
+            now = arrival.arrival_ns if arrival is not None else time.time_ns()
         self.bytes += nbytes
         self.reads += 1
         hs = self._hs
@@ -217,12 +272,14 @@ class PlayerPool:
     failures: list[str] = field(default_factory=list)
     #: The loop's ArrivalSelector, if it runs on one (see arrival_loop).
     arrival: ArrivalSelector | None = None
+    #: Stamp reads with the kernel's receive time (StampedSocket) where the loop reads through the
+    #: socket object (asyncio's selector loop; uvloop reads the descriptor itself and gets none).
+    kernel_stamps: bool = True
 
     async def open(self, count: int, *, concurrency: int = 50, timeout: float = 10.0,
                    names: list[str] | None = None, idle: bool = False, handshake: bool = True) -> None:
         """Open ``count`` players (round-robin over ``names``); failures are recorded, not raised
         unless every connection failed."""
-        loop = asyncio.get_running_loop()
         tc_url = f"rtmp://{self.host}:{self.port}/{self.app}"
         names = names or [self.name]
         if idle:
@@ -235,10 +292,7 @@ class PlayerPool:
             req = requests[i % len(requests)]
             async with sem:
                 try:
-                    _, proto = await asyncio.wait_for(
-                        loop.create_connection(lambda: LightPlayer(req, self.histogram, self.arrival),
-                                              self.host, self.port),
-                        timeout)
+                    _, proto = await asyncio.wait_for(self._connect(req), timeout)
                     proto.stream = names[i % len(names)]
                     self.players.append(proto)
                     if handshake:
@@ -250,6 +304,28 @@ class PlayerPool:
         await asyncio.gather(*(one(i) for i in range(count)))
         if count and len(self.failures) == count:
             raise ConnectionError(f"no player could connect: {self.failures[0]}")
+
+    async def _connect(self, req: bytes) -> tuple[asyncio.BaseTransport, LightPlayer]:
+        loop = asyncio.get_running_loop()
+
+        def factory() -> LightPlayer:
+            return LightPlayer(req, self.histogram, self.arrival)
+
+        if not self.kernel_stamps:
+            return await loop.create_connection(factory, self.host, self.port)
+        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(f"cannot resolve {self.host}")
+        family, kind, proto, _, addr = infos[0]
+        sock = StampedSocket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.enable()
+            await loop.sock_connect(sock, addr)
+            return await loop.create_connection(factory, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     def close(self) -> None:
         for p in self.players:
