@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: conformance test interop matrix clients bench lint type deps clean
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt setup.py rtmpconf/reference_server/_fanout_send.c
 	bash scripts/install-system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

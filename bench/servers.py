@@ -13,7 +13,11 @@ SERVERS = {"reference": "reference", "nginx-rtmp": "nginx_rtmp", "node-media-ser
 #: Variants measured on request (``--servers``): the reference server on asyncio's own event loop
 #: (the default is uvloop when installed), to show what the loop is worth.
 VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": "reference_coalesce_1ms",
-            "reference-coalesce-5ms": "reference_coalesce_5ms"}
+            "reference-coalesce-5ms": "reference_coalesce_5ms",
+            # The compiled fan-out core off (pure-Python flush), or on one thread only.
+            "reference-python-fanout": "reference_python_fanout", "reference-core-1thread": "reference_core_1thread"}
+#: Config of each reference variant that needs one (TOML lines).
+_VARIANT_CONF = {"reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n"}
 
 
 @dataclass
@@ -41,13 +45,16 @@ def running(name: str) -> Iterator[RunningServer]:
         driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING"))
     elif name == "reference-asyncio":
         driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING", "--event-loop", "asyncio"))
-    elif name.startswith("reference-coalesce-"):
+    elif name.startswith("reference-coalesce-") or name in _VARIANT_CONF:
         # A write-coalescing window (config write_coalesce_ms): fewer sends, up to that much latency.
         import tempfile
 
-        ms = float(name.removeprefix("reference-coalesce-").removesuffix("ms"))
+        if name in _VARIANT_CONF:
+            text = _VARIANT_CONF[name]
+        else:
+            text = f"write_coalesce_ms = {float(name.removeprefix('reference-coalesce-').removesuffix('ms'))}\n"
         conf = Path(tempfile.mkdtemp(prefix="rtmpconf-bench-")) / "server.toml"
-        conf.write_text(f"write_coalesce_ms = {ms}\n")
+        conf.write_text(text)
         driver = ReferenceServerProcess(config=str(conf), extra_args=("--log-level", "WARNING"))
     elif name == "nginx-rtmp":
         driver = NginxRtmp()

@@ -7,7 +7,7 @@
 #   players, and the Allure report and matrix pages, in a real browser driven by Selenium),
 #   GStreamer (RTSP player; and rtmp2sink / rtmp2src from plugins-bad: a client-conformance agent
 #   independent of FFmpeg and librtmp, with flvdemux/flvmux and the parsers from good/bad, base
-#   for the core elements).
+#   for the core elements), gcc + the Python headers (the reference server's compiled fan-out core).
 # As root it uses apt-get; otherwise it names what is missing. With CI=true a missing program
 # is an error, never a skip.
 set -euo pipefail
@@ -29,6 +29,11 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+# The reference server's compiled fan-out core (setup.py, through cffi): a C compiler and the
+# headers of the Python that builds it (Debian's own python3 needs python3-dev for them).
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+    >/dev/null 2>&1 || need+=(python3-dev)
 # GStreamer as a third RTSP player (Debian 12's VLC has no RTSP client: no live555 module):
 # rtspsrc and the RTP depayloaders (plugins-good), h264parse (plugins-bad). As an RTMP client
 # agent (rtmpconf clients): rtmp2sink/rtmp2src (plugins-bad), flvmux/flvdemux (plugins-good).

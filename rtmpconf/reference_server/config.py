@@ -109,6 +109,13 @@ class ServerConfig:
     gop_max_frames: int = limits.GOP_MAX_FRAMES
     gop_max_bytes: int = limits.GOP_MAX_BYTES
     write_coalesce_ms: float = limits.WRITE_COALESCE_MS
+    #: Player sends after a publisher read: "auto" through the compiled fan-out core when it is
+    #: built (fanout_core.py), "python" through each player's transport.
+    fanout_core: str = "auto"
+    #: Sending threads of the compiled core: 0 = two when the machine has a second core, else one.
+    fanout_threads: int = 0
+    #: Smallest group of players whose sends are split over the core's two threads.
+    fanout_split_min: int = limits.FANOUT_SPLIT_MIN
     player_queue_bytes: int = limits.PLAYER_QUEUE_BYTES
     player_resume_bytes: int = limits.PLAYER_RESUME_BYTES
     max_streams_per_connection: int = limits.MAX_STREAMS_PER_CONNECTION
@@ -189,6 +196,10 @@ class ServerConfig:
         cfg = cls(**checked)
         if cfg.play_unknown not in ("wait", "not_found"):
             raise ConfigError("play_unknown must be 'wait' or 'not_found'")
+        if cfg.fanout_core not in ("auto", "python"):
+            raise ConfigError(f"fanout_core must be 'auto' or 'python', got {cfg.fanout_core!r}")
+        if cfg.fanout_threads not in (0, 1, 2):
+            raise ConfigError(f"fanout_threads must be 0 (auto), 1 or 2, got {cfg.fanout_threads!r}")
         for f in dataclasses.fields(cls):
             value = getattr(cfg, f.name)
             if f.name == "port" or f.name.endswith("_port"):

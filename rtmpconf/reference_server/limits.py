@@ -37,6 +37,10 @@ GOP_MAX_BYTES = 32 * 1024 * 1024
 #: each read (no added latency); a window lets one send carry several reads, at the cost of up to
 #: that much latency (bench/compare.py measures both; the p99 goal at 100 players is 2 ms).
 WRITE_COALESCE_MS = 0.0
+#: Players of one stream from which the compiled fan-out core splits a message's sends over two
+#: threads: below it, waking the helper (tens of µs) costs more than the sends it takes over
+#: (~12 µs each on loopback, bench/compare.py).
+FANOUT_SPLIT_MIN = 16
 #: A player whose unsent bytes exceed this drops to the next keyframe (GOP-8).
 PLAYER_QUEUE_BYTES = 4 * 1024 * 1024
 #: ... and resumes once its backlog is below this.

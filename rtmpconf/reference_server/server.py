@@ -10,7 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from rtmpconf.reference_server import fanout_core
 from rtmpconf.reference_server.config import DEFAULT_HTTP_PORT, ServerConfig
+from rtmpconf.reference_server.fanout_core import MAX_BUFS as MAX_CORE_BUFS
+from rtmpconf.reference_server.fanout_core import FanoutSender
 from rtmpconf.reference_server.session import ServerSession
 from rtmpconf.reference_server.streams import StreamRegistry
 
@@ -34,10 +37,14 @@ class _ConnectionProtocol(asyncio.Protocol):
     straight to the transport.
     """
 
-    __slots__ = ("_closed", "_pending", "_pending_bytes", "_timer", "last_rx", "server", "session", "transport")
+    __slots__ = ("_closed", "_fd", "_pending", "_pending_bytes", "_timer", "direct", "last_rx", "server", "session",
+                 "transport")
 
-    def __init__(self, server: RtmpServer) -> None:
+    def __init__(self, server: RtmpServer, direct: bool = True) -> None:
         self.server = server
+        #: May the compiled fan-out core send on this socket itself (plain TCP; never under TLS)?
+        self.direct = direct
+        self._fd = -1  #: the socket's descriptor when ``direct`` and the core is in use
         self.transport: asyncio.Transport | None = None
         self.session: ServerSession | None = None
         self.last_rx = time.monotonic()
@@ -113,6 +120,10 @@ class _ConnectionProtocol(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check.
         self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        if self.direct and self.server.fanout is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None and transport.get_extra_info("sslcontext") is None:
+                self._fd = sock.fileno()
         peer = transport.get_extra_info("peername")
         self.session = ServerSession(self.server.config, self.server.registry, self,
                                      f"{peer[0]}:{peer[1]}" if peer else "?", drain=self.server.drain,
@@ -137,6 +148,9 @@ class _ConnectionProtocol(asyncio.Protocol):
                 # order holds) until the window ends, and one send may carry several reads.
                 if server.flush_timer is None:
                     server.flush_timer = asyncio.get_running_loop().call_later(server.coalesce_s, server.flush_dirty)
+            elif dirty and server.fanout is not None and len(dirty) > 1:
+                server.dirty = []
+                server.flush_through_core(dirty)
             elif dirty:
                 server.dirty = []
                 for conn in dirty:
@@ -168,6 +182,7 @@ class _ConnectionProtocol(asyncio.Protocol):
             self.server.session_gone(session)
         self._pending = None
         self._pending_bytes = 0
+        self._fd = -1
         self.transport = None
 
     def _arm(self, delay: float) -> None:
@@ -225,11 +240,63 @@ class RtmpServer:
         #: write_coalesce_ms in seconds, and the timer that ends the current window.
         self.coalesce_s = max(0.0, self.config.write_coalesce_ms / 1000.0)
         self.flush_timer: asyncio.TimerHandle | None = None
+        #: The compiled fan-out core's sender (fanout_core.py), or None: transports only.
+        self.fanout: FanoutSender | None = None
+        if self.config.fanout_core == "auto" and fanout_core.available():
+            threads = self.config.fanout_threads or fanout_core.default_threads()
+            self.fanout = FanoutSender(threads, self.config.fanout_split_min)
         #: The HTTP outputs (http/server.py) when ``config.http``; shares ``registry``.
         self.http: Any = None
         self.draining = False
         self._drain_timers: list[asyncio.TimerHandle] = []
         self._all_gone: asyncio.Event | None = None  #: set when the last session left (during a drain)
+
+    def flush_through_core(self, dirty: list[_ConnectionProtocol]) -> None:
+        """The end of a read with the compiled core: connections holding the same bytes (players
+        of one group, fed the shared encoding) get them in one GIL-free call (fanout_core.py).
+
+        A connection goes through its transport as before when the core may not touch its
+        socket (TLS), when its transport still holds unsent bytes (order), or for whatever a
+        socket did not take (the transport queues the rest, or meets the error and reports the
+        connection lost).
+        """
+        sender = self.fanout
+        assert sender is not None
+        # Keyed by the identity of the pending objects: a group's players hold the very same
+        # bytes objects (encode-once), and hashing content would cost more than the sends save.
+        batches: dict[Any, tuple[Any, list[int], list[asyncio.Transport]]] = {}
+        for conn in dirty:
+            pending = conn._pending
+            conn._pending = None
+            conn._pending_bytes = 0
+            transport = conn.transport
+            if transport is None or conn._closed or pending is None:
+                continue
+            fd = conn._fd
+            if fd < 0 or transport.get_write_buffer_size():
+                if pending.__class__ is list:
+                    transport.writelines(pending)  # type: ignore[arg-type]
+                else:
+                    transport.write(pending)  # type: ignore[arg-type]
+                continue
+            key = id(pending) if pending.__class__ is bytes else tuple(map(id, pending))  # type: ignore[arg-type]
+            batch = batches.get(key)
+            if batch is None:
+                batches[key] = (pending, [fd], [transport])
+            else:
+                batch[1].append(fd)
+                batch[2].append(transport)
+        for pending, fds, transports in batches.values():
+            bufs = (pending,) if pending.__class__ is bytes else pending
+            if len(bufs) > MAX_CORE_BUFS:
+                bufs = (b"".join(bufs),)
+            short = sender.send(fds, bufs)
+            if short:
+                whole = bufs[0] if len(bufs) == 1 else b"".join(bufs)
+                for i, taken in short:
+                    # 0 < taken: the socket's buffer filled; the transport queues the rest and
+                    # sends it when writable. taken < 0: an error the transport will meet too.
+                    transports[i].write(whole[taken:] if taken > 0 else whole)
 
     def flush_dirty(self) -> None:
         """End of a coalescing window: every held write goes out, one send per connection."""
@@ -261,6 +328,11 @@ class RtmpServer:
                 raise
         # Logged after the HTTP side: a starter reading stderr for this line then knows both ports.
         log.info("listening on rtmp://%s:%d", self.config.host, self.port)
+        if self.fanout is not None:
+            log.info("fan-out: compiled core, %d sending thread(s)", self.fanout.threads)
+        else:
+            log.info("fan-out: through each player's transport (compiled core %s)",
+                     fanout_core.unavailable_reason or "off by config")
         if self.relay is not None:
             self.relay.listen.append((self.config.host, self.port))
         if self.config.rtsp_port is not None:
@@ -273,7 +345,7 @@ class RtmpServer:
             from rtmpconf.reference_server.tls import server_context
 
             self._tls_server = await loop.create_server(
-                lambda: _ConnectionProtocol(self), self.config.host, self.config.tls_port,
+                lambda: _ConnectionProtocol(self, direct=False), self.config.host, self.config.tls_port,
                 reuse_address=True, backlog=4096,
                 ssl=server_context(self.config.tls_cert, self.config.tls_key),
                 # The TLS handshake counts against the RTMP handshake deadline (ROB-4).
