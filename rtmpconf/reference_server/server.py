@@ -93,6 +93,17 @@ class _ConnectionProtocol(asyncio.Protocol):
             else:
                 transport.write(pending)  # type: ignore[arg-type]
 
+    def flush_batch(self) -> None:
+        """Send what this read has written so far, before the session does slower work.
+
+        The session calls it before handling a command (session.py): media a read carried ahead
+        of, say, deleteStream then leaves before the server notifies every player, instead of
+        waiting behind that. Writes after it are batched again; order holds per connection.
+        """
+        server = self.server
+        if server.batching and server.dirty and server.coalesce_s <= 0.0:
+            server.end_of_read()
+
     def fanout_io(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
         """write/backlog for streams.py's fan-out loop (see ``streams._direct_io``).
 
@@ -142,28 +153,8 @@ class _ConnectionProtocol(asyncio.Protocol):
             session.data_received(data)
         finally:
             server.batching = False
-            dirty = server.dirty
-            if dirty and server.coalesce_s > 0.0:
-                # A coalescing window: writes stay pending (later writes append to them, so the
-                # order holds) until the window ends, and one send may carry several reads.
-                if server.flush_timer is None:
-                    server.flush_timer = asyncio.get_running_loop().call_later(server.coalesce_s, server.flush_dirty)
-            elif dirty and server.fanout is not None and len(dirty) > 1:
-                server.dirty = []
-                server.flush_through_core(dirty)
-            elif dirty:
-                server.dirty = []
-                for conn in dirty:
-                    # conn.flush(), inlined: this loop runs once per player per published read.
-                    pending = conn._pending
-                    conn._pending = None
-                    conn._pending_bytes = 0
-                    transport = conn.transport
-                    if transport is not None and not conn._closed and pending is not None:
-                        if pending.__class__ is list:
-                            transport.writelines(pending)  # type: ignore[arg-type]  # one writev (uvloop)
-                        else:
-                            transport.write(pending)  # type: ignore[arg-type]
+            if server.dirty:
+                server.end_of_read()
         if session.handshake_done and not was_done:
             self._arm(self.server.config.idle_timeout_s)
 
@@ -250,6 +241,31 @@ class RtmpServer:
         self.draining = False
         self._drain_timers: list[asyncio.TimerHandle] = []
         self._all_gone: asyncio.Event | None = None  #: set when the last session left (during a drain)
+
+    def end_of_read(self) -> None:
+        """Send what connections were written while a read was handled (see _ConnectionProtocol)."""
+        dirty = self.dirty
+        if self.coalesce_s > 0.0:
+            # A coalescing window: writes stay pending (later writes append to them, so the
+            # order holds) until the window ends, and one send may carry several reads.
+            if self.flush_timer is None:
+                self.flush_timer = asyncio.get_running_loop().call_later(self.coalesce_s, self.flush_dirty)
+            return
+        self.dirty = []
+        if self.fanout is not None and len(dirty) > 1:
+            self.flush_through_core(dirty)
+            return
+        for conn in dirty:
+            # conn.flush(), inlined: this loop runs once per player per published read.
+            pending = conn._pending
+            conn._pending = None
+            conn._pending_bytes = 0
+            transport = conn.transport
+            if transport is not None and not conn._closed and pending is not None:
+                if pending.__class__ is list:
+                    transport.writelines(pending)  # type: ignore[arg-type]  # one writev (uvloop)
+                else:
+                    transport.write(pending)  # type: ignore[arg-type]
 
     def flush_through_core(self, dirty: list[_ConnectionProtocol]) -> None:
         """The end of a read with the compiled core: connections holding the same bytes (players

@@ -222,6 +222,10 @@ class ServerSession:
                 return
             stream.on_media(raw.type_id, raw.timestamp, msg.payload)
         elif isinstance(msg, Command):
+            # Media this read carried ahead of the command goes out first (server.py).
+            flush_batch = getattr(self.transport, "flush_batch", None)
+            if flush_batch is not None:
+                flush_batch()
             self._on_command(msg, raw.msid)
         elif isinstance(msg, Data):
             stream = self.publishing.get(raw.msid)
