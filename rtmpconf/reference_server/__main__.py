@@ -13,6 +13,20 @@ from rtmpconf.reference_server.config import ConfigError, ServerConfig
 log = logging.getLogger("rtmpconf.rtmp.server")
 
 
+def settle_heap() -> None:
+    """Move everything start-up made (modules, tables, the server) out of the cyclic collector's reach.
+
+    Those objects live as long as the process, yet every full collection walked them again: a
+    2 x (100 + 750 player) bench.compare run had four full collections of up to 34 ms (87 ms in
+    all), each one a stall of every player's stream; after ``gc.freeze()`` at start-up, two of
+    up to 22 ms (37 ms in all). Only the server process does this, not servers run inside tests.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(prog="python -m rtmpconf.reference_server", description=__doc__)
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
@@ -69,6 +83,7 @@ def serve(args: argparse.Namespace) -> int:
         import signal
 
         await server.start()
+        settle_heap()
         if server.http_port is not None:
             print(f"listening on http://{config.host}:{server.http_port}", file=sys.stderr, flush=True)
         # The harness waits for this line to learn the port when started with --port 0.

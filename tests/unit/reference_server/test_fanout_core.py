@@ -224,3 +224,4 @@ def test_order_holds_when_a_player_falls_behind(loop_kind: str) -> None:
         loop.close()
     for r in got:
         assert r == want
+
