@@ -272,7 +272,8 @@ class RtmpServer:
         of one group, fed the shared encoding) get them in one GIL-free call (fanout_core.py).
 
         A connection goes through its transport as before when the core may not touch its
-        socket (TLS), when its transport still holds unsent bytes (order), or for whatever a
+        socket (TLS), when its transport still holds unsent bytes (order) or is closing (its
+        descriptor may be gone), or for whatever a
         socket did not take (the transport queues the rest, or meets the error and reports the
         connection lost).
         """
@@ -289,7 +290,10 @@ class RtmpServer:
             if transport is None or conn._closed or pending is None:
                 continue
             fd = conn._fd
-            if fd < 0 or transport.get_write_buffer_size():
+            # A closing transport may already have closed its descriptor (uvloop closes it at
+            # once and reports the loss a loop iteration later), and the number may belong to a
+            # new connection by now: only the transport may decide what happens to these bytes.
+            if fd < 0 or transport.get_write_buffer_size() or transport.is_closing():
                 if pending.__class__ is list:
                     transport.writelines(pending)  # type: ignore[arg-type]
                 else:

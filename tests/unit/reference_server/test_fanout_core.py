@@ -225,3 +225,57 @@ def test_order_holds_when_a_player_falls_behind(loop_kind: str) -> None:
     for r in got:
         assert r == want
 
+
+
+class _RecordingTransport:
+    """A transport double over a real socket: records writes, reports queued bytes and closing."""
+
+    def __init__(self, queued: int = 0, closing: bool = False) -> None:
+        self.writes: list[bytes] = []
+        self.queued = queued
+        self.closing = closing
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.writes.append(b"".join(data))
+
+    def get_write_buffer_size(self) -> int:
+        return self.queued
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def test_queued_closing_and_tls_connections_never_get_direct_sends() -> None:
+    """Only a plain socket whose transport is idle and open is written by the core; the others
+    get the same bytes through their transport (order behind queued bytes; a closing transport
+    may have closed its descriptor, whose number a new connection may hold)."""
+    server = RtmpServer(ServerConfig(port=0, http=False))
+    pairs = tcp_pairs(4)
+    kinds = [_RecordingTransport(), _RecordingTransport(queued=10), _RecordingTransport(closing=True),
+             _RecordingTransport()]
+    conns = []
+    try:
+        for i, ((s, _), t) in enumerate(zip(pairs, kinds, strict=True)):
+            conn = _ConnectionProtocol(server, direct=i != 3)  # the fourth: as under TLS
+            conn.transport = t  # type: ignore[assignment]
+            if conn.direct:
+                conn._fd = s.fileno()
+            conns.append(conn)
+        pub = _ConnectionProtocol(server)
+        pub.session = _Publisher(conns)  # type: ignore[assignment]
+        pub.data_received(b"frame")
+        assert kinds[0].writes == []
+        assert recv_exactly(pairs[0][1], 5) == b"frame"
+        for t in kinds[1:]:
+            assert t.writes == [b"frame"]
+        for _, c in pairs[1:]:
+            c.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                c.recv(16)
+    finally:
+        for s, c in pairs:
+            s.close()
+            c.close()
