@@ -222,3 +222,11 @@ def test_kernel_profile_case_runs_over_the_link() -> None:
     (case,) = data["cases"]
     assert case["verdict"] == "PASS", case
     assert not [n for n in _netns_names() if n.startswith(NS_PREFIX) and n.split("-")[2] != str(os.getpid())]
+
+
+def test_namespace_deletion_is_checked() -> None:
+    ns = f"{NS_PREFIX}{os.getpid()}-9999"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    assert kernel._delete_netns(ns)
+    assert ns not in _netns_names()
+    assert kernel._delete_netns(ns)  # already gone: nothing to do

@@ -122,6 +122,20 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _delete_netns(ns: str, attempts: int = 3) -> bool:
+    """``ip netns del`` until the name is gone (a failure used to pass unnoticed and leave the
+    namespace until another process's ``cleanup_stale``); logs an error when it stays."""
+    proc = None
+    for attempt in range(attempts):
+        proc = _run("ip", "netns", "del", ns, check=False)
+        if ns not in _netns_names():
+            return True
+        time.sleep(0.1 * (attempt + 1))
+    log.error("namespace %s is still there after %d deletions: %s", ns, attempts,
+              (proc.stderr.strip() if proc is not None else "") or "no error from ip")
+    return False
+
+
 def _netns_names() -> list[str]:
     out = _run("ip", "netns", "list", check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
@@ -429,7 +443,7 @@ class KernelLink:
                     proc.wait(5)
         self._procs.clear()
         _kill_namespace_processes(self.ns)
-        _run("ip", "netns", "del", self.ns, check=False)
+        _delete_netns(self.ns)
         # Sockets created in the namespace keep it alive after "netns del"; deleting one end of
         # a veth removes the pair (and its tbf) at once regardless.
         for p in self.paths:
