@@ -170,9 +170,6 @@ class LightPlayer(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # The transport reads through the socket object it was given (see PlayerPool.open).
-        raw = getattr(transport, "_sock", None)
-        self._stamped = raw if isinstance(raw, StampedSocket) else None
         # C0 (version 3) + C1: time 0, zero field 0 (simple handshake, §5.2.3), random bytes.
         transport.write(b"\x03" + bytes(8) + os.urandom(HANDSHAKE - 8))
 
@@ -322,7 +319,10 @@ class PlayerPool:
             sock.setblocking(False)
             sock.enable()
             await loop.sock_connect(sock, addr)
-            return await loop.create_connection(factory, sock=sock)
+            transport, player = await loop.create_connection(factory, sock=sock)
+            # The selector transport reads through this very object; its reads carry the stamps.
+            player._stamped = sock
+            return transport, player
         except BaseException:
             sock.close()
             raise
