@@ -17,7 +17,8 @@ VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": 
             # The compiled fan-out core off (pure-Python flush), or on one thread only.
             "reference-python-fanout": "reference_python_fanout", "reference-core-1thread": "reference_core_1thread"}
 #: Config of each reference variant that needs one (TOML lines).
-_VARIANT_CONF = {"reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n"}
+_VARIANT_CONF = {"reference-coalesce-1ms": "write_coalesce_ms = 1.0\n", "reference-coalesce-5ms": "write_coalesce_ms = 5.0\n",
+                 "reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n"}
 
 
 @dataclass
@@ -45,16 +46,13 @@ def running(name: str) -> Iterator[RunningServer]:
         driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING"))
     elif name == "reference-asyncio":
         driver = ReferenceServerProcess(extra_args=("--log-level", "WARNING", "--event-loop", "asyncio"))
-    elif name.startswith("reference-coalesce-") or name in _VARIANT_CONF:
-        # A write-coalescing window (config write_coalesce_ms): fewer sends, up to that much latency.
+    elif name in _VARIANT_CONF:
+        # A config variant: a write-coalescing window (fewer sends, up to that much latency), or
+        # the compiled fan-out core off or on one thread.
         import tempfile
 
-        if name in _VARIANT_CONF:
-            text = _VARIANT_CONF[name]
-        else:
-            text = f"write_coalesce_ms = {float(name.removeprefix('reference-coalesce-').removesuffix('ms'))}\n"
         conf = Path(tempfile.mkdtemp(prefix="rtmpconf-bench-")) / "server.toml"
-        conf.write_text(text)
+        conf.write_text(_VARIANT_CONF[name])
         driver = ReferenceServerProcess(config=str(conf), extra_args=("--log-level", "WARNING"))
     elif name == "nginx-rtmp":
         driver = NginxRtmp()
