@@ -15,10 +15,13 @@ SERVERS = {"reference": "reference", "nginx-rtmp": "nginx_rtmp", "node-media-ser
 VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": "reference_coalesce_1ms",
             "reference-coalesce-5ms": "reference_coalesce_5ms",
             # The compiled fan-out core off (pure-Python flush), or on one thread only.
-            "reference-python-fanout": "reference_python_fanout", "reference-core-1thread": "reference_core_1thread"}
+            "reference-python-fanout": "reference_python_fanout", "reference-core-1thread": "reference_core_1thread",
+            # The core without steady sets: every player through the per-player loop.
+            "reference-no-steady": "reference_no_steady"}
 #: Config of each reference variant that needs one (TOML lines).
 _VARIANT_CONF = {"reference-coalesce-1ms": "write_coalesce_ms = 1.0\n", "reference-coalesce-5ms": "write_coalesce_ms = 5.0\n",
-                 "reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n"}
+                 "reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n",
+                 "reference-no-steady": "fanout_steady = false\n"}
 
 
 @dataclass

@@ -116,6 +116,9 @@ class ServerConfig:
     fanout_threads: int = 0
     #: Smallest group of players whose sends are split over the core's two threads.
     fanout_split_min: int = limits.FANOUT_SPLIT_MIN
+    #: With the compiled core: players in step form a steady set per group, sent each read's
+    #: messages in one call with no Python per player (server.py ``SteadySet``).
+    fanout_steady: bool = True
     player_queue_bytes: int = limits.PLAYER_QUEUE_BYTES
     player_resume_bytes: int = limits.PLAYER_RESUME_BYTES
     max_streams_per_connection: int = limits.MAX_STREAMS_PER_CONNECTION

@@ -8,14 +8,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from operator import call
+from typing import TYPE_CHECKING, Any, cast
 
 from rtmpconf.reference_server import fanout_core
 from rtmpconf.reference_server.config import DEFAULT_HTTP_PORT, ServerConfig
 from rtmpconf.reference_server.fanout_core import MAX_BUFS as MAX_CORE_BUFS
 from rtmpconf.reference_server.fanout_core import FanoutSender
 from rtmpconf.reference_server.session import ServerSession
-from rtmpconf.reference_server.streams import StreamRegistry
+from rtmpconf.reference_server.streams import IN_STEP, StreamRegistry
+from rtmpconf.rtmp.session import CSID_DATA
+
+if TYPE_CHECKING:
+    from rtmpconf.reference_server.streams import Player
 
 log = logging.getLogger("rtmpconf.rtmp.server")
 
@@ -38,7 +43,7 @@ class _ConnectionProtocol(asyncio.Protocol):
     """
 
     __slots__ = ("_closed", "_fd", "_pending", "_pending_bytes", "_timer", "direct", "last_rx", "server", "session",
-                 "transport")
+                 "steady", "transport")
 
     def __init__(self, server: RtmpServer, direct: bool = True) -> None:
         self.server = server
@@ -53,9 +58,14 @@ class _ConnectionProtocol(asyncio.Protocol):
         self._pending: bytes | list[bytes] | None = None
         self._pending_bytes = 0
         self._closed = False  # close() was called: drop later writes (the transport may still flush)
+        self.steady: SteadySet | None = None  #: the steady set it is a member of (streams.py)
 
     # Transport facade for the session
     def write(self, data: bytes) -> None:
+        if self.steady is not None:
+            # A write of its own: the connection leaves its steady set, taking the bytes the set
+            # batched in this read as its pending, so they still go out ahead of this one.
+            self.steady.leave(self)
         pending = self._pending
         if pending is not None:
             # A second write within the read; most players get exactly one, so the single
@@ -101,7 +111,7 @@ class _ConnectionProtocol(asyncio.Protocol):
         waiting behind that. Writes after it are batched again; order holds per connection.
         """
         server = self.server
-        if server.batching and server.dirty and server.coalesce_s <= 0.0:
+        if server.batching and (server.dirty or server.steady_dirty) and server.coalesce_s <= 0.0:
             server.end_of_read()
 
     def fanout_io(self) -> tuple[Callable[[bytes], None], Callable[[], int]]:
@@ -114,6 +124,36 @@ class _ConnectionProtocol(asyncio.Protocol):
         assert self.transport is not None
         return self.write, self.transport.get_write_buffer_size
 
+    def steady_port(self) -> _ConnectionProtocol | None:
+        """This connection, when its players may join steady sets (streams.py); else None."""
+        server = self.server
+        if self._fd < 0 or server.fanout is None or server.coalesce_s > 0.0 or not server.config.fanout_steady:
+            return None
+        return self
+
+    def steady_ready(self) -> bool:
+        """May it join a steady set now: within a read, nothing written to it in this read, nothing
+        queued in its transport, open."""
+        transport = self.transport
+        return (self.steady is None and self._pending is None and not self._closed and self._fd >= 0
+                and self.server.batching and transport is not None and not transport.get_write_buffer_size()
+                and not transport.is_closing())
+
+    def new_steady_set(self) -> SteadySet:
+        return SteadySet(self.server)
+
+    def take_over(self, batch: list[bytes]) -> None:
+        """Leaving a steady set in the middle of a read: the bytes the set batched so far."""
+        if not batch or self.transport is None or self._closed:
+            return
+        if self.server.batching:
+            # A member has nothing pending of its own (its writes make it leave first).
+            self._pending = batch[0] if len(batch) == 1 else list(batch)
+            self._pending_bytes = sum(map(len, batch))
+            self.server.dirty.append(self)
+        else:
+            self.transport.writelines(batch)
+
     def backlog(self) -> int:
         transport = self.transport
         if transport is None:
@@ -121,6 +161,8 @@ class _ConnectionProtocol(asyncio.Protocol):
         return transport.get_write_buffer_size() + self._pending_bytes
 
     def close(self) -> None:
+        if self.steady is not None:
+            self.steady.leave(self)  # the batch so far still goes first; no direct send after the close
         self.flush()  # replies written just before the close (e.g. _error, CMD-8) go first
         self._closed = True
         if self.transport is not None:
@@ -153,7 +195,7 @@ class _ConnectionProtocol(asyncio.Protocol):
             session.data_received(data)
         finally:
             server.batching = False
-            if server.dirty:
+            if server.dirty or server.steady_dirty:
                 server.end_of_read()
         if session.handshake_done and not was_done:
             self._arm(self.server.config.idle_timeout_s)
@@ -164,6 +206,8 @@ class _ConnectionProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self.steady is not None:
+            self.steady.drop(self)  # gone: nothing more to send it
         session = self.session
         if session is not None:
             if not session.closed:
@@ -200,6 +244,119 @@ class _ConnectionProtocol(asyncio.Protocol):
             self._arm(cfg.idle_timeout_s - idle)
 
 
+class SteadySet:
+    """The players of one fan-out group that get every message as the group's shared bytes
+    (streams.py, "Steady sets"), with their connections' sockets.
+
+    Per message the set costs O(1) Python (``add``); at the end of the read ``flush`` hands the
+    batch to the compiled core once for every member. Members are kept in four parallel lists
+    (player, connection, descriptor, the transport's ``is_closing``) so the flush needs no
+    per-member Python beyond one C-level pass over the closing checks.
+    """
+
+    __slots__ = ("batch", "closing", "conns", "count", "csids", "fds", "members", "server")
+
+    def __init__(self, server: RtmpServer) -> None:
+        self.server = server
+        self.members: list[Player] = []
+        self.conns: list[_ConnectionProtocol] = []
+        self.fds: list[int] = []
+        self.closing: list[Callable[[], bool]] = []
+        self.batch: list[bytes] = []  #: the shared bytes of this read's messages, in order
+        self.count = 0  #: messages batched so far (Player.delivered_total)
+        self.csids: frozenset[int] = frozenset()  #: chunk streams every member is in step on
+
+    def try_join(self, player: Player, need: frozenset[int]) -> bool:
+        """Add ``player`` (its connection said ``steady_ready``) when it is in step on ``need`` and on
+        every chunk stream of the set."""
+        if self.members:
+            need = need | self.csids
+        if CSID_DATA in need:
+            return False
+        state = player.csid_state
+        for csid in need:
+            if state.get(csid) != IN_STEP:
+                return False
+        conn = player.port
+        transport = conn.transport
+        assert transport is not None
+        if not self.members:
+            self.csids = need
+        self.members.append(player)
+        self.conns.append(conn)
+        self.fds.append(conn._fd)
+        self.closing.append(transport.is_closing)
+        conn.steady = self
+        player.steady = self
+        player.steady_mark = self.count
+        return True
+
+    def add(self, data: bytes) -> None:
+        batch = self.batch
+        batch.append(data)
+        self.count += 1
+        if len(batch) == 1:
+            server = self.server
+            if server.batching:
+                server.steady_dirty.append(self)
+            else:
+                self.flush()  # a message outside a read (e.g. a relay's pull): at once
+
+    def _remove_at(self, i: int) -> _ConnectionProtocol:
+        player = self.members.pop(i)
+        conn = self.conns.pop(i)
+        del self.fds[i]
+        del self.closing[i]
+        conn.steady = None
+        player.steady = None
+        player.delivered += self.count - player.steady_mark
+        return conn
+
+    def leave(self, conn: _ConnectionProtocol) -> None:
+        """``conn`` leaves; it takes the bytes batched so far in this read (they are its messages)."""
+        self._remove_at(self.conns.index(conn)).take_over(self.batch)
+
+    def drop(self, conn: _ConnectionProtocol) -> None:
+        """``conn`` leaves without the batch (its connection is lost)."""
+        self._remove_at(self.conns.index(conn))
+
+    def dissolve(self) -> None:
+        """Every member leaves (each taking the batch so far); the batch is then empty."""
+        batch = self.batch
+        for i in range(len(self.members) - 1, -1, -1):
+            self._remove_at(i).take_over(batch)
+        self.batch = []
+
+    def flush(self) -> None:
+        """Send the batch to every member through the core; a member whose socket did not take
+        all of it leaves, and its transport gets the rest."""
+        batch = self.batch
+        if not batch:
+            return
+        self.batch = []
+        if any(map(call, self.closing)):
+            # A closing transport may have closed its descriptor already (uvloop closes it at
+            # once and reports the loss an iteration later): only its transport may write.
+            for i in range(len(self.members) - 1, -1, -1):
+                if self.closing[i]():
+                    self._remove_at(i)
+        if not self.fds:
+            return
+        sender = self.server.fanout
+        assert sender is not None
+        bufs = batch if len(batch) <= MAX_CORE_BUFS else [b"".join(batch)]
+        short = sender.send(self.fds, bufs)
+        if short:
+            whole = bufs[0] if len(bufs) == 1 else b"".join(bufs)
+            for i, taken in sorted(short, reverse=True):
+                conn = self._remove_at(i)
+                transport = conn.transport
+                if transport is not None:
+                    # 0 < taken: the socket's buffer filled, the transport queues the rest; taken
+                    # < 0: an error the transport meets too and reports as the connection lost.
+                    transport.write(whole[taken:] if taken > 0 else whole)
+
+
 class RtmpServer:
     """The reference live server."""
 
@@ -228,6 +385,8 @@ class RtmpServer:
         #: True while a read is being handled: connection writes are coalesced (see above).
         self.batching = False
         self.dirty: list[_ConnectionProtocol] = []
+        #: Steady sets (streams.py) that batched messages in the current read.
+        self.steady_dirty: list[SteadySet] = []
         #: write_coalesce_ms in seconds, and the timer that ends the current window.
         self.coalesce_s = max(0.0, self.config.write_coalesce_ms / 1000.0)
         self.flush_timer: asyncio.TimerHandle | None = None
@@ -252,6 +411,11 @@ class RtmpServer:
                 self.flush_timer = asyncio.get_running_loop().call_later(self.coalesce_s, self.flush_dirty)
             return
         self.dirty = []
+        steady = self.steady_dirty
+        if steady:
+            self.steady_dirty = []
+            for group in steady:
+                group.flush()
         if self.fanout is not None and len(dirty) > 1:
             self.flush_through_core(dirty)
             return

@@ -274,6 +274,7 @@ class ServerSession:
             stream = self.playing.get(msid)
             if stream is not None and stream.players.get(self) is not None and cmd.arguments:
                 player = stream.players[self]
+                player.loosen()  # it may now miss messages the group sends
                 setattr(player, "receive_audio" if name == "receiveAudio" else "receive_video",
                         bool(cmd.arguments[0]))
         elif name in AUX_COMMANDS:
@@ -492,6 +493,7 @@ class ServerSession:
             return
         pause = bool(cmd.arguments[0]) if cmd.arguments else True
         if pause:
+            player.loosen()
             player.paused = True
             self._on_status(msid, "NetStream.Pause.Notify", "status", "Paused")
         else:

@@ -31,6 +31,18 @@ attribute checks and one write of a shared bytes object for a player in step; ev
 directly when the sink is only a pass-through to it (see :func:`_direct_io`), and the server glue
 coalesces a connection's writes made while handling one read into one ``send`` (server.py).
 
+Steady sets: with the server's compiled fan-out core, the players of a group that are in step on
+every chunk stream the group uses, want every track, are not paused, dropping or waiting, and
+whose connection has nothing queued, join the group's *steady set* (server.py ``SteadySet``).
+A message then costs the set O(1) Python: its shared bytes are appended to the set's batch, and
+at the end of the read the core sends the batch to every member's socket in one call. A member
+leaves the set on any change of its state (``Player.loosen``: desync, pause, receiveAudio/Video,
+removal), on any write of its own (its connection first takes the bytes batched so far, so its
+order holds), on a short send (the transport queues the rest), and when the group sends on a
+chunk stream the set is not in step on (the whole set dissolves, e.g. for metadata). A loose
+player that takes the fast path rejoins at the first message of a read, once its transport is
+empty again.
+
 E-RTMP (tracks.py): players are grouped by what they declared in connect as well, and each group
 gets every published message *rendered* for it (as published; the default track only; legacy
 codec ids; ModEx removed; or nothing), once per message. Sequence headers, MultichannelConfig and
@@ -344,13 +356,31 @@ class Player:
     #: The sink's write/backlog as the fan-out loop calls them (see _direct_io).
     write: Callable[[bytes], None] = field(init=False, repr=False)
     backlog: Callable[[], int] = field(init=False, repr=False)
+    #: The connection, when it can be a member of a steady set (server.py), else None.
+    port: Any = field(init=False, repr=False)
+    steady: Any = field(default=None, repr=False)  #: the steady set it is a member of, if any
+    steady_mark: int = 0  #: the set's message count when it joined (delivered_total)
 
     def __post_init__(self) -> None:
         self.write, self.backlog = _direct_io(self.sink)
+        steady_port = getattr(getattr(self.sink, "transport", None), "steady_port", None)
+        self.port = steady_port() if steady_port is not None else None
+
+    def loosen(self) -> None:
+        """Leave the steady set (any change of the player's state calls this first)."""
+        steady = self.steady
+        if steady is not None:
+            steady.leave(self.port)
 
     def desync(self) -> None:
+        self.loosen()
         for k in self.csid_state:
             self.csid_state[k] = NEED_ABSOLUTE
+
+    def delivered_total(self) -> int:
+        """Media messages written to it, counting those its steady set sent."""
+        steady = self.steady
+        return self.delivered + (steady.count - self.steady_mark if steady is not None else 0)
 
 
 def _direct_io(sink: Sink) -> tuple[Callable[[bytes], None], Callable[[], int]]:
@@ -377,9 +407,14 @@ class FanoutGroup:
         self.caps = caps
         self.writer = ChunkWriter(chunk_size, ext_ts_on_fmt3=ext)
         self.players: list[Player] = []
+        self.steady: Any = None  #: the steady set (server.py), made when a first player joins
+        #: The audio/video chunk streams the group has sent on: a steady set is in step on all.
+        self.av_csids: frozenset[int] = frozenset()
 
     def prepare(self, type_id: int, timestamp: int, payload: bytes, keyframe: bool) -> OutgoingMessage:
         csid = MEDIA_CSID[type_id]
+        if csid not in self.av_csids and csid != CSID_DATA:
+            self.av_csids = self.av_csids | {csid}
         enc = self.writer.encode_shared(csid, type_id, self.msid, timestamp, payload)
         fmt = enc.fmt
         delta = enc.ts_field if fmt != 0 else 0
@@ -582,6 +617,7 @@ class LiveStream:
         player = self.players.pop(sink, None)
         if player is None:
             return
+        player.loosen()
         key = (player.chunk_size, player.msid, player.caps)
         group = self.groups.get(key)
         if group is not None:
@@ -659,7 +695,23 @@ class LiveStream:
             om = group.prepare(type_id, ts, data_payload, keyframe)
             csid = om.csid
             data = om.relative
+            steady = group.steady
+            # May a player join the steady set at this message? Only while the set has batched
+            # nothing else in this read (a joiner must not get the messages before this one).
+            fresh = steady is None or not steady.batch
+            added = False  # this message is in the set's batch
+            if steady is not None and steady.members:
+                if csid in steady.csids:
+                    steady.add(data)
+                    added = True
+                    if is_header:
+                        for member in steady.members:
+                            member.headers[header_key] = data_payload
+                else:
+                    steady.dissolve()  # a chunk stream its members are not all in step on
             for player in players:
+                if player.steady is not None:
+                    continue  # served by the set's batch
                 # Fast path, taken by every player in step that is not paused, dropping or
                 # waiting for a keyframe and wants this track: the shared bytes, unless the
                 # queue is over the limit (then _deliver drops it, GOP-8). Same outcome as
@@ -668,6 +720,20 @@ class LiveStream:
                                                                 or player.waiting_keyframe)
                         and not (audio and not player.receive_audio) and not (video and not player.receive_video)
                         and player.backlog() <= limit):
+                    port = player.port
+                    if (fresh and port is not None and csid != CSID_DATA and player.receive_audio and player.receive_video
+                            and not player.shared and port.steady_ready()):
+                        if steady is None:
+                            steady = group.steady = port.new_steady_set()
+                        if steady.try_join(player, group.av_csids | {csid}):
+                            if is_header:
+                                player.headers[header_key] = data_payload
+                            if added:
+                                player.delivered += 1  # the batch already held this message
+                            else:
+                                steady.add(data)  # counted through the set's count
+                                added = True
+                            continue
                     player.write(data)
                     if is_header:
                         player.headers[header_key] = data_payload

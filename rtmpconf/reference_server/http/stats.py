@@ -48,7 +48,7 @@ def streams_json(server: Any) -> dict[str, Any]:
             "frames_in": info.frames_in if info else 0,
             "keyframes_in": info.keyframes_in if info else 0,
             "bytes_out_http": bytes_out_http,
-            "messages_out_rtmp": sum(p.delivered for p in stream.players.values()),
+            "messages_out_rtmp": sum(p.delivered_total() for p in stream.players.values()),
             "players": players,
             "hls": {"segments": len(hls.segments), "media_sequence": hls.segments[0].seq if hls.segments else None,
                     "playlist_requests": hls.playlist_requests, "segment_requests": hls.segment_requests}
