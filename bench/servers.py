@@ -17,11 +17,13 @@ VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": 
             # The compiled fan-out core off (pure-Python flush), or on one thread only.
             "reference-python-fanout": "reference_python_fanout", "reference-core-1thread": "reference_core_1thread",
             # The core without steady sets: every player through the per-player loop.
-            "reference-no-steady": "reference_no_steady"}
+            "reference-no-steady": "reference_no_steady",
+            # Nagle's algorithm left on (tcp_nodelay = false), as nginx-rtmp leaves it.
+            "reference-nagle": "reference_nagle"}
 #: Config of each reference variant that needs one (TOML lines).
 _VARIANT_CONF = {"reference-coalesce-1ms": "write_coalesce_ms = 1.0\n", "reference-coalesce-5ms": "write_coalesce_ms = 5.0\n",
                  "reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n",
-                 "reference-no-steady": "fanout_steady = false\n"}
+                 "reference-no-steady": "fanout_steady = false\n", "reference-nagle": "tcp_nodelay = false\n"}
 
 
 @dataclass

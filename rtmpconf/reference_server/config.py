@@ -119,6 +119,10 @@ class ServerConfig:
     #: With the compiled core: players in step form a steady set per group, sent each read's
     #: messages in one call with no Python per player (server.py ``SteadySet``).
     fanout_steady: bool = True
+    #: TCP_NODELAY on accepted connections (asyncio and uvloop set it): each send leaves at once.
+    #: false leaves Nagle's algorithm on, as nginx-rtmp does: a message sent while the player has
+    #: not acknowledged the previous one waits for that acknowledgement and leaves with it.
+    tcp_nodelay: bool = True
     player_queue_bytes: int = limits.PLAYER_QUEUE_BYTES
     player_resume_bytes: int = limits.PLAYER_RESUME_BYTES
     max_streams_per_connection: int = limits.MAX_STREAMS_PER_CONNECTION

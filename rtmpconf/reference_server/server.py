@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
-from operator import call
 from typing import TYPE_CHECKING, Any, cast
 
 from rtmpconf.reference_server import fanout_core
@@ -49,7 +50,9 @@ class _ConnectionProtocol(asyncio.Protocol):
         self.server = server
         #: May the compiled fan-out core send on this socket itself (plain TCP; never under TLS)?
         self.direct = direct
-        self._fd = -1  #: the socket's descriptor when ``direct`` and the core is in use
+        #: When ``direct`` and the core is in use: a duplicate of the socket's descriptor, ours
+        #: until connection_lost (see connection_made).
+        self._fd = -1
         self.transport: asyncio.Transport | None = None
         self.session: ServerSession | None = None
         self.last_rx = time.monotonic()
@@ -176,7 +179,20 @@ class _ConnectionProtocol(asyncio.Protocol):
         if self.direct and self.server.fanout is not None:
             sock = transport.get_extra_info("socket")
             if sock is not None and transport.get_extra_info("sslcontext") is None:
-                self._fd = sock.fileno()
+                # The core sends on a duplicate, never on the transport's own descriptor: uvloop
+                # closes that one as soon as the transport fails and reports the loss an
+                # iteration later, and meanwhile its number may be reused by a new connection.
+                # The duplicate keeps referring to this socket until connection_lost closes it,
+                # so a send in between reaches this (dying) socket or fails, never a stranger,
+                # and the fan-out needs no per-player check before each send.
+                try:
+                    self._fd = os.dup(sock.fileno())
+                except OSError:  # out of descriptors: this connection goes through its transport
+                    self._fd = -1
+        if not self.server.config.tcp_nodelay:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         peer = transport.get_extra_info("peername")
         self.session = ServerSession(self.server.config, self.server.registry, self,
                                      f"{peer[0]}:{peer[1]}" if peer else "?", drain=self.server.drain,
@@ -217,7 +233,9 @@ class _ConnectionProtocol(asyncio.Protocol):
             self.server.session_gone(session)
         self._pending = None
         self._pending_bytes = 0
-        self._fd = -1
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
         self.transport = None
 
     def _arm(self, delay: float) -> None:
@@ -249,19 +267,19 @@ class SteadySet:
     (streams.py, "Steady sets"), with their connections' sockets.
 
     Per message the set costs O(1) Python (``add``); at the end of the read ``flush`` hands the
-    batch to the compiled core once for every member. Members are kept in four parallel lists
-    (player, connection, descriptor, the transport's ``is_closing``) so the flush needs no
-    per-member Python beyond one C-level pass over the closing checks.
+    batch to the compiled core once for every member. Members are kept in three parallel lists
+    (player, connection, descriptor) so the flush needs no per-member Python. The descriptors
+    are the connections' own duplicates (``_ConnectionProtocol.connection_made``), valid until
+    connection_lost removes the member, so no member needs checking before a send.
     """
 
-    __slots__ = ("batch", "closing", "conns", "count", "csids", "fds", "members", "server")
+    __slots__ = ("batch", "conns", "count", "csids", "fds", "members", "server")
 
     def __init__(self, server: RtmpServer) -> None:
         self.server = server
         self.members: list[Player] = []
         self.conns: list[_ConnectionProtocol] = []
         self.fds: list[int] = []
-        self.closing: list[Callable[[], bool]] = []
         self.batch: list[bytes] = []  #: the shared bytes of this read's messages, in order
         self.count = 0  #: messages batched so far (Player.delivered_total)
         self.csids: frozenset[int] = frozenset()  #: chunk streams every member is in step on
@@ -278,14 +296,11 @@ class SteadySet:
             if state.get(csid) != IN_STEP:
                 return False
         conn = player.port
-        transport = conn.transport
-        assert transport is not None
         if not self.members:
             self.csids = need
         self.members.append(player)
         self.conns.append(conn)
         self.fds.append(conn._fd)
-        self.closing.append(transport.is_closing)
         conn.steady = self
         player.steady = self
         player.steady_mark = self.count
@@ -306,7 +321,6 @@ class SteadySet:
         player = self.members.pop(i)
         conn = self.conns.pop(i)
         del self.fds[i]
-        del self.closing[i]
         conn.steady = None
         player.steady = None
         player.delivered += self.count - player.steady_mark
@@ -334,12 +348,6 @@ class SteadySet:
         if not batch:
             return
         self.batch = []
-        if any(map(call, self.closing)):
-            # A closing transport may have closed its descriptor already (uvloop closes it at
-            # once and reports the loss an iteration later): only its transport may write.
-            for i in range(len(self.members) - 1, -1, -1):
-                if self.closing[i]():
-                    self._remove_at(i)
         if not self.fds:
             return
         sender = self.server.fanout

@@ -291,7 +291,7 @@ class OutgoingMessage:
     """One published message prepared for a group: its variants, each encoded at most once."""
 
     __slots__ = ("csid", "type_id", "msid", "timestamp", "payload", "chunk_size", "ext",
-                 "relative", "relative_fmt", "delta", "_absolute", "_explicit", "keyframe")
+                 "relative", "relative_fmt", "delta", "_absolute", "_explicit", "keyframe", "resume")
 
     def __init__(self, csid: int, type_id: int, msid: int, timestamp: int, payload: bytes,
                  chunk_size: int, ext: bool, relative: bytes, relative_fmt: int, delta: int,
@@ -309,6 +309,8 @@ class OutgoingMessage:
         self.keyframe = keyframe
         self._absolute: bytes | None = None
         self._explicit: bytes | None = None
+        #: Headers for players resuming at this keyframe, per header state (LiveStream._resume_headers).
+        self.resume: dict[frozenset[tuple[Any, bytes]], tuple[bytes, dict[Any, bytes]]] | None = None
 
     def absolute(self) -> bytes:
         if self._absolute is None:
@@ -645,6 +647,29 @@ class LiveStream:
             out.append(writer.encode(MEDIA_CSID[type_id], type_id, player.msid, ts, payload))
         return out
 
+    def _resume_headers(self, player: Player, om: OutgoingMessage) -> bytes:
+        """The headers a player (re)starting at keyframe ``om`` lacks, encoded for it (GOP-7).
+
+        ``om`` belongs to one group (one chunk size, msid and capabilities), so players with the
+        same headers already get the same bytes: they are encoded once per distinct header state.
+        At a publish start every waiting player of a group resumes at the same keyframe, and
+        encoding per player put the cost of a hundred encodings before that frame's last send.
+        """
+        cache = om.resume
+        if cache is None:
+            cache = om.resume = {}
+        headers = player.headers
+        key = frozenset(headers.items())
+        hit = cache.get(key)
+        if hit is not None:
+            headers.update(hit[1])
+            return hit[0]
+        before = dict(headers)
+        writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
+        data = b"".join(self._headers_bytes(player, writer, om.timestamp))
+        cache[key] = (data, {k: v for k, v in headers.items() if before.get(k) is not v})
+        return data
+
     def _pending_tracks(self, player: Player) -> set[int]:
         """Video tracks the player will get but has had no keyframe of yet (a track whose sequence
         header renders to nothing for the player, e.g. HEVC for a legacy player, is not waited for)."""
@@ -775,10 +800,9 @@ class LiveStream:
                     pass  # a track it already started (ERTMP-19: per track)
                 elif om.keyframe:
                     player.keyed.update(tracks)
-                    writer = ChunkWriter(player.chunk_size, ext_ts_on_fmt3=self.config.ext_ts_on_fmt3)
-                    missing = self._headers_bytes(player, writer, om.timestamp)
+                    missing = self._resume_headers(player, om)
                     if missing:
-                        player.write(b"".join(missing))
+                        player.write(missing)
                         player.desync()
                 else:
                     self.dropped_player_messages += 1
