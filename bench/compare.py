@@ -21,7 +21,10 @@ and ``players_per_core_ratio_750_reference_vs_*`` (the 750-player step), and
 
 Variants of the reference server (bench/servers.py) measure the design choices: ``reference-asyncio``
 (asyncio's own event loop instead of uvloop), ``reference-coalesce-1ms``/``-5ms`` (players' writes held
-that long, so one send carries several publisher reads: the coalescing/latency trade-off).
+that long, so one send carries several publisher reads: the coalescing/latency trade-off),
+``reference-nagle`` (Nagle's algorithm on, as nginx-rtmp has it) and ``nginx-rtmp-nodelay`` (nginx-rtmp
+with TCP_NODELAY, as the reference sends): ``players_per_core_ratio_750_reference_vs_nginx_rtmp_nodelay``
+and ``..._reference_nagle_vs_nginx_rtmp`` compare the two servers with their sockets alike.
 
 ``python -m bench.compare [--servers a,b,...] [--steps 100,750] [--seconds 6]``.
 
@@ -68,6 +71,11 @@ def compact(r: dict[str, Any]) -> dict[str, Any]:
         "cpu_s_per_player_s": srv.get("cpu_s_per_player_s"),
         "rss_kib_during": srv.get("rss_kib_during"),
         "kib_per_connection_playing": srv.get("kib_per_connection_playing"),
+        # The players' processes over the same window: on loopback the kernel work of delivering a
+        # segment runs in whichever process transmits it, so a server that leaves Nagle on (its
+        # held data leaves when the player's acknowledgement arrives, in the player's process)
+        # moves part of its cost here.
+        "generator_cpu_s": r["generator"]["cpu_s"],
         "generator_busiest_worker": r["generator"]["busiest_worker_utilisation"],
         "generator_saturated": r["generator"]["saturated"],
         "received_mbit_s": r["bytes"]["mbit_s"],
@@ -202,6 +210,13 @@ def headline_from(per_server: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if other in at_point:
                 headline[f"players_per_core_ratio_{CPU_POINT}_reference_vs_{key(other)}"] = round(
                     at_point[other] / at_point["reference"], 3)
+    # The same comparison with both servers' sockets alike (bench/servers.py): both sending at once
+    # (TCP_NODELAY: the reference's default, nginx-rtmp through a shim), or both with Nagle on
+    # (nginx-rtmp's default, the reference with tcp_nodelay = false).
+    for ours, theirs in (("reference", "nginx-rtmp-nodelay"), ("reference-nagle", "nginx-rtmp")):
+        if ours in at_point and theirs in at_point:
+            headline[f"players_per_core_ratio_{CPU_POINT}_{key(ours)}_vs_{key(theirs)}"] = round(
+                at_point[theirs] / at_point[ours], 3)
     return headline
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": 
             # The core without steady sets: every player through the per-player loop.
             "reference-no-steady": "reference_no_steady",
             # Nagle's algorithm left on (tcp_nodelay = false), as nginx-rtmp leaves it.
-            "reference-nagle": "reference_nagle"}
+            "reference-nagle": "reference_nagle",
+            # nginx-rtmp with TCP_NODELAY on its connections (bench/shims/nodelay.c), as the reference sends.
+            "nginx-rtmp-nodelay": "nginx_rtmp_nodelay"}
 #: Config of each reference variant that needs one (TOML lines).
 _VARIANT_CONF = {"reference-coalesce-1ms": "write_coalesce_ms = 1.0\n", "reference-coalesce-5ms": "write_coalesce_ms = 5.0\n",
                  "reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n",
@@ -61,6 +64,8 @@ def running(name: str) -> Iterator[RunningServer]:
         driver = ReferenceServerProcess(config=str(conf), extra_args=("--log-level", "WARNING"))
     elif name == "nginx-rtmp":
         driver = NginxRtmp()
+    elif name == "nginx-rtmp-nodelay":
+        driver = NginxRtmp(env={"LD_PRELOAD": str(nodelay_shim())})
     elif name == "node-media-server":
         driver = NodeMediaServer()
     else:
@@ -71,6 +76,27 @@ def running(name: str) -> Iterator[RunningServer]:
         yield RunningServer(name, f"rtmp://{target.host}:{target.port}/{target.app}", driver.proc.pid, driver)
     finally:
         driver.stop()
+
+
+def nodelay_shim() -> Path:
+    """bench/shims/nodelay.c built as a shared object (once per source change), for LD_PRELOAD."""
+    import hashlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    src = Path(__file__).parent / "shims" / "nodelay.c"
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    out = Path(tempfile.gettempdir()) / f"rtmpconf-nodelay-{digest}.so"
+    if not out.exists():
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise RuntimeError("nginx-rtmp-nodelay needs a C compiler for bench/shims/nodelay.c")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(tmp), str(src), "-ldl"], check=True,
+                       capture_output=True, timeout=120)
+        tmp.replace(out)
+    return out
 
 
 def key(name: str) -> str:

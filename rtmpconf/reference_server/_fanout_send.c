@@ -2,9 +2,12 @@
  *
  * One call hands the same bytes (one or more buffers, sent as one sendmsg) to many non-blocking
  * TCP sockets, without the GIL (cffi releases it for the call) and, for large batches, on two
- * threads: the caller sends the first half, a persistent helper thread the second. On loopback
- * nearly all of a send's cost is the kernel's (TCP output, the receiver's input path and its
- * wake-up), so a second core roughly halves the time until the last player's copy has left.
+ * threads: the caller and a persistent helper thread take sockets from one shared counter until
+ * none is left. On loopback nearly all of a send's cost is the kernel's (TCP output, the
+ * receiver's input path and its wake-up), so a second core roughly halves the time until the
+ * last player's copy has left. Sharing by counter rather than by halves means a helper that the
+ * scheduler runs late costs nothing: the caller sends whatever it has not taken, and withdraws
+ * the job altogether if the helper has not started by the time every socket is done.
  *
  * A socket that takes less than everything (full send buffer, EAGAIN) or fails is reported back
  * with what it took; the caller hands the rest to the socket's transport, which queues it or
@@ -26,9 +29,13 @@ int rtmpconf_fanout_abi(void)
     return FANOUT_ABI;
 }
 
+/* Sockets a thread takes from the shared counter at a time. */
+#define FANOUT_TAKE 2
+
 struct fanout_job {
     const int *fds;
-    int lo, hi;
+    int n;
+    int *next;          /* the first socket nobody has taken yet (shared, atomic) */
     struct iovec *iov;
     int nbufs;
     size_t total;
@@ -38,15 +45,21 @@ struct fanout_job {
 static void fanout_run(const struct fanout_job *job)
 {
     struct msghdr msg;
-    for (int i = job->lo; i < job->hi; i++) {
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = job->iov;
-        msg.msg_iovlen = (size_t)job->nbufs;
-        ssize_t n;
-        do {
-            n = sendmsg(job->fds[i], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-        } while (n < 0 && errno == EINTR);
-        job->sent[i] = n < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -(long)errno) : (long)n;
+    for (;;) {
+        int lo = __atomic_fetch_add(job->next, FANOUT_TAKE, __ATOMIC_RELAXED);
+        if (lo >= job->n)
+            return;
+        int hi = lo + FANOUT_TAKE < job->n ? lo + FANOUT_TAKE : job->n;
+        for (int i = lo; i < hi; i++) {
+            memset(&msg, 0, sizeof msg);
+            msg.msg_iov = job->iov;
+            msg.msg_iovlen = (size_t)job->nbufs;
+            ssize_t n;
+            do {
+                n = sendmsg(job->fds[i], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+            } while (n < 0 && errno == EINTR);
+            job->sent[i] = n < 0 ? (errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -(long)errno) : (long)n;
+        }
     }
 }
 
@@ -55,7 +68,7 @@ static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t helper_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t helper_done = PTHREAD_COND_INITIALIZER;
 static struct fanout_job helper_job;
-static int helper_state;   /* 0: no thread, 1: idle, 2: job posted, 3: job finished */
+static int helper_state;   /* 0: no thread, 1: idle, 2: job posted, 4: job taken, 3: job finished */
 
 static void *helper_main(void *unused)
 {
@@ -65,6 +78,7 @@ static void *helper_main(void *unused)
         while (helper_state != 2)
             pthread_cond_wait(&helper_wake, &helper_lock);
         struct fanout_job job = helper_job;
+        helper_state = 4;  /* from now on the caller waits for it */
         pthread_mutex_unlock(&helper_lock);
         fanout_run(&job);
         pthread_mutex_lock(&helper_lock);
@@ -121,7 +135,8 @@ int rtmpconf_fanout_send(const int *fds, int n, const char *const *bufs, const s
         iov[b].iov_len = lens[b];
         total += lens[b];
     }
-    struct fanout_job mine = {fds, 0, n, iov, nbufs, total, sent};
+    int next = 0;
+    struct fanout_job mine = {fds, n, &next, iov, nbufs, total, sent};
     int helped = 0;
     if (threads > 1 && n >= split_min && n >= 2) {
         pthread_mutex_lock(&helper_lock);
@@ -129,10 +144,8 @@ int rtmpconf_fanout_send(const int *fds, int n, const char *const *bufs, const s
          * then this batch goes on the caller's thread alone. */
         if (helper_start() && helper_state == 1) {
             helper_job = mine;
-            helper_job.lo = n / 2;
             helper_state = 2;
             pthread_cond_signal(&helper_wake);
-            mine.hi = n / 2;
             helped = 1;
         }
         pthread_mutex_unlock(&helper_lock);
@@ -140,9 +153,13 @@ int rtmpconf_fanout_send(const int *fds, int n, const char *const *bufs, const s
     fanout_run(&mine);
     if (helped) {
         pthread_mutex_lock(&helper_lock);
-        while (helper_state != 3)
-            pthread_cond_wait(&helper_done, &helper_lock);
-        helper_state = 1;
+        if (helper_state == 2) {
+            helper_state = 1;  /* not started: withdrawn, it never touches this job */
+        } else {
+            while (helper_state != 3)  /* taken: it finishes the sockets it holds (at most FANOUT_TAKE) */
+                pthread_cond_wait(&helper_done, &helper_lock);
+            helper_state = 1;
+        }
         pthread_mutex_unlock(&helper_lock);
     }
     int shorts = 0;

@@ -7,6 +7,7 @@ waits (with a deadline) until the RTMP port accepts connections, and stops it cl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -106,6 +107,8 @@ class NginxRtmp:
     hls: bool = False
     #: More applications: name -> directives (each also gets ``live on`` and ``record off``).
     extra_apps: dict[str, list[str]] = field(default_factory=dict)
+    #: Extra environment of the nginx process (benchmarks preload a socket-option shim).
+    env: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> str:
         module = nginx_rtmp_module()
@@ -159,7 +162,8 @@ rtmp {{
         conf.write_text(self.config())
         log = self.workdir / "stderr.log"
         self.proc = subprocess.Popen([nginx, "-p", str(self.workdir), "-e", str(self.workdir / "error.log"),
-                                      "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+                                      "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+                                     env={**os.environ, **self.env} if self.env else None)
         wait_listening(self.port, self.proc, START_TIMEOUT_S, "nginx", self.workdir / "error.log")
         if self.hls and self.http_port:
             wait_listening(self.http_port, self.proc, START_TIMEOUT_S, "nginx (http)", self.workdir / "error.log")
