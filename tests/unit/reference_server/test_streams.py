@@ -138,3 +138,50 @@ def test_unpublish_notifies_and_clears() -> None:
     s.end_publish()
     assert sink.events == ["unpublish"]
     assert s.gop.messages == [] and s.video_sh is None and s.metadata is None
+
+
+class _WritesSink(FakeSink):
+    """Keeps each write's bytes object, to see what players share."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        super().write(data)
+
+
+def test_players_resuming_at_one_keyframe_share_their_headers_encoding() -> None:
+    """Players that fell behind and missed header messages resume at the next keyframe with the
+    headers they lack: those lacking the same ones get one encoding of them (the same bytes
+    object), one lacking others its own; each decodes to those headers, then the keyframe."""
+    s = LiveStream("live", "x", ServerConfig.from_mapping({"port": 0, "aac_cadence": False}))
+    s.start_publish(object())
+    sinks = [_WritesSink() for _ in range(3)]
+    players = [s.add_player(sink, 1, 4096) for sink in sinks]
+
+    def behind(*which: int) -> None:
+        for i in which:
+            players[i].dropping = True
+            sinks[i]._backlog = 1 << 30
+
+    behind(0, 1)
+    s.on_metadata(("@setDataFrame", "onMetaData", {"width": 1.0}), 0)  # the third player gets this
+    behind(2)
+    s.on_media(9, 0, VSH)
+    s.on_media(8, 0, ASH)
+    for sink in sinks:
+        sink._backlog = 0
+        sink.writes.clear()
+        sink.data.clear()
+    s.on_media(9, 40, key(1))
+    first = [sink.writes[0] for sink in sinks]
+    assert first[0] is first[1]
+    assert first[2] is not first[0]
+    want = [["meta", "vsh", "ash", "key"], ["meta", "vsh", "ash", "key"], ["vsh", "ash", "key"]]
+    for sink, kinds_wanted in zip(sinks, want, strict=True):
+        kinds = [("meta" if m.type_id == 18 else "vsh" if m.payload == VSH else "ash" if m.payload == ASH else
+                  "key" if media.is_video_keyframe(m.payload) else "other") for m in sink.messages()]
+        assert kinds == kinds_wanted
+    assert players[0].headers == players[1].headers == players[2].headers
