@@ -652,8 +652,10 @@ class LiveStream:
 
         ``om`` belongs to one group (one chunk size, msid and capabilities), so players with the
         same headers already get the same bytes: they are encoded once per distinct header state.
-        At a publish start every waiting player of a group resumes at the same keyframe, and
-        encoding per player put the cost of a hundred encodings before that frame's last send.
+        Players that fell behind together (a burst that filled many sockets) and missed the same
+        header messages resume at the same keyframe; encoding per player put a hundred encodings
+        before that frame's last send. (Players waiting when a publish starts are not among them:
+        header messages reach them as they come.)
         """
         cache = om.resume
         if cache is None:
