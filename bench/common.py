@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import time
 from pathlib import Path
 from typing import Any
+
+from rtmpconf.cliutil import raise_fd_limit  # noqa: F401 - the bench modules take it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "bench"
@@ -51,9 +52,3 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def raise_fd_limit(want: int = 65536) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    new = min(want, hard) if hard != resource.RLIM_INFINITY else want
-    if new > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    return new

@@ -27,6 +27,33 @@ def stop_on_sigint() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def raise_fd_limit(want: int | None = 65536) -> tuple[int, int]:
+    """Lift the soft descriptor limit (RLIMIT_NOFILE): to ``want`` at most, or to the hard limit
+    itself when ``want`` is None. Returns (soft before, soft after); a refusal leaves it as it was.
+
+    Load generators and benchmarks hold a socket per player; the reference server holds two per
+    plain-TCP connection with the compiled fan-out core (its socket and the core's duplicate), so
+    Debian's default soft limit of 1024 would stop it near 500 players.
+    """
+    import logging
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        new = want if want is not None else 1 << 20
+    else:
+        new = hard if want is None else min(want, hard)
+    if soft == resource.RLIM_INFINITY or new <= soft:
+        return soft, soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (ValueError, OSError) as exc:
+        logging.getLogger("rtmpconf").warning("could not raise the descriptor limit from %d to %d: %s",
+                                              soft, new, exc)
+        return soft, soft
+    return soft, new
+
+
 def port(text: str) -> int:
     """A TCP port, 0..65535 (0: any free port)."""
     try:

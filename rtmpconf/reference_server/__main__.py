@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from rtmpconf.cliutil import log_level, port
+from rtmpconf.cliutil import log_level, port, raise_fd_limit
 from rtmpconf.reference_server.config import ConfigError, ServerConfig
 
 log = logging.getLogger("rtmpconf.rtmp.server")
@@ -25,26 +25,6 @@ def settle_heap() -> None:
 
     gc.collect()
     gc.freeze()
-
-
-def raise_fd_limit() -> tuple[int, int]:
-    """Take the hard descriptor limit as the soft one; returns (soft before, soft after).
-
-    With the compiled fan-out core every plain-TCP connection holds two descriptors (its socket
-    and the core's duplicate, server.py), so Debian's default soft limit of 1024 would stop the
-    server near 500 players although the hard limit allows far more.
-    """
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == hard:
-        return soft, soft
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError) as exc:
-        log.warning("could not raise the descriptor limit from %d to %d: %s", soft, hard, exc)
-        return soft, soft
-    return soft, hard
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -97,7 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     from rtmpconf.reference_server.server import RtmpServer  # imported here: `rtmpconf analyze` needs none of it
 
-    raise_fd_limit()
+    raise_fd_limit(None)  # two descriptors per connection with the fan-out core
     server = RtmpServer(config)
 
     async def main() -> None:

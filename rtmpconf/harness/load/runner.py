@@ -24,7 +24,6 @@ import asyncio
 import json
 import math
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rtmpconf.cliutil import raise_fd_limit
 from rtmpconf.harness.load.media import DEFAULT_BITRATE, load_media
 from rtmpconf.harness.load.player import ArrivalSelector, PlayerPool, arrival_loop
 from rtmpconf.harness.load.publisher import AsyncPublisher, open_publisher
@@ -89,15 +89,6 @@ class _Worker:
                 self.latest = msg
             else:
                 self.inbox.put_nowait(msg)
-
-
-def raise_fd_limit(want: int = 65536) -> int:
-    """Each player is a socket: lift the soft RLIMIT_NOFILE to the hard limit (or ``want``)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if new > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-    return max(new, soft)
 
 
 def auto_procs(players: int, host: str) -> int:

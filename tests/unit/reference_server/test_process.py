@@ -22,10 +22,11 @@ def test_the_server_process_freezes_its_start_up_heap() -> None:
 
 
 def test_the_server_process_takes_the_hard_descriptor_limit() -> None:
-    code = ("import resource; from rtmpconf.reference_server.__main__ import raise_fd_limit; "
+    # What the server process calls before it starts (reference_server/__main__.py: serve).
+    code = ("import resource; from rtmpconf.cliutil import raise_fd_limit; "
             "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
             "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)); "
-            "print(*raise_fd_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)")
+            "print(*raise_fd_limit(None), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     before, after, now, hard = map(int, out.stdout.split())
     assert before == 256 and after == now == hard
