@@ -101,3 +101,18 @@ class FanoutSender:
             return []
         sent = self._sent
         return [(i, sent[i]) for i in self._short[0:shorts]]
+
+    def send_rest(self, fds: Sequence[int], bufs: Sequence[bytes]) -> list[tuple[int, bytes]]:
+        """:meth:`send` for any number of buffers (more than ``MAX_BUFS`` go as one joined buffer).
+
+        Returns, for each socket that did not take everything, its index into ``fds`` and the
+        bytes its transport must still send: the rest after a short send, or all of them after an
+        error (the transport then meets the error too and reports the connection lost).
+        """
+        if len(bufs) > MAX_BUFS:
+            bufs = (b"".join(bufs),)
+        short = self.send(fds, bufs)
+        if not short:
+            return []
+        whole = bufs[0] if len(bufs) == 1 else b"".join(bufs)
+        return [(i, whole[taken:] if taken > 0 else whole) for i, taken in short]

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rtmpconf.reference_server import fanout_core
 from rtmpconf.reference_server.config import DEFAULT_HTTP_PORT, ServerConfig
-from rtmpconf.reference_server.fanout_core import MAX_BUFS as MAX_CORE_BUFS
 from rtmpconf.reference_server.fanout_core import FanoutSender
 from rtmpconf.reference_server.session import ServerSession
 from rtmpconf.reference_server.streams import IN_STEP, StreamRegistry
@@ -352,17 +351,11 @@ class SteadySet:
             return
         sender = self.server.fanout
         assert sender is not None
-        bufs = batch if len(batch) <= MAX_CORE_BUFS else [b"".join(batch)]
-        short = sender.send(self.fds, bufs)
-        if short:
-            whole = bufs[0] if len(bufs) == 1 else b"".join(bufs)
-            for i, taken in sorted(short, reverse=True):
-                conn = self._remove_at(i)
-                transport = conn.transport
-                if transport is not None:
-                    # 0 < taken: the socket's buffer filled, the transport queues the rest; taken
-                    # < 0: an error the transport meets too and reports as the connection lost.
-                    transport.write(whole[taken:] if taken > 0 else whole)
+        # Indices come in ascending order: remove from the end so the others stay valid.
+        for i, rest in reversed(sender.send_rest(self.fds, batch)):
+            transport = self._remove_at(i).transport
+            if transport is not None:
+                transport.write(rest)  # queued behind nothing: this member sent only through the set
 
 
 class RtmpServer:
@@ -480,15 +473,8 @@ class RtmpServer:
                 batch[2].append(transport)
         for pending, fds, transports in batches.values():
             bufs = (pending,) if pending.__class__ is bytes else pending
-            if len(bufs) > MAX_CORE_BUFS:
-                bufs = (b"".join(bufs),)
-            short = sender.send(fds, bufs)
-            if short:
-                whole = bufs[0] if len(bufs) == 1 else b"".join(bufs)
-                for i, taken in short:
-                    # 0 < taken: the socket's buffer filled; the transport queues the rest and
-                    # sends it when writable. taken < 0: an error the transport will meet too.
-                    transports[i].write(whole[taken:] if taken > 0 else whole)
+            for i, rest in sender.send_rest(fds, bufs):
+                transports[i].write(rest)  # queued until writable, or an error it meets too
 
     def flush_dirty(self) -> None:
         """End of a coalescing window: every held write goes out, one send per connection."""
