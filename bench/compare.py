@@ -22,9 +22,11 @@ and ``players_per_core_ratio_750_reference_vs_*`` (the 750-player step), and
 Variants of the reference server (bench/servers.py) measure the design choices: ``reference-asyncio``
 (asyncio's own event loop instead of uvloop), ``reference-coalesce-1ms``/``-5ms`` (players' writes held
 that long, so one send carries several publisher reads: the coalescing/latency trade-off),
-``reference-nagle`` (Nagle's algorithm on, as nginx-rtmp has it) and ``nginx-rtmp-nodelay`` (nginx-rtmp
-with TCP_NODELAY, as the reference sends): ``players_per_core_ratio_750_reference_vs_nginx_rtmp_nodelay``
-and ``..._reference_nagle_vs_nginx_rtmp`` compare the two servers with their sockets alike.
+``reference-nagle`` (Nagle's algorithm on for every connection, as nginx-rtmp has it),
+``reference-nodelay`` (TCP_NODELAY on every connection, streaming players included) and
+``nginx-rtmp-nodelay`` (nginx-rtmp with TCP_NODELAY): ``players_per_core_ratio_750_reference_nodelay_vs_nginx_rtmp_nodelay``
+and ``..._reference_nagle_vs_nginx_rtmp`` compare the two servers with their sockets alike. (The
+reference's default sits between: Nagle on for players in a steady set, config ``steady_nagle``.)
 
 ``python -m bench.compare [--servers a,b,...] [--steps 100,750] [--seconds 6]``.
 
@@ -211,9 +213,10 @@ def headline_from(per_server: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 headline[f"players_per_core_ratio_{CPU_POINT}_reference_vs_{key(other)}"] = round(
                     at_point[other] / at_point["reference"], 3)
     # The same comparison with both servers' sockets alike (bench/servers.py): both sending at once
-    # (TCP_NODELAY: the reference's default, nginx-rtmp through a shim), or both with Nagle on
-    # (nginx-rtmp's default, the reference with tcp_nodelay = false).
-    for ours, theirs in (("reference", "nginx-rtmp-nodelay"), ("reference-nagle", "nginx-rtmp")):
+    # (TCP_NODELAY on every connection: the reference with steady_nagle = false, nginx-rtmp through
+    # a shim), or both with Nagle on everywhere (nginx-rtmp's default, the reference with
+    # tcp_nodelay = false).
+    for ours, theirs in (("reference-nodelay", "nginx-rtmp-nodelay"), ("reference-nagle", "nginx-rtmp")):
         if ours in at_point and theirs in at_point:
             headline[f"players_per_core_ratio_{CPU_POINT}_{key(ours)}_vs_{key(theirs)}"] = round(
                 at_point[theirs] / at_point[ours], 3)

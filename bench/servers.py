@@ -21,12 +21,15 @@ VARIANTS = {"reference-asyncio": "reference_asyncio", "reference-coalesce-1ms": 
             "reference-no-steady": "reference_no_steady",
             # Nagle's algorithm left on (tcp_nodelay = false), as nginx-rtmp leaves it.
             "reference-nagle": "reference_nagle",
+            # Every connection with TCP_NODELAY, steady players too (steady_nagle = false).
+            "reference-nodelay": "reference_nodelay",
             # nginx-rtmp with TCP_NODELAY on its connections (bench/shims/nodelay.c), as the reference sends.
             "nginx-rtmp-nodelay": "nginx_rtmp_nodelay"}
 #: Config of each reference variant that needs one (TOML lines).
 _VARIANT_CONF = {"reference-coalesce-1ms": "write_coalesce_ms = 1.0\n", "reference-coalesce-5ms": "write_coalesce_ms = 5.0\n",
                  "reference-python-fanout": 'fanout_core = "python"\n', "reference-core-1thread": "fanout_threads = 1\n",
-                 "reference-no-steady": "fanout_steady = false\n", "reference-nagle": "tcp_nodelay = false\n"}
+                 "reference-no-steady": "fanout_steady = false\n", "reference-nagle": "tcp_nodelay = false\n",
+                 "reference-nodelay": "steady_nagle = false\n"}
 
 
 @dataclass

@@ -123,6 +123,12 @@ class ServerConfig:
     #: false leaves Nagle's algorithm on, as nginx-rtmp does: a message sent while the player has
     #: not acknowledged the previous one waits for that acknowledgement and leaves with it.
     tcp_nodelay: bool = True
+    #: With tcp_nodelay: a player in a steady set (in step, sent the group's messages as they
+    #: come) has Nagle's algorithm on while it stays there, every other connection sends at once.
+    #: Commands, replies and catching-up players never wait; streaming players get their next
+    #: message merged with a held one instead of in a segment of its own while the previous is
+    #: unacknowledged.
+    steady_nagle: bool = True
     player_queue_bytes: int = limits.PLAYER_QUEUE_BYTES
     player_resume_bytes: int = limits.PLAYER_RESUME_BYTES
     max_streams_per_connection: int = limits.MAX_STREAMS_PER_CONNECTION

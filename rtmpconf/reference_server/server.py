@@ -42,8 +42,8 @@ class _ConnectionProtocol(asyncio.Protocol):
     straight to the transport.
     """
 
-    __slots__ = ("_closed", "_fd", "_pending", "_pending_bytes", "_timer", "direct", "last_rx", "server", "session",
-                 "steady", "transport")
+    __slots__ = ("_closed", "_fd", "_pending", "_pending_bytes", "_sock", "_timer", "direct", "last_rx", "server",
+                 "session", "steady", "transport")
 
     def __init__(self, server: RtmpServer, direct: bool = True) -> None:
         self.server = server
@@ -52,6 +52,7 @@ class _ConnectionProtocol(asyncio.Protocol):
         #: When ``direct`` and the core is in use: a duplicate of the socket's descriptor, ours
         #: until connection_lost (see connection_made).
         self._fd = -1
+        self._sock: Any = None  #: the transport's socket object, for setsockopt (``nagle``)
         self.transport: asyncio.Transport | None = None
         self.session: ServerSession | None = None
         self.last_rx = time.monotonic()
@@ -144,6 +145,16 @@ class _ConnectionProtocol(asyncio.Protocol):
     def new_steady_set(self) -> SteadySet:
         return SteadySet(self.server)
 
+    def nagle(self, on: bool) -> None:
+        """Nagle's algorithm on (TCP_NODELAY off) or off for this connection's socket. Turning it
+        off sends at once whatever it was holding (Linux pushes pending segments on TCP_NODELAY)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0 if on else 1)
+            except OSError:  # the connection is going: nothing left to hold or push
+                pass
+
     def take_over(self, batch: list[bytes]) -> None:
         """Leaving a steady set in the middle of a read: the bytes the set batched so far."""
         if not batch or self.transport is None or self._closed:
@@ -188,6 +199,8 @@ class _ConnectionProtocol(asyncio.Protocol):
                     self._fd = os.dup(sock.fileno())
                 except OSError:  # out of descriptors: this connection goes through its transport
                     self._fd = -1
+                else:
+                    self._sock = sock
         if not self.server.config.tcp_nodelay:
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -300,6 +313,8 @@ class SteadySet:
         self.members.append(player)
         self.conns.append(conn)
         self.fds.append(conn._fd)
+        if self.server.steady_nagle:
+            conn.nagle(True)
         conn.steady = self
         player.steady = self
         player.steady_mark = self.count
@@ -316,10 +331,12 @@ class SteadySet:
             else:
                 self.flush()  # a message outside a read (e.g. a relay's pull): at once
 
-    def _remove_at(self, i: int) -> _ConnectionProtocol:
+    def _remove_at(self, i: int, lost: bool = False) -> _ConnectionProtocol:
         player = self.members.pop(i)
         conn = self.conns.pop(i)
         del self.fds[i]
+        if self.server.steady_nagle and not lost:
+            conn.nagle(False)  # sends at once again; pushes out what Nagle held
         conn.steady = None
         player.steady = None
         player.delivered += self.count - player.steady_mark
@@ -331,7 +348,7 @@ class SteadySet:
 
     def drop(self, conn: _ConnectionProtocol) -> None:
         """``conn`` leaves without the batch (its connection is lost)."""
-        self._remove_at(self.conns.index(conn))
+        self._remove_at(self.conns.index(conn), lost=True)
 
     def dissolve(self) -> None:
         """Every member leaves (each taking the batch so far); the batch is then empty."""
@@ -388,6 +405,8 @@ class RtmpServer:
         self.dirty: list[_ConnectionProtocol] = []
         #: Steady sets (streams.py) that batched messages in the current read.
         self.steady_dirty: list[SteadySet] = []
+        #: Members of steady sets have Nagle's algorithm on (config ``steady_nagle``).
+        self.steady_nagle = self.config.tcp_nodelay and self.config.steady_nagle
         #: write_coalesce_ms in seconds, and the timer that ends the current window.
         self.coalesce_s = max(0.0, self.config.write_coalesce_ms / 1000.0)
         self.flush_timer: asyncio.TimerHandle | None = None

@@ -91,3 +91,53 @@ def test_players_get_the_same_messages_with_and_without_steady_sets(server_facto
         assert frames[-len(published):] == published, f"player {i}"
     # p1 missed audio while it asked not to receive it; p2 missed frames while paused.
     assert len(on[1]) < len(on[0]) and len(on[2]) < len(on[0])
+
+
+def _nodelay_by_role(srv: ServerThread) -> dict[str, list[int]]:
+    """TCP_NODELAY of the server's sockets: steady-set members and every other connection."""
+    import socket
+
+    def read() -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {"member": [], "other": []}
+        for session in srv.server.sessions:
+            conn = session.transport
+            sock = getattr(conn, "_sock", None)
+            if sock is None:
+                continue
+            role = "member" if conn.steady is not None else "other"
+            out[role].append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return out
+    return srv.call(read)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("steady_nagle", [True, False])
+def test_steady_members_stream_with_nagle_and_the_rest_send_at_once(server_factory: Any, steady_nagle: bool) -> None:
+    """steady_nagle (the default): a player in a steady set has Nagle's algorithm on; the
+    publisher, and a player that left the set (paused), send at once again."""
+    srv = server_factory(steady_nagle=steady_nagle)
+    target = Target("127.0.0.1", srv.port, "live")
+
+    async def scenario() -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        pub, stream = await start_publisher(target, "nagle", seconds=2.0)
+        players = [await connected(target, f"p{i}") for i in range(2)]
+        for p in players:
+            await p.play("nagle")
+        tags = stream.tags
+        await pub.publish_media(tags[: len(tags) // 2])
+        await pub.probe()
+        streaming = _nodelay_by_role(srv)
+        await players[1].command("pause", True, 0.0, msid=players[1].stream_id)
+        await players[1].probe()
+        await pub.publish_media(tags[len(tags) // 2:])
+        await pub.probe()
+        paused = _nodelay_by_role(srv)
+        for c in [*players, pub]:
+            await c.close()
+        return streaming, paused
+
+    streaming, paused = run(scenario(), timeout=30)
+    assert len(streaming["member"]) == 2, streaming
+    assert len(paused["member"]) == 1, paused
+    held = 0 if steady_nagle else 1
+    assert streaming["member"] == [held, held] and paused["member"] == [held], (streaming, paused)
+    assert paused["other"] and all(v == 1 for v in streaming["other"] + paused["other"]), (streaming, paused)
