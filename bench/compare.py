@@ -66,6 +66,7 @@ def compact(r: dict[str, Any]) -> dict[str, Any]:
         "players_closed": r["players"]["closed_early"],
         "latency_ms": {k: r["latency_ms"][k] for k in ("p50", "p90", "p99", "max", "count")},
         "first_frame_ms_p50": r["first_frame_ms"]["p50"],
+        "latency_warmup_frames": r.get("latency_warmup_frames", 0),
         "publish_seconds": r["duration_s"],
         "connect_seconds": r["connect_s"],
         "server_cpu_s": srv.get("cpu_s"),

@@ -48,8 +48,8 @@ def server_stream(skip: int | None = None, big_ts: bool = False) -> tuple[bytes,
     return b"".join(parts), marked
 
 
-def scan_in_pieces(data: bytes, cuts: list[int]) -> ChunkScanner:
-    sc = ChunkScanner(LatencyHistogram(), handshake_bytes=0)
+def scan_in_pieces(data: bytes, cuts: list[int], warmup_frames: int = 0) -> ChunkScanner:
+    sc = ChunkScanner(LatencyHistogram(), handshake_bytes=0, warmup_frames=warmup_frames)
     buf = bytearray(len(data) + 8192)
     prev = 0
     for cut in [*cuts, len(data)]:
@@ -89,6 +89,19 @@ def test_every_split_point_counts_the_same(big_ts: bool) -> None:
 def test_byte_by_byte() -> None:
     data, marked = server_stream()
     check(scan_in_pieces(data, list(range(1, len(data)))), data, marked)
+
+
+def test_warmup_frames_are_counted_not_timed() -> None:
+    """A publish's first frames (sequence numbers below warmup_frames) count as received frames
+    and for the first-frame time, never as latency samples."""
+    data, marked = server_stream()
+    sc = scan_in_pieces(data, [len(data) // 3], warmup_frames=5)
+    assert sc.frames == marked == 12 and sc.seq_first == 0 and sc.seq_gaps == 0
+    assert sc.first_frame_ns == SENT_NS + 5_000_000
+    assert sc.lat_n == 7 and sc.histogram is not None and sc.histogram.total == 7
+    # Every frame of this stream is a warm-up frame: nothing is timed, everything counted.
+    sc = scan_in_pieces(data, [], warmup_frames=100)
+    assert sc.frames == 12 and sc.lat_n == 0 and sc.histogram is not None and sc.histogram.total == 0
 
 
 def test_skipped_frame_is_a_gap() -> None:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import cast
 
+from rtmpconf.harness.load.media import LATENCY_WARMUP_FRAMES
 from rtmpconf.harness.load.scanner import ChunkScanner, LatencyHistogram
 from rtmpconf.rtmp.chunk import ChunkWriter
 from rtmpconf.rtmp.messages import Command, UserControl, encode_message
@@ -143,7 +144,8 @@ class LightPlayer(asyncio.BufferedProtocol):
         self.request = request
         self._arrival = arrival
         self.stream = ""  #: the stream name it plays (set by the pool)
-        self.scanner = ChunkScanner(histogram)
+        # A publish's first frames are counted, not timed (media.LATENCY_WARMUP_FRAMES).
+        self.scanner = ChunkScanner(histogram, warmup_frames=LATENCY_WARMUP_FRAMES)
         self.transport: asyncio.Transport | None = None
         self._hs: bytearray | None = bytearray()  # S0+S1+S2 while handshaking; None after
         self._k = 0  # carry bytes at the start of the shared buffer for the current read

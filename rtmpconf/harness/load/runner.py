@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rtmpconf.cliutil import raise_fd_limit
-from rtmpconf.harness.load.media import DEFAULT_BITRATE, load_media
+from rtmpconf.harness.load.media import DEFAULT_BITRATE, LATENCY_WARMUP_FRAMES, load_media
 from rtmpconf.harness.load.player import ArrivalSelector, PlayerPool, arrival_loop
 from rtmpconf.harness.load.publisher import AsyncPublisher, open_publisher
 from rtmpconf.harness.load.scanner import LatencyHistogram
@@ -414,6 +414,8 @@ def _aggregate(cfg: LoadConfig, k: int, names: list[str], media: Any, workers: l
         "bytes": {"received": rx_bytes, "media": sum(p["media_bytes"] for p in players),
                   "mbit_s": round(rx_bytes * 8 / 1e6 / wall, 1) if wall else None},
         "latency_ms": hist.percentiles(),
+        # Each publish's first frames are counted but not timed (start-up, not fan-out).
+        "latency_warmup_frames": LATENCY_WARMUP_FRAMES,
         "first_frame_ms": _pct(first_frames),
         "generator": {"procs": k, "worker_cpu": worker_cpu, "cpu_s": round(gen_cpu + own_cpu, 3),
                       "busiest_worker_utilisation": round(busiest, 3),

@@ -95,7 +95,7 @@ class LatencyHistogram:
 class _ChunkStream:
     """What later headers on one chunk stream inherit, plus the message in progress."""
 
-    __slots__ = ("ext", "length", "msid", "remaining", "send_ns", "type_id")
+    __slots__ = ("ext", "length", "msid", "remaining", "send_ns", "timed", "type_id")
 
     def __init__(self) -> None:
         self.length = 0
@@ -104,6 +104,7 @@ class _ChunkStream:
         self.remaining = 0  # payload bytes of the current message not yet seen; 0 = between messages
         self.ext = False  # the last fmt 0/1/2 header had an extended timestamp
         self.send_ns = 0  # publisher send time of the video message in progress (0 = no marker)
+        self.timed = True  # its latency counts (not one of the publish's warm-up frames)
 
 
 class ChunkScanner:
@@ -139,10 +140,12 @@ class ChunkScanner:
         "seq_last",
         "unpublished",
         "video",
+        "warmup_frames",
         "window",
     )
 
-    def __init__(self, histogram: LatencyHistogram | None = None, handshake_bytes: int = 3073) -> None:
+    def __init__(self, histogram: LatencyHistogram | None = None, handshake_bytes: int = 3073,
+                 warmup_frames: int = 0) -> None:
         self.chunk_size = 128  # §5.4.1 default until the server's Set Chunk Size
         self._streams: dict[int, _ChunkStream] = {}
         self._carry = b""
@@ -176,6 +179,9 @@ class ChunkScanner:
         #: When a list: (latency µs, payload bytes) of each marked frame, for per-frame reporting
         #: (the Locust users fire one request event per frame); None costs nothing.
         self.frame_log: list[tuple[int, int]] | None = None
+        #: Marked frames with a sequence number below this are counted but not timed
+        #: (media.LATENCY_WARMUP_FRAMES for load players; 0 times every frame).
+        self.warmup_frames = warmup_frames
 
     # -- driver API ------------------------------------------------------------------------
 
@@ -313,6 +319,7 @@ class ChunkScanner:
         st.send_ns = int(buf[p + MARKER_TIME_AT:p + MARKER_SEQ_AT], 16)
         tag = int(buf[p + MARKER_SEQ_AT:p + MARKER_PEEK - 1], 16)
         pub, seq = tag >> 24, tag & 0xFFFFFF
+        st.timed = seq >= self.warmup_frames
         last = self.seq_last
         if last < 0 or pub not in self.publisher_ids:
             self.publisher_ids.add(pub)
@@ -331,17 +338,18 @@ class ChunkScanner:
             if sent:
                 st.send_ns = 0
                 self.frames += 1
-                us = (now_ns - sent) // 1000
-                if us < 0:
-                    us = 0
-                self.lat_n += 1
-                self.lat_sum_us += us
-                if us > self.lat_max_us:
-                    self.lat_max_us = us
-                if self.histogram is not None:
-                    self.histogram.add(us)
-                if self.frame_log is not None:
-                    self.frame_log.append((us, st.length))
+                if st.timed:
+                    us = (now_ns - sent) // 1000
+                    if us < 0:
+                        us = 0
+                    self.lat_n += 1
+                    self.lat_sum_us += us
+                    if us > self.lat_max_us:
+                        self.lat_max_us = us
+                    if self.histogram is not None:
+                        self.histogram.add(us)
+                    if self.frame_log is not None:
+                        self.frame_log.append((us, st.length))
                 if not self.first_frame_ns:
                     self.first_frame_ns = now_ns
                 self.last_frame_ns = now_ns
