@@ -28,6 +28,7 @@ def test_load_command_players_and_publishers(tmp_path: Path) -> None:
         server.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "players 6/6" in proc.stderr  # the progress line
+    assert f"(each publish's first {LATENCY_WARMUP_FRAMES} frames untimed)" in proc.stderr  # the last line
     result = json.loads(out.read_text())
     assert json.loads(proc.stdout) == result
     assert result["sustained"] is True

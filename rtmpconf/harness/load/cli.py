@@ -59,9 +59,13 @@ def run_command(args: argparse.Namespace) -> int:
     print(text)
     if not args.quiet:
         f, lat = result["frames"], result["latency_ms"]
+        warmup = result.get("latency_warmup_frames", 0)
+        timed = (f"latency p50 {lat['p50']} p99 {lat['p99']} ms" if lat.get("p50") is not None
+                 else "no frame timed")
+        if warmup:
+            timed += f" (each publish's first {warmup} frames untimed)"
         print(f"[load] frames {f['received']}/{f['expected']} missing {f['missing']} "
-              f"({f['drop_fraction'] * 100:.3f}%) | latency p50 {lat['p50']} p99 {lat['p99']} ms | "
-              f"sustained={result['sustained']}", file=sys.stderr)
+              f"({f['drop_fraction'] * 100:.3f}%) | {timed} | sustained={result['sustained']}", file=sys.stderr)
     if cfg.idle or cfg.publishers == 0:
         return 0 if not result["players"]["failed"] else 1
     return 0 if result["sustained"] else 1
