@@ -52,7 +52,7 @@ class _ConnectionProtocol(asyncio.Protocol):
         #: When ``direct`` and the core is in use: a duplicate of the socket's descriptor, ours
         #: until connection_lost (see connection_made).
         self._fd = -1
-        self._sock: Any = None  #: the transport's socket object, for setsockopt (``nagle``)
+        self._sock: Any = None  #: the transport's socket object (``nagle``)
         self.transport: asyncio.Transport | None = None
         self.session: ServerSession | None = None
         self.last_rx = time.monotonic()
@@ -186,8 +186,8 @@ class _ConnectionProtocol(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check.
         self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        self._sock = sock = transport.get_extra_info("socket")
         if self.direct and self.server.fanout is not None:
-            sock = transport.get_extra_info("socket")
             if sock is not None and transport.get_extra_info("sslcontext") is None:
                 # The core sends on a duplicate, never on the transport's own descriptor: uvloop
                 # closes that one as soon as the transport fails and reports the loss an
@@ -199,12 +199,8 @@ class _ConnectionProtocol(asyncio.Protocol):
                     self._fd = os.dup(sock.fileno())
                 except OSError:  # out of descriptors: this connection goes through its transport
                     self._fd = -1
-                else:
-                    self._sock = sock
         if not self.server.config.tcp_nodelay:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+            self.nagle(True)
         peer = transport.get_extra_info("peername")
         self.session = ServerSession(self.server.config, self.server.registry, self,
                                      f"{peer[0]}:{peer[1]}" if peer else "?", drain=self.server.drain,
