@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: result files, process CPU/RSS from /proc, fd limits."""
+"""Shared benchmark plumbing: result files, process CPU/RSS from /proc."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import platform
 import time
 from pathlib import Path
 from typing import Any
-
-from rtmpconf.cliutil import raise_fd_limit  # noqa: F401 - the bench modules take it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "bench"

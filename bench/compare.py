@@ -42,8 +42,9 @@ import os
 import time
 from typing import Any
 
-from bench.common import raise_fd_limit, write_result
+from bench.common import write_result
 from bench.servers import SERVERS, key, running
+from rtmpconf.cliutil import raise_fd_limit
 from rtmpconf.harness.load.runner import MAX_DROP_FRACTION, LoadConfig, run
 
 STEPS = (100, 250, 500, 750, 1000, 1500, 2000, 3000)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import raise_fd_limit, write_result
+from bench.common import write_result
 from bench.compare import STEP_SECONDS, STEPS, sweep
+from rtmpconf.cliutil import raise_fd_limit
 
 
 def main(steps: tuple[int, ...] = STEPS) -> dict[str, Any]:

@@ -31,7 +31,8 @@ import time
 from statistics import median
 from typing import Any
 
-from bench.common import cpu_seconds, raise_fd_limit, write_result
+from bench.common import cpu_seconds, write_result
+from rtmpconf.cliutil import raise_fd_limit
 
 STEPS = (25, 50, 100, 200, 400, 800)
 WINDOW_S = 6.0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.common import raise_fd_limit, write_result
+from bench.common import write_result
 from bench.servers import SERVERS, key, running
+from rtmpconf.cliutil import raise_fd_limit
 from rtmpconf.harness.load.runner import LoadConfig, run
 
 PLAYER_COUNTS = (1, 10, 100)

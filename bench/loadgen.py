@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 
-from bench.common import raise_fd_limit
+from rtmpconf.cliutil import raise_fd_limit
 from rtmpconf.harness.load.player import PlayerPool
 
 
